@@ -1,0 +1,18 @@
+"""The ``synthgen`` command line. Each subcommand lives in its own module of this package."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="synthgen")
+def main():
+    """Synthetic motion data for sim2real 3D human pose estimation.
+
+    Turns SURREAL people and Kinetics backgrounds into training clips of crop optical flow,
+    keypoints and 3D pose (Doersch & Zisserman, NeurIPS 2019).
+    """
+
+
+# Subcommands register themselves here, one import line each.
