@@ -108,6 +108,16 @@ class CropFlowConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """Zarr store layout: ``examples_per_shard`` examples per shard file, Blosc zstd ``clevel``,
+    crop flow quantised to ``flow_quantum`` pixels (stored as int16)."""
+
+    examples_per_shard: int = 128
+    clevel: int = 5
+    flow_quantum: float = 1.0 / 32.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The resolved pipeline configuration. ``name``: the pipeline it came from."""
 
@@ -122,6 +132,7 @@ class Config:
     visibility: VisibilityConfig = field(default_factory=VisibilityConfig)
     crops: CropConfig = field(default_factory=CropConfig)
     crop_flow: CropFlowConfig = field(default_factory=CropFlowConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON/TOML-serialisable), the form saved beside every output."""

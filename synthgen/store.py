@@ -1,0 +1,228 @@
+"""Sharded Zarr v3 stores of training examples: schema, whole-shard writer, reader.
+
+Layout (one Zarr v3 group, readable by any Zarr v3 implementation):
+
+- every array has the example axis first; chunk = one example; shard = ``examples_per_shard``
+  consecutive examples; Blosc zstd with byte shuffle;
+- a shard is written once, whole, by one writer, and only then marked done in ``shard_done``
+  (one chunk per shard, so writers never share a file). Readers only look at done shards; a build
+  killed mid-shard leaves that shard unmarked and ``--resume`` rewrites it;
+- ``flow`` is stored as int16 multiples of ``flow_quantum`` pixels (attribute ``quantum_px``);
+  :func:`open_store` decodes it to float32 pixels.
+
+Units and coordinate frames of every array are in its ``units`` attribute and in :data:`UNITS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+import synthgen
+
+SCHEMA_VERSION = 1
+
+#: Codes of ``gender``.
+GENDERS = ("female", "male")
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One stored array: dimension names and shape after the example axis, dtype, units."""
+
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    dtype: str
+    units: str
+
+
+def schema(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
+    """Every array of a store of ``num_frames``-frame examples with ``crop_size`` square crops."""
+    T, S = num_frames, crop_size
+    return {
+        "rgb": ArraySpec(("frame", "y", "x", "channel"), (T, S, S, 3), "uint8",
+                         "composited RGB crop of frame t in box t; zero on totally occluded frames"),
+        "flow": ArraySpec(("pair", "y", "x", "xy"), (T - 1, S, S, 2), "int16",
+                          "optical flow from frame t to t+1, both cropped with box t; crop pixels, "
+                          "x then y; stored as multiples of quantum_px"),
+        "joints2d": ArraySpec(("frame", "joint", "xy"), (T, 24, 2), "float32",
+                              "24 SMPL joints after tracking, frame pixels (x, y)"),
+        "joints2d_crop": ArraySpec(("frame", "joint", "xy"), (T, 24, 2), "float32",
+                                   "24 SMPL joints of frame t in box t, crop pixels (x, y)"),
+        "joints3d": ArraySpec(("frame", "joint", "xyz"), (T, 24, 3), "float32",
+                              "24 SMPL joints, camera metres (x right, y down, z forward)"),
+        "visibility": ArraySpec(("frame", "joint"), (T, 24), "uint8",
+                                "hidden-reason bitmask: 1 outside frame, 2 occluder, "
+                                "4 total occlusion, 8 behind the body; 0 = visible"),
+        "total_occlusion": ArraySpec(("frame",), (T,), "bool", "frame simulates a detector failure"),
+        "boxes": ArraySpec(("frame", "box"), (T, 3), "float32",
+                           "square crop box (x0, y0, side) in frame pixels; "
+                           "crop = (frame - (x0, y0)) * crop_size / side"),
+        "camera_motion": ArraySpec(("frame", "xy"), (T, 2), "float32",
+                                   "integrated camera motion, frame pixels (x, y), 0 at the centre frame"),
+        "pose": ArraySpec(("frame", "pose_param"), (T, 72), "float32", "SMPL axis-angle, radians"),
+        "betas": ArraySpec(("beta",), (10,), "float32", "SMPL shape"),
+        "gender": ArraySpec((), (), "uint8", "0 female, 1 male"),
+        "occluder_mask": ArraySpec(("frame", "y", "x"), (T, S, S), "bool",
+                                   "occluding superpixel of frame t in box t, crop pixels"),
+        "seed": ArraySpec((), (), "uint64", "the example's seed: rebuilds it alone"),
+        "video_index": ArraySpec((), (), "int32", "index into attrs['sources']['videos']"),
+        "video_start": ArraySpec((), (), "int32", "first background frame, 30 fps frame index"),
+        "video_crop_yx": ArraySpec(("yx",), (2,), "int32",
+                                   "top-left (y, x) of the 240x320 window in the resized video"),
+        "surreal_index": ArraySpec((), (), "int32", "index into attrs['sources']['surreal']"),
+        "surreal_start": ArraySpec((), (), "int32", "first SURREAL frame of the window"),
+        "occluder_reason": ArraySpec((), (), "uint8", "index into attrs['occluder_reasons']"),
+        "occluder_segment": ArraySpec((), (), "int32", "superpixel label used (-1: none)"),
+        "occluder_num_segments": ArraySpec((), (), "int32", "SLIC n_segments of the clip"),
+        "occluder_scale": ArraySpec((), (), "float32", "SLIC position-channel scale"),
+        "occluded_fraction": ArraySpec((), (), "float32", "fraction of person pixels removed"),
+    }
+
+
+UNITS = {name: spec.units for name, spec in schema(2, 1).items()}
+
+
+def _compressor(clevel: int) -> BloscCodec:
+    return BloscCodec(cname="zstd", clevel=clevel, shuffle="shuffle")
+
+
+def create_store(url: str, *, num_examples: int, num_frames: int, crop_size: int,
+                 examples_per_shard: int, attrs: dict, clevel: int = 5,
+                 flow_quantum: float = 1.0 / 32.0, storage_options: dict | None = None) -> zarr.Group:
+    """Create an empty store (arrays, attributes, no data). Overwrites ``url``.
+
+    Parameters
+    ----------
+    url : str
+        Local path or fsspec URL (``s3://...``).
+    attrs : dict
+        Root attributes to record (config, sources, skipped manifest...); JSON-serialisable.
+    """
+    group = zarr.open_group(url, mode="w", storage_options=storage_options)
+    num_shards = -(-num_examples // examples_per_shard)
+    for name, spec in schema(num_frames, crop_size).items():
+        array = group.create_array(
+            name, shape=(num_examples, *spec.shape), dtype=spec.dtype,
+            chunks=(1, *spec.shape), shards=(examples_per_shard, *spec.shape),
+            compressors=_compressor(clevel), fill_value=0,
+            dimension_names=("example", *spec.dims),
+        )
+        array.attrs["units"] = spec.units
+        if name == "flow":
+            array.attrs["quantum_px"] = flow_quantum
+    done = group.create_array("shard_done", shape=(num_shards,), chunks=(1,), dtype="bool",
+                              fill_value=False, dimension_names=("shard",))
+    done.attrs["units"] = "shard s (examples s*examples_per_shard ...) is complete"
+    group.attrs.update({
+        "schema_version": SCHEMA_VERSION,
+        "synthgen_version": synthgen.__version__,
+        "num_examples": num_examples,
+        "num_frames": num_frames,
+        "crop_size": crop_size,
+        "examples_per_shard": examples_per_shard,
+        "num_shards": num_shards,
+        "units": UNITS,
+        **attrs,
+    })
+    return group
+
+
+def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None) -> zarr.Group:
+    """Open a store's group and check its schema version.
+
+    Raises
+    ------
+    FileNotFoundError
+        No store at ``url``.
+    ValueError
+        A store of another schema version (say which, and what to do).
+    """
+    try:
+        group = zarr.open_group(url, mode=mode, storage_options=storage_options)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
+        raise FileNotFoundError(f"no synthgen store at {url}") from exc
+    version = group.attrs.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"{url}: store schema version {version!r}, this synthgen reads "
+                         f"{SCHEMA_VERSION}; rebuild the store with this version of synthgen")
+    return group
+
+
+def shard_slice(group: zarr.Group, shard: int) -> slice:
+    """The examples of shard ``shard``."""
+    per = group.attrs["examples_per_shard"]
+    return slice(shard * per, min((shard + 1) * per, group.attrs["num_examples"]))
+
+
+def quantize_flow(flow: np.ndarray, quantum: float) -> np.ndarray:
+    """Round flow (pixels) to multiples of ``quantum`` as int16 (saturating at the int16 range)."""
+    q = np.rint(np.asarray(flow, dtype=np.float64) / quantum)
+    info = np.iinfo(np.int16)
+    return np.clip(q, info.min, info.max).astype(np.int16)
+
+
+def write_shard(group: zarr.Group, shard: int, arrays: dict[str, np.ndarray]) -> None:
+    """Write one whole shard (every array of the schema), then mark it done.
+
+    ``arrays`` maps each schema name to an array whose first axis is the shard's examples, in
+    stored dtype (``flow`` already quantised with :func:`quantize_flow`).
+
+    Raises
+    ------
+    ValueError
+        Missing or extra arrays, or a wrong shape/dtype (checked before anything is written).
+    """
+    rows = shard_slice(group, shard)
+    n = rows.stop - rows.start
+    specs = schema(group.attrs["num_frames"], group.attrs["crop_size"])
+    if set(arrays) != set(specs):
+        raise ValueError(f"shard arrays differ from the schema: missing {sorted(set(specs) - set(arrays))}, "
+                         f"extra {sorted(set(arrays) - set(specs))}")
+    for name, spec in specs.items():
+        value = arrays[name]
+        if value.shape != (n, *spec.shape) or value.dtype != np.dtype(spec.dtype):
+            raise ValueError(f"shard array {name}: got {value.shape} {value.dtype}, "
+                             f"expected {(n, *spec.shape)} {spec.dtype}")
+    for name in specs:
+        group[name][rows] = arrays[name]
+    group["shard_done"][shard] = True
+
+
+def finished_shards(group: zarr.Group) -> np.ndarray:
+    """Boolean array: which shards are complete."""
+    return np.asarray(group["shard_done"][:], dtype=bool)
+
+
+def finished_examples(group: zarr.Group) -> np.ndarray:
+    """Indices of the examples in complete shards, ascending."""
+    done = np.flatnonzero(finished_shards(group))
+    if done.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.arange(shard_slice(group, s).start, shard_slice(group, s).stop)
+                           for s in done])
+
+
+def open_store(url: str, *, storage_options: dict | None = None):
+    """A lazy ``xarray.Dataset`` (dask-backed) of a store's finished examples.
+
+    Dimensions: example, frame, pair, joint, y, x, channel, xy, xyz, box, pose_param, beta, yx.
+    Coordinate ``example`` holds each example's index in the store. ``flow`` is decoded to float32
+    crop pixels. Works on a store still being written: only complete shards are included.
+    """
+    import dask.array as da
+    import xarray as xr
+
+    group = open_group(url, storage_options=storage_options)
+    index = finished_examples(group)
+    variables = {}
+    for name, spec in schema(group.attrs["num_frames"], group.attrs["crop_size"]).items():
+        array = group[name]
+        data = da.from_zarr(array)[index]
+        if name == "flow":
+            data = data.astype(np.float32) * np.float32(array.attrs["quantum_px"])
+        variables[name] = xr.Variable(("example", *spec.dims), data, attrs=dict(array.attrs))
+    return xr.Dataset(variables, coords={"example": index}, attrs=dict(group.attrs))

@@ -1,0 +1,99 @@
+"""The Zarr v3 store: schema, whole-shard writes with done markers, lazy xarray reader."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+
+from synthgen import store
+
+T, S = 3, 16
+
+
+def _shard_arrays(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    out = {}
+    for name, spec in store.schema(T, S).items():
+        shape = (n, *spec.shape)
+        if spec.dtype == "bool":
+            out[name] = rng.random(shape) < 0.5
+        elif np.dtype(spec.dtype).kind in "iu":
+            out[name] = rng.integers(0, 100, shape).astype(spec.dtype)
+        else:
+            out[name] = rng.standard_normal(shape).astype(spec.dtype)
+    return out
+
+
+def _make(tmp_path, num_examples=5, per_shard=2):
+    return store.create_store(str(tmp_path / "s.zarr"), num_examples=num_examples, num_frames=T,
+                              crop_size=S, examples_per_shard=per_shard, attrs={"seed": 7})
+
+
+def test_store_is_plain_zarr_v3_with_one_chunk_per_example_and_sharded(tmp_path):
+    group = _make(tmp_path)
+    meta = json.loads((tmp_path / "s.zarr" / "rgb" / "zarr.json").read_text())
+    assert meta["zarr_format"] == 3
+    assert meta["dimension_names"] == ["example", "frame", "y", "x", "channel"]
+    sharding = meta["codecs"][0]
+    assert sharding["name"] == "sharding_indexed"
+    assert sharding["configuration"]["chunk_shape"] == [1, T, S, S, 3]
+    assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [2, T, S, S, 3]
+    assert any(c["name"] == "blosc" and c["configuration"]["cname"] == "zstd"
+               for c in sharding["configuration"]["codecs"])
+    assert group.attrs["num_shards"] == 3 and group.attrs["seed"] == 7
+
+
+def test_only_finished_shards_are_visible(tmp_path):
+    group = _make(tmp_path)
+    rng = np.random.default_rng(0)
+    last = _shard_arrays(1, rng)
+    store.write_shard(group, 2, last)  # the short final shard, written first
+    ds = store.open_store(str(tmp_path / "s.zarr"))
+    assert ds.sizes["example"] == 1 and ds["example"].values.tolist() == [4]
+    np.testing.assert_array_equal(ds["rgb"].values, last["rgb"])
+    np.testing.assert_allclose(ds["flow"].values, last["flow"] / 32.0)
+    first = _shard_arrays(2, rng)
+    store.write_shard(group, 0, first)
+    ds = store.open_store(str(tmp_path / "s.zarr"))
+    assert ds["example"].values.tolist() == [0, 1, 4]
+    np.testing.assert_array_equal(ds["joints3d"].values[:2], first["joints3d"])
+    assert ds["rgb"].dims == ("example", "frame", "y", "x", "channel")
+    assert "camera metres" in ds["joints3d"].attrs["units"]
+
+
+def test_write_shard_checks_before_writing(tmp_path):
+    group = _make(tmp_path)
+    arrays = _shard_arrays(2, np.random.default_rng(1))
+    bad = dict(arrays, rgb=arrays["rgb"][:, :, :8])
+    with pytest.raises(ValueError, match="shard array rgb"):
+        store.write_shard(group, 0, bad)
+    missing = {k: v for k, v in arrays.items() if k != "pose"}
+    with pytest.raises(ValueError, match="missing \\['pose'\\]"):
+        store.write_shard(group, 0, missing)
+    assert not store.finished_shards(group).any()
+    assert not (tmp_path / "s.zarr" / "rgb" / "c").exists()
+
+
+def test_flow_quantisation_rounds_to_quantum_and_saturates():
+    flow = np.array([0.01, 0.02, -1.0 / 64 - 1e-6, 5000.0], dtype=np.float32)
+    q = store.quantize_flow(flow, 1.0 / 32)
+    assert q.dtype == np.int16 and q.tolist() == [0, 1, -1, 32767]
+
+
+def test_other_schema_versions_are_refused_with_advice(tmp_path):
+    group = _make(tmp_path)
+    group.attrs["schema_version"] = 99
+    with pytest.raises(ValueError, match="rebuild the store"):
+        store.open_store(str(tmp_path / "s.zarr"))
+    with pytest.raises(FileNotFoundError, match="no synthgen store"):
+        store.open_store(str(tmp_path / "missing.zarr"))
+
+
+def test_store_reads_with_plain_zarr(tmp_path):
+    group = _make(tmp_path, num_examples=2, per_shard=2)
+    arrays = _shard_arrays(2, np.random.default_rng(2))
+    store.write_shard(group, 0, arrays)
+    plain = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
+    np.testing.assert_array_equal(plain["visibility"][1], arrays["visibility"][1])
