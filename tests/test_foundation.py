@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from synthgen import camera, joints
-from synthgen.config import Config, from_dict, load_config
+from synthgen.config import PIPELINES_DIR, Config, from_dict, load_config
 from synthgen.parallel import TaskFailure, ray_map
 from synthgen.progress import Progress
 
@@ -108,3 +108,18 @@ def test_ray_map_matches_serial_map():
             assert isinstance(ray_results[k], TaskFailure) and ray_results[k].error == serial[k].error
         else:
             assert ray_results[k] == serial[k]
+
+
+@pytest.mark.parametrize("path", sorted(PIPELINES_DIR.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_pipeline_file_loads(path):
+    cfg = load_config(path)
+    assert cfg.name == path.stem
+
+
+def test_ablation_pipelines_switch_what_table_2_says():
+    assert not load_config("no_occlusion").occluder.enabled
+    no_track = load_config("no_tracking_no_occlusion")
+    assert not no_track.tracking.enabled and not no_track.occluder.enabled
+    static = load_config("static_background_no_occlusion")
+    assert static.background.static and not static.occluder.enabled
+    assert [load_config(f"clip_{t}").clip.length for t in (8, 16, 56)] == [8, 16, 56]
