@@ -38,7 +38,15 @@ class CameraMotionConfig:
     """Camera motion from TVL1 flow of consecutive background frames (method step 2).
 
     ``downscale``: flow is computed on frames shrunk by this factor (a global median needs no full
-    resolution); the remaining fields are TVL1 parameters of ``synthgen.steps.tvl1``.
+    resolution; 2 measured as accurate as scikit-image's full-resolution TVL1, 4 twice as biased).
+    ``attachment``, ``tightness``, ``num_warp``, ``num_iter``, ``num_levels``: TV-L1 parameters of
+    ``synthgen.steps.tvl1`` (scikit-image units: intensities in [0, 1]; 3 warps and 3 levels
+    measured enough for the median, 1 warp or 5 iterations were not).
+    ``tile``: side in resized-frame pixels of the blocks whose median flow the cache keeps
+    (16 px: ~0.005 px from the full-resolution window median at ~1.2 kB per frame pair).
+    ``inlier_radius``: px; *decision*: the median is re-taken over flow within this radius of the
+    first median, so independently moving objects do not pull it (``inf``: the paper's plain median).
+    ``batch_pairs``: frame pairs computed at once (memory bound, not a result parameter).
     """
 
     downscale: int = 2
@@ -47,7 +55,9 @@ class CameraMotionConfig:
     num_warp: int = 3
     num_iter: int = 10
     num_levels: int = 3
-    tile: int = 8
+    tile: int = 16
+    inlier_radius: float = 0.5
+    batch_pairs: int = 8
 
 
 @dataclass(frozen=True)
@@ -101,10 +111,27 @@ class CropConfig:
 
 @dataclass(frozen=True)
 class CropFlowConfig:
-    """Optical flow of paired-box crops (method step 10): backend by name, optional weights file."""
+    """Optical flow of paired-box crops (method step 10); see ``synthgen.steps.crop_flow``.
+
+    ``backend``: ``"tvl1"`` (classical default, no weights needed) or a FlowNet model
+    (``"flownet2"``, ``"flownet2s"``, ``"flownet2c"``, ``"flownet2cs"``, ``"flownet2css"``,
+    ``"flownet2sd"``) with ``checkpoint`` the path of its published flownet2-pytorch weights.
+    ``device``, ``batch_size`` (pairs per call) and ``mixed_precision`` (float16 autocast, CUDA
+    only) apply to FlowNet; ``tvl1_*`` are the TV-L1 parameters of ``synthgen.steps.tvl1``
+    used on the 224x224 crops (*decision*, chosen in ``benchmarks/bench_crop_flow.py``).
+    """
 
     backend: str = "tvl1"
     checkpoint: str | None = None
+    device: str = "cpu"
+    batch_size: int = 8
+    mixed_precision: bool = True
+    tvl1_attachment: float = 15.0
+    tvl1_tightness: float = 0.3
+    tvl1_num_warp: int = 5
+    tvl1_num_iter: int = 10
+    tvl1_num_levels: int = 4
+    tvl1_downscale: int = 1
 
 
 @dataclass(frozen=True)

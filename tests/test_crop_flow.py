@@ -1,0 +1,192 @@
+"""Crop-flow backends: the shared contract, the TV-L1 default's accuracy, selection by name."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from torch import nn
+
+from synthgen.config import CropFlowConfig, from_dict
+from synthgen.errors import MissingFileError
+from synthgen.steps.crop_flow import (BACKENDS, FlowBackend, FlowNetBackend, TVL1Backend,
+                                      backend_from_config, get_backend)
+from synthgen.steps.crop_flow.synthetic import end_point_error, known_flow_pairs
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def known_pairs(photo):
+    """Three 224x224 pairs: sub-pixel shifts up to 4 px, rotation up to 2 deg, scale up to 3%."""
+    return known_flow_pairs(photo, 3, rng=np.random.default_rng(0), max_shift=4.0,
+                            max_rotation_deg=2.0, max_scale=0.03)
+
+
+# --- The contract every backend must pass (one subclass-free suite, parametrised by backend) ---
+
+def _tvl1():
+    return get_backend("tvl1")
+
+
+def _flownet():
+    return get_backend("flownet2s", rng=np.random.default_rng(0), batch_size=2)
+
+
+@pytest.fixture(scope="module", params=[_tvl1, _flownet], ids=["tvl1", "flownet2s"])
+def backend(request) -> FlowBackend:
+    return request.param()
+
+
+def test_backend_maps_pairs_to_crop_flow(backend, known_pairs):
+    pairs = known_pairs[0]
+    flow = backend.flow(pairs)
+    assert flow.shape == (3, 224, 224, 2) and flow.dtype == np.float32
+    assert flow.flags.c_contiguous and np.isfinite(flow).all()
+
+
+def test_backend_batches_do_not_mix(backend, known_pairs):
+    pairs = known_pairs[0]
+    together = backend.flow(pairs)
+    alone = np.concatenate([backend.flow(pairs[i:i + 1]) for i in range(len(pairs))])
+    np.testing.assert_allclose(together, alone, atol=1e-3)
+
+
+def test_backend_handles_other_sizes_and_empty_batches(backend, known_pairs):
+    small = np.ascontiguousarray(known_pairs[0][:1, :, :96, :80])
+    assert backend.flow(small).shape == (1, 96, 80, 2)
+    assert backend.flow(np.zeros((0, 2, 224, 224, 3), np.uint8)).shape == (0, 224, 224, 2)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((2, 224, 224, 3), np.uint8), "shape"),
+    (np.zeros((1, 3, 224, 224, 3), np.uint8), "shape"),
+    (np.zeros((1, 2, 224, 224, 4), np.uint8), "shape"),
+    (np.zeros((1, 2, 224, 224, 3), np.float32), "uint8"),
+])
+def test_backend_rejects_bad_input(backend, bad, match):
+    with pytest.raises(ValueError, match=match):
+        backend.flow(bad)
+
+
+def test_backend_records_name_and_params(backend):
+    assert backend.name in BACKENDS
+    json.dumps({"backend": backend.name, "params": backend.params})
+    assert repr(backend).startswith(type(backend).__name__ + "(")
+
+
+# --- The classical default: accuracy on crops with known flow ---------------------------------
+
+def test_tvl1_recovers_known_affine_flow(known_pairs):
+    pairs, truth = known_pairs
+    flow = get_backend("tvl1").flow(pairs)
+    assert end_point_error(np.zeros_like(truth), truth, margin=16) > 1.5
+    # Measured 0.07 px inside a 16 px margin (0.13 px over the whole crop).
+    assert end_point_error(flow, truth, margin=16) < 0.2
+    assert end_point_error(flow, truth) < 0.35
+
+
+def test_tvl1_sign_convention_on_a_pure_shift(photo):
+    pairs, truth = known_flow_pairs(photo, 1, rng=np.random.default_rng(3), max_shift=3.0)
+    flow = get_backend("tvl1").flow(pairs)
+    median = np.median(flow[0, 16:-16, 16:-16].reshape(-1, 2), axis=0)
+    np.testing.assert_allclose(median, truth[0, 112, 112], atol=0.1)
+
+
+def test_known_flow_pairs_are_consistent(photo):
+    """The synthetic ground truth itself: crop 1 at p + flow(p) shows crop 0 at p."""
+    pairs, truth = known_flow_pairs(photo, 1, rng=np.random.default_rng(4), max_shift=3.0,
+                                    max_rotation_deg=2.0, max_scale=0.03)
+    y, x = 100, 120
+    tx, ty = np.rint([x + truth[0, y, x, 0], y + truth[0, y, x, 1]]).astype(int)
+    patch0 = pairs[0, 0, y - 8:y + 8, x - 8:x + 8].astype(float)
+    shifted = pairs[0, 1, ty - 8:ty + 8, tx - 8:tx + 8].astype(float)
+    unrelated = pairs[0, 1, y - 8 + 40:y + 8 + 40, x - 8:x + 8].astype(float)
+    assert np.abs(patch0 - shifted).mean() < 0.5 * np.abs(patch0 - unrelated).mean()
+
+
+# --- FlowNet-specific backend behaviour --------------------------------------------------------
+
+class _ConstantFlow(nn.Module):
+    """Stands in for a network: (B, 3, 2, H, W) -> constant flow (10, -6) px at every pixel."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen_sizes = []
+
+    def forward(self, inputs):
+        self.seen_sizes.append(tuple(inputs.shape))
+        flow = torch.tensor([10.0, -6.0]).view(1, 2, 1, 1)
+        return flow.expand(inputs.shape[0], 2, *inputs.shape[3:]).clone()
+
+
+def test_flownet_input_is_resized_to_multiples_of_64_and_flow_scaled_back(known_pairs):
+    backend = _flownet()
+    backend.model = _ConstantFlow()
+    flow = backend.flow(known_pairs[0])
+    assert backend.model.seen_sizes == [(2, 3, 2, 256, 256), (1, 3, 2, 256, 256)]
+    np.testing.assert_allclose(flow[..., 0], 10 * 224 / 256, rtol=1e-6)
+    np.testing.assert_allclose(flow[..., 1], -6 * 224 / 256, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def flownet2s_weights(tmp_path_factory):
+    """A FlowNet2-S checkpoint file as flownet2-pytorch writes it (random values)."""
+    path = tmp_path_factory.mktemp("weights") / "FlowNet2-S_checkpoint.pth.tar"
+    torch.save({"epoch": 0, "state_dict": _flownet().model.state_dict(), "best_EPE": 1e10}, path)
+    return path
+
+
+def test_flownet_params_name_the_weights(flownet2s_weights):
+    backend = _flownet()
+    assert backend.params["random_weights"] and backend.params["checkpoint"] is None
+    assert backend.params["mixed_precision"] is False          # CPU: always float32
+    loaded = get_backend("flownet2s", checkpoint=flownet2s_weights)
+    assert loaded.params["checkpoint"] == str(flownet2s_weights.resolve())
+    assert len(loaded.params["checkpoint_sha256"]) == 64
+
+
+# --- Selection by name and from the config -----------------------------------------------------
+
+def test_default_config_gives_tvl1():
+    backend = backend_from_config(CropFlowConfig())
+    assert isinstance(backend, TVL1Backend) and backend.name == "tvl1"
+    assert backend.params["num_warp"] == CropFlowConfig().tvl1_num_warp
+
+
+def test_config_selects_flownet_with_checkpoint(flownet2s_weights):
+    cfg = from_dict({"crop_flow": {"backend": "flownet2s", "checkpoint": str(flownet2s_weights),
+                                   "batch_size": 4}}).crop_flow
+    backend = backend_from_config(cfg)
+    assert isinstance(backend, FlowNetBackend) and backend.batch_size == 4
+    assert backend.params["device"] == "cpu"
+
+
+def test_config_tvl1_parameters_reach_the_backend():
+    cfg = from_dict({"crop_flow": {"tvl1_num_iter": 7, "tvl1_downscale": 2}}).crop_flow
+    params = backend_from_config(cfg).params
+    assert (params["num_iter"], params["downscale"]) == (7, 2)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"name": "raft"}, "unknown crop-flow backend 'raft'"),
+    ({"name": "flownet2"}, "needs FlowNet weights"),
+    ({"name": "tvl1", "checkpoint": "w.pth"}, "takes no checkpoint"),
+    ({"name": "flownet2s", "rng": np.random.default_rng(0), "num_iter": 3}, "no TV-L1 options"),
+    ({"name": "tvl1", "batch_size": 0}, "batch_size"),
+])
+def test_get_backend_rejects_bad_choices(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        get_backend(**kwargs)
+
+
+def test_missing_checkpoint_from_config_is_a_source_error(tmp_path):
+    cfg = CropFlowConfig(backend="flownet2", checkpoint=str(tmp_path / "nope.pth.tar"))
+    with pytest.raises(MissingFileError, match="nope.pth.tar"):
+        backend_from_config(cfg)

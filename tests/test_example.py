@@ -1,0 +1,230 @@
+"""make_example: determinism, consistency between its fields, ablation switches."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from synthgen.camera import SURREAL_K
+from synthgen.config import Config
+from synthgen.example import draw_random, make_example
+from synthgen.joints import NUM_SMPL_JOINTS, SMPL_INDEX
+from synthgen.steps.crops import frame_to_crop
+from synthgen.steps.total_occlusion import draw_total_occlusion, total_occlusion_indicator
+from synthgen.steps.visibility import BEHIND_DEPTH, OCCLUDER, TOTAL_OCCLUSION
+from synthgen.types import BackgroundClip, SurrealClip
+from tests.test_superpixels import panned_clip
+
+#: Stick-figure joints relative to the figure's centre, frame pixels (x, y), ~150 px tall.
+_LAYOUT = {
+    "pelvis": (0, 10), "left_hip": (12, 15), "right_hip": (-12, 15), "spine1": (0, -5),
+    "left_knee": (14, 45), "right_knee": (-14, 45), "spine2": (0, -20), "left_ankle": (15, 72),
+    "right_ankle": (-15, 72), "spine3": (0, -35), "left_foot": (18, 78), "right_foot": (-18, 78),
+    "neck": (0, -50), "left_collar": (8, -45), "right_collar": (-8, -45), "head": (0, -68),
+    "left_shoulder": (20, -45), "right_shoulder": (-20, -45), "left_elbow": (35, -25),
+    "right_elbow": (-35, -25), "left_wrist": (45, -5), "right_wrist": (-10, 0),
+    "left_hand": (50, 0), "right_hand": (-5, 5),
+}
+#: Joints behind the torso (a hand on the back): 0.5 m behind its surface.
+_BEHIND = ("right_wrist", "right_hand")
+_TORSO = (-22, -55, 22, 20)  # x0, y0, x1, y1 relative to the centre
+_TORSO_LABEL = 4  # SURREAL "spine"
+
+
+def synthetic_person(num_frames: int, *, drift=(1.0, 0.5)) -> SurrealClip:
+    """A SURREAL-like clip: a stick figure of labelled squares and a torso, walking by ``drift``
+    pixels per frame; depth 3 m (the right hand 0.5 m behind the torso); joints3d projected
+    consistently with SURREAL_K."""
+    height, width = 240, 320
+    rgb = np.zeros((num_frames, height, width, 3), np.uint8)
+    segm = np.zeros((num_frames, height, width), np.uint8)
+    depth = np.full((num_frames, height, width), 1e10, np.float32)
+    joints2d = np.zeros((num_frames, NUM_SMPL_JOINTS, 2), np.float32)
+    z = np.full(NUM_SMPL_JOINTS, 3.0)
+    z[[SMPL_INDEX[n] for n in _BEHIND]] = 3.4
+    for t in range(num_frames):
+        cx, cy = np.array([160.0, 118.0]) + np.asarray(drift) * (t - num_frames // 2)
+        # Far to near: hidden joints, torso (surface 2.9 m), other joints (surface 2.95 m).
+        squares = [(SMPL_INDEX[n], 3.35) for n in _BEHIND]
+        squares += [(j, 2.95) for n, j in SMPL_INDEX.items() if n not in _BEHIND]
+        for j, (dx, dy) in ((SMPL_INDEX[n], xy) for n, xy in _LAYOUT.items()):
+            joints2d[t, j] = (cx + dx, cy + dy)
+        for j, surface in squares[:2]:
+            _paint(rgb[t], segm[t], depth[t], joints2d[t, j], 4, j + 1, surface)
+        x0, y0, x1, y1 = _TORSO
+        torso = (cx + x0, cy + y0, cx + x1, cy + y1)
+        _paint_box(rgb[t], segm[t], depth[t], torso, _TORSO_LABEL, 2.9)
+        for j, surface in squares[2:]:
+            _paint(rgb[t], segm[t], depth[t], joints2d[t, j], 4, j + 1, surface)
+    u, v = joints2d[..., 0], joints2d[..., 1]
+    fx, cx0, cy0 = SURREAL_K[0, 0], SURREAL_K[0, 2], SURREAL_K[1, 2]
+    joints3d = np.stack([(u - cx0) * z / fx, (v - cy0) * z / fx, np.broadcast_to(z, u.shape)], -1)
+    return SurrealClip(
+        rgb=rgb, segm=segm, depth=depth, joints2d=joints2d, joints3d=joints3d.astype(np.float32),
+        pose=np.linspace(0, 1, num_frames * 72, dtype=np.float32).reshape(num_frames, 72),
+        betas=np.arange(10, dtype=np.float32), gender="female", K=SURREAL_K.copy(),
+        cam_loc=np.zeros(3), zrot=np.zeros(num_frames, np.float32), path="synthetic.mp4", start=0,
+        sides_swapped=False)
+
+
+def _paint_box(rgb, segm, depth, box, label, surface):
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    rgb[y0:y1 + 1, x0:x1 + 1] = (40 + 8 * label, 250 - 9 * label, 100 + 5 * label)
+    segm[y0:y1 + 1, x0:x1 + 1] = label
+    depth[y0:y1 + 1, x0:x1 + 1] = surface
+
+
+def _paint(rgb, segm, depth, centre, half, label, surface):
+    x, y = np.floor(centre + 0.5)
+    _paint_box(rgb, segm, depth, (x - half, y - half, x + half, y + half), label, surface)
+
+
+T = 9
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    frames, offsets = panned_clip(T, (2.0, 1.0))
+    background = BackgroundClip(frames=frames, path="pan.mp4", start=0, crop_yx=(0, 0), scale=1.0)
+    return background, offsets, synthetic_person(T)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return Config().replace(clip={"length": T})
+
+
+@pytest.fixture(scope="module")
+def example(inputs, config):
+    return make_example(*inputs[:2], inputs[2], np.random.default_rng(7), config,
+                        provenance={"seed": 7})
+
+
+def _assert_equal_examples(a, b):
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and np.array_equal(x, y), f.name
+        else:
+            assert x == y, f.name
+
+
+def test_same_seed_gives_a_bit_identical_example(inputs, config, example):
+    again = make_example(*inputs[:2], inputs[2], np.random.default_rng(7), config,
+                         provenance={"seed": 7})
+    _assert_equal_examples(example, again)
+
+
+def test_another_seed_changes_the_random_draws(config):
+    draws = {draw_random(np.random.default_rng(seed), config) for seed in range(20)}
+    assert len(draws) == 20
+
+
+def test_example_fields_are_consistent(inputs, example):
+    background, offsets, person = inputs
+    assert example.rgb_crops.shape == (T, 224, 224, 3) and example.rgb_crops.dtype == np.uint8
+    assert example.pair_crops.shape == (T - 1, 2, 224, 224, 3)
+    assert example.occluder_crops.shape == (T, 224, 224) and example.occluder_crops.dtype == bool
+    assert example.visibility.shape == (T, 24) and example.visibility.dtype == np.uint8
+    assert example.boxes.shape == (T, 3)
+    np.testing.assert_array_equal(example.pair_crops[:, 0], example.rgb_crops[:-1])
+    np.testing.assert_allclose(example.joints2d, person.joints2d + offsets[:, None], atol=1e-4)
+    np.testing.assert_array_equal(example.joints3d, person.joints3d)
+    np.testing.assert_allclose(example.joints2d_crop,
+                               frame_to_crop(example.joints2d, example.boxes, size=224), atol=1e-3)
+    np.testing.assert_allclose(example.joints2d_pair_crop[:, 1],
+                               frame_to_crop(example.joints2d[1:], example.boxes[:-1], size=224),
+                               atol=1e-3)
+    # The person is centred and 150 px tall in its crop.
+    crop = example.joints2d_crop
+    np.testing.assert_allclose(crop[..., 1].max(1) - crop[..., 1].min(1), 150, atol=1e-3)
+    np.testing.assert_allclose((crop.max(1) + crop.min(1)) / 2, 112, atol=1e-3)
+    # The hand behind the torso is hidden for that reason.
+    assert np.all(example.visibility[:, SMPL_INDEX["right_hand"]] & BEHIND_DEPTH)
+    assert not np.any(example.visibility[:, SMPL_INDEX["head"]] & BEHIND_DEPTH)
+    assert np.array_equal(example.visibility[:, 0] & TOTAL_OCCLUSION > 0, example.total_occlusion)
+    assert example.provenance["seed"] == 7 and example.provenance["background_path"] == "pan.mp4"
+    assert example.occluder_reason in ("occluded", "missed_person", "too_few_visible")
+    assert T * 10 // 2 <= example.num_superpixels
+
+
+def test_an_accepted_occluder_removes_pixels_and_hides_joints(inputs, config):
+    # Seed 3 draws a superpixel over part of the figure (found by search; deterministic).
+    example = make_example(*inputs[:2], inputs[2], np.random.default_rng(3), config)
+    assert example.occluder_reason == "occluded", example.occluder_reason
+    assert 0 < example.occluded_fraction < 1
+    assert example.occluder_crops.any()
+    covered = example.visibility & OCCLUDER > 0
+    assert covered.any()
+    # A joint flagged as covered lies inside the cropped occluder mask.
+    t, j = np.argwhere(covered)[0]
+    x, y = np.floor(example.joints2d_crop[t, j] + 0.5).astype(int)
+    assert example.occluder_crops[t, max(y - 1, 0):y + 2, max(x - 1, 0):x + 2].any()
+
+
+def test_no_occlusion_ablation_keeps_the_other_draws(inputs, config, example):
+    ablated = make_example(*inputs[:2], inputs[2], np.random.default_rng(7),
+                           config.replace(occluder={"enabled": False}))
+    assert ablated.occluder_reason == "disabled" and ablated.num_superpixels == 0
+    assert not ablated.occluder_crops.any() and not np.any(ablated.visibility & OCCLUDER)
+    np.testing.assert_array_equal(ablated.total_occlusion, example.total_occlusion)
+    assert ablated.segments_per_frame == example.segments_per_frame
+
+
+def test_no_tracking_ablation_leaves_the_person_in_place(inputs, config):
+    ablated = make_example(*inputs[:2], inputs[2], np.random.default_rng(7),
+                           config.replace(tracking={"enabled": False}, occluder={"enabled": False}))
+    np.testing.assert_array_equal(ablated.joints2d, inputs[2].joints2d)
+    assert not ablated.tracking_offsets.any()
+    np.testing.assert_array_equal(ablated.camera_offsets, inputs[1])
+
+
+def test_static_background_ablation_repeats_the_centre_frame(inputs, config):
+    background, offsets, person = inputs
+    ablated = make_example(background, offsets, person, np.random.default_rng(7),
+                           config.replace(background={"static": True}, occluder={"enabled": False}))
+    assert not ablated.camera_offsets.any() and not ablated.tracking_offsets.any()
+    np.testing.assert_array_equal(ablated.joints2d, person.joints2d)
+    # A crop corner far from the person shows the same background in frames with the same box.
+    static_person = dataclasses.replace(person, joints2d=np.broadcast_to(
+        person.joints2d[T // 2], person.joints2d.shape).copy())
+    still = make_example(background, offsets, static_person, np.random.default_rng(7),
+                         config.replace(background={"static": True}, occluder={"enabled": False}))
+    assert np.array_equal(still.rgb_crops[0, :20, :20], still.rgb_crops[-1, :20, :20])
+
+
+def test_clip_length_follows_the_config():
+    frames, offsets = panned_clip(4, (1.0, 0.0))
+    background = BackgroundClip(frames=frames, path="pan.mp4", start=0, crop_yx=(0, 0), scale=1.0)
+    config = Config().replace(clip={"length": 4}, occluder={"enabled": False})
+    example = make_example(background, offsets, synthetic_person(4), np.random.default_rng(0),
+                           config)
+    assert example.rgb_crops.shape[0] == 4 and example.pair_crops.shape[0] == 3
+    with pytest.raises(ValueError, match=r"expected \(5, 240, 320, 3\)"):
+        make_example(background, offsets, synthetic_person(4), np.random.default_rng(0),
+                     config.replace(clip={"length": 5}))
+
+
+def test_offsets_must_be_zero_at_the_centre_frame(inputs, config):
+    background, offsets, person = inputs
+    with pytest.raises(ValueError, match="0 at the reference frame 4"):
+        make_example(background, offsets + 1.0, person, np.random.default_rng(0), config)
+
+
+def test_total_occlusion_runs_are_contiguous_and_bounded():
+    rng = np.random.default_rng(0)
+    draws = [draw_total_occlusion(rng, 31, probability=0.5, min_frames=1, max_frames=15)
+             for _ in range(2000)]
+    lengths = np.array([length for _, length in draws])
+    assert 0.45 < np.mean(lengths > 0) < 0.55
+    assert set(lengths[lengths > 0]) == set(range(1, 16))
+    for start, length in draws[:200]:
+        indicator = total_occlusion_indicator(31, start, length)
+        assert indicator.sum() == length
+        if length:
+            assert np.all(indicator[start:start + length]) and start + length <= 31
+    short = [draw_total_occlusion(rng, 8, probability=1.0, min_frames=1, max_frames=15)
+             for _ in range(500)]
+    assert max(length for _, length in short) == 8 and min(length for _, length in short) >= 1

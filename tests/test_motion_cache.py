@@ -1,0 +1,151 @@
+"""Motion cache: computed once, reused, keyed by content and parameters, atomic, skips bad videos.
+
+Accuracy on the demo backgrounds (known camera motion, moving objects) is checked through the
+cache, i.e. on the window medians the pipeline actually uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from synthgen.config import CameraMotionConfig, ClipConfig
+from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_backgrounds
+from synthgen.sources import motion_cache
+from synthgen.steps.camera_motion import integrate_camera_motion
+
+CFG = CameraMotionConfig()
+CLIP = ClipConfig()
+
+
+@pytest.fixture(scope="module")
+def demo_videos(tmp_path_factory):
+    return make_demo_backgrounds(tmp_path_factory.mktemp("kinetics"), seed=0, num_videos=6,
+                                 num_frames=32)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def _counting_frames(calls):
+    from synthgen.sources.kinetics import iter_resized_frames
+
+    def frames(path):
+        calls.append(path)
+        return iter_resized_frames(path)
+    return frames
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["pan_tissue", "zoom_chelsea", "fast_camera", "frames_coins"])
+def test_demo_camera_motion_accuracy(demo_videos, cache_dir, name):
+    video = next(v for v in demo_videos if v.stem == name)
+    motion = motion_cache.load_or_compute(video, cache_dir, cfg=CFG, clip=CLIP)
+    height, width = motion.frame_shape
+    for crop in {(0, 0), ((height - 240) // 2, (width - 320) // 2), (height - 240, width - 320)}:
+        truth = ground_truth_camera_motion(video, crop_yx=crop)[:30]
+        estimate = motion.pair_motion(start=0, length=31, crop_yx=crop,
+                                      inlier_radius=CFG.inlier_radius)
+        per_frame_error = np.abs(estimate - truth).max(axis=1)
+        drift = np.abs(integrate_camera_motion(estimate) - integrate_camera_motion(truth)).max()
+        assert np.median(per_frame_error) <= 0.1, (name, crop)
+        assert drift <= 1.0, (name, crop)
+
+
+def test_computed_once_then_reused_and_recomputed_on_change(demo_videos, tmp_path):
+    video = next(v for v in demo_videos if v.stem == "pan_tissue")
+    calls = []
+    first = motion_cache.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP,
+                                         frames_fn=_counting_frames(calls))
+    assert first.num_frames == 32 and first.medians.shape[-1] == 2
+    again = motion_cache.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP,
+                                         frames_fn=_counting_frames(calls))
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first.medians, again.medians)
+    # Same content, batching or read-time radius changed: still served from the cache.
+    same = dataclasses.replace(CFG, batch_pairs=3, inlier_radius=1.0)
+    motion_cache.load_or_compute(video, tmp_path, cfg=same, clip=CLIP,
+                                 frames_fn=_counting_frames(calls))
+    assert len(calls) == 1
+    # A flow parameter changed: recomputed under a new key.
+    other = dataclasses.replace(CFG, num_warp=2)
+    assert motion_cache.cache_file(tmp_path, video, other, CLIP) != \
+        motion_cache.cache_file(tmp_path, video, CFG, CLIP)
+    motion_cache.load_or_compute(video, tmp_path, cfg=other, clip=CLIP,
+                                 frames_fn=_counting_frames(calls))
+    assert len(calls) == 2
+    # The video changed (mtime): a new key, never the stale file.
+    old_key = motion_cache.cache_key(video, CFG, CLIP)
+    stat = video.stat()
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert motion_cache.cache_key(video, CFG, CLIP) != old_key
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+
+
+def test_batching_does_not_change_results(demo_videos):
+    from synthgen.sources.kinetics import iter_resized_frames
+
+    video = next(v for v in demo_videos if v.stem == "frames_coins")
+    a = motion_cache.compute_video_motion(iter_resized_frames(video), CFG)
+    b = motion_cache.compute_video_motion(iter_resized_frames(video),
+                                          dataclasses.replace(CFG, batch_pairs=5))
+    np.testing.assert_allclose(a.medians, b.medians, atol=1e-5)
+
+
+def test_unreadable_cache_file_is_recomputed(demo_videos, tmp_path):
+    video = next(v for v in demo_videos if v.stem == "frames_coins")
+    file = motion_cache.cache_file(tmp_path, video, CFG, CLIP)
+    file.write_bytes(b"truncated")
+    assert motion_cache.load(file) is None
+    motion = motion_cache.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
+    assert motion_cache.load(file) is not None and motion.num_frames == 32
+
+
+def test_short_stream_rejected():
+    from synthgen.errors import ShortClipError
+
+    with pytest.raises(ShortClipError, match="fewer than 2 frames"):
+        motion_cache.compute_video_motion([np.zeros((240, 320, 3), np.uint8)], CFG, path="one.mp4")
+
+
+def test_window_outside_video_rejected(demo_videos, tmp_path):
+    video = next(v for v in demo_videos if v.stem == "frames_coins")
+    motion = motion_cache.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
+    with pytest.raises(ValueError, match="outside"):
+        motion.pair_motion(start=10, length=31, crop_yx=(0, 0), inlier_radius=0.5)
+
+
+def test_build_cache_skips_corrupt_video_with_reason(demo_videos, tmp_path):
+    broken = tmp_path / "videos" / "broken.mp4"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a video at all")
+    good = next(v for v in demo_videos if v.stem == "frames_coins")
+    run = motion_cache.build_cache([good, broken], tmp_path / "cache", cfg=CFG, clip=CLIP,
+                                   skipped=[("empty.mp4", "empty")], serial=True)
+    assert run.computed == [str(good)]
+    reasons = {item["path"]: item["reason"] for item in run.skipped}
+    assert reasons == {str(broken): "corrupt", "empty.mp4": "empty"}
+    manifest = json.loads((tmp_path / "cache" / motion_cache.MANIFEST).read_text())
+    assert {item["reason"] for item in manifest["skipped"]} == {"corrupt", "empty"}
+    rerun = motion_cache.build_cache([good], tmp_path / "cache", cfg=CFG, clip=CLIP, serial=True)
+    assert rerun.cached == [str(good)] and not rerun.computed
+
+
+@pytest.mark.slow
+def test_cli_motion_on_demo_data(demo_videos, tmp_path):
+    from click.testing import CliRunner
+
+    from synthgen.cli import main
+
+    root = demo_videos[0].parent.parent
+    result = CliRunner().invoke(main, ["motion", "--kinetics", str(root), "--cache",
+                                       str(tmp_path), "--serial"])
+    assert result.exit_code == 0, result.output
+    assert "computed 6" in result.output
+    assert len(list(tmp_path.glob("*.npz"))) == 6
