@@ -16,11 +16,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-demo-data: install
-	$(VENV)/bin/synthgen demo-data $(DEMO)
+demo-data: $(DEMO)/.done
 
+$(DEMO)/.done: $(VENV)/.installed
+	$(VENV)/bin/synthgen demo-data $(DEMO)
+	touch $@
+
+# The main job on the demo data: camera motion, examples, crop flow, a sharded Zarr store.
+DEMO_EXAMPLES ?= 64
+DEMO_STORE ?= stores/demo.zarr
 demo: demo-data
-	$(VENV)/bin/synthgen summarize --surreal $(DEMO)/surreal --kinetics $(DEMO)/kinetics
+	$(VENV)/bin/synthgen build --kinetics $(DEMO)/kinetics --surreal $(DEMO)/surreal \
+		--out $(DEMO_STORE) --pipeline demo --num-examples $(DEMO_EXAMPLES) \
+		--cache $(DEMO)/camera_motion --overwrite
 
 # pytest exit 5 means "no tests collected": not a failure of the suite.
 test: install

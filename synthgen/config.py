@@ -219,6 +219,8 @@ def from_dict(data: dict) -> Config:
 def load_config(pipeline: str | Path | None = None) -> Config:
     """Load a named pipeline (``"full"``, ``"pipelines/full"``, or a path to a ``.toml`` file).
 
+    ``pipelines/train_*.toml`` are the trainer's configurations, not data pipelines.
+
     A pipeline file may name a base with ``base = "full"``; its tables override the base's.
     ``None`` gives the defaults (the paper's full recipe).
     """
@@ -234,7 +236,7 @@ def _resolve_pipeline_path(pipeline: str | Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    known = sorted(p.stem for p in PIPELINES_DIR.glob("*.toml"))
+    known = sorted(p.stem for p in PIPELINES_DIR.glob("*.toml") if not p.name.startswith("train_"))
     raise FileNotFoundError(f"no pipeline {str(pipeline)!r}; known pipelines: {known}")
 
 

@@ -44,7 +44,8 @@ def schema(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
     T, S = num_frames, crop_size
     return {
         "rgb": ArraySpec(("frame", "y", "x", "channel"), (T, S, S, 3), "uint8",
-                         "composited RGB crop of frame t in box t; zero on totally occluded frames"),
+                         "composited RGB crop of frame t in box t (not blanked on totally "
+                         "occluded frames: consumers zero inputs there)"),
         "flow": ArraySpec(("pair", "y", "x", "xy"), (T - 1, S, S, 2), "int16",
                           "optical flow from frame t to t+1, both cropped with box t; crop pixels, "
                           "x then y; stored as multiples of quantum_px"),
@@ -77,7 +78,7 @@ def schema(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
         "surreal_start": ArraySpec((), (), "int32", "first SURREAL frame of the window"),
         "occluder_reason": ArraySpec((), (), "uint8", "index into attrs['occluder_reasons']"),
         "occluder_segment": ArraySpec((), (), "int32", "superpixel label used (-1: none)"),
-        "occluder_num_segments": ArraySpec((), (), "int32", "SLIC n_segments of the clip"),
+        "occluder_num_segments": ArraySpec((), (), "int32", "SLIC n_segments asked for the clip"),
         "occluder_scale": ArraySpec((), (), "float32", "SLIC position-channel scale"),
         "occluded_fraction": ArraySpec((), (), "float32", "fraction of person pixels removed"),
     }
@@ -166,7 +167,7 @@ def quantize_flow(flow: np.ndarray, quantum: float) -> np.ndarray:
 
 
 def write_shard(group: zarr.Group, shard: int, arrays: dict[str, np.ndarray]) -> None:
-    """Write one whole shard (every array of the schema), then mark it done.
+    """Write one whole shard: every array of the schema (not yet marked done: :func:`mark_done`).
 
     ``arrays`` maps each schema name to an array whose first axis is the shard's examples, in
     stored dtype (``flow`` already quantised with :func:`quantize_flow`).
@@ -189,6 +190,10 @@ def write_shard(group: zarr.Group, shard: int, arrays: dict[str, np.ndarray]) ->
                              f"expected {(n, *spec.shape)} {spec.dtype}")
     for name in specs:
         group[name][rows] = arrays[name]
+
+
+def mark_done(group: zarr.Group, shard: int) -> None:
+    """Mark a shard complete, after :func:`write_shard` returned: readers see it from now on."""
     group["shard_done"][shard] = True
 
 

@@ -15,3 +15,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real third-party test data not found at {SHARED_DATA} (../shared is absent)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory):
+    """A small embedded demo dataset (3 SURREAL clips of 12 frames, 2 small background videos)."""
+    from synthgen.demo.dataset import make_demo_data
+
+    root = tmp_path_factory.mktemp("demo")
+    return make_demo_data(root, seed=0, num_people=3, people_frames=12, num_backgrounds=2,
+                          background_frames=16, test_size=True, workers=1)

@@ -50,12 +50,15 @@ def test_only_finished_shards_are_visible(tmp_path):
     rng = np.random.default_rng(0)
     last = _shard_arrays(1, rng)
     store.write_shard(group, 2, last)  # the short final shard, written first
+    assert store.open_store(str(tmp_path / "s.zarr")).sizes["example"] == 0  # not marked done
+    store.mark_done(group, 2)
     ds = store.open_store(str(tmp_path / "s.zarr"))
     assert ds.sizes["example"] == 1 and ds["example"].values.tolist() == [4]
     np.testing.assert_array_equal(ds["rgb"].values, last["rgb"])
     np.testing.assert_allclose(ds["flow"].values, last["flow"] / 32.0)
     first = _shard_arrays(2, rng)
     store.write_shard(group, 0, first)
+    store.mark_done(group, 0)
     ds = store.open_store(str(tmp_path / "s.zarr"))
     assert ds["example"].values.tolist() == [0, 1, 4]
     np.testing.assert_array_equal(ds["joints3d"].values[:2], first["joints3d"])
@@ -95,5 +98,6 @@ def test_store_reads_with_plain_zarr(tmp_path):
     group = _make(tmp_path, num_examples=2, per_shard=2)
     arrays = _shard_arrays(2, np.random.default_rng(2))
     store.write_shard(group, 0, arrays)
+    store.mark_done(group, 0)
     plain = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
     np.testing.assert_array_equal(plain["visibility"][1], arrays["visibility"][1])

@@ -18,3 +18,4 @@ def main():
 # Subcommands register themselves here, one import line each.
 from synthgen.cli.motion import motion; main.add_command(motion)  # noqa: E402
 from synthgen.cli.demo_data import demo_data; main.add_command(demo_data)  # noqa: E402
+from synthgen.cli.build import build; main.add_command(build)  # noqa: E402

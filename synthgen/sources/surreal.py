@@ -374,6 +374,60 @@ def _load_frames(path: Path, prefix: str, start: int, length: int, dtype) -> np.
     return np.stack(frames).astype(dtype, copy=False)
 
 
+def _checked_info(mp4: Path, info_path: Path, segm_path: Path, depth_path: Path) -> tuple[dict, int]:
+    """Load ``_info.mat`` (frames last) and check that all four files agree on the frame count."""
+    info = load_mat(info_path, _INFO_KEYS)
+    joints2d = _frames_last(info["joints2D"], (2, NUM_SMPL_JOINTS), "joints2D", info_path)
+    joints3d = _frames_last(info["joints3D"], (3, NUM_SMPL_JOINTS), "joints3D", info_path)
+    pose = _frames_last(info["pose"], (72,), "pose", info_path)
+    shape = np.asarray(info["shape"])
+    shape = _frames_last(shape, shape.shape[:1], "shape", info_path)
+    zrot = _frames_last(info["zrot"], (), "zrot", info_path)
+    gender = _frames_last(info["gender"], (), "gender", info_path)
+    per_variable = {"joints2D": joints2d, "joints3D": joints3d, "pose": pose, "shape": shape, "zrot": zrot,
+                    "gender": gender}
+    counts = {name: arr.shape[-1] for name, arr in per_variable.items()}
+    if len(set(counts.values())) > 1:
+        listing = ", ".join(f"{name} {count}" for name, count in counts.items())
+        raise FrameCountMismatchError(info_path, f"frame counts differ between variables: {listing}")
+    if shape.shape[0] < 10:
+        raise CorruptFileError(info_path, f"shape has {shape.shape[0]} betas, expected 10")
+    cam_loc = np.asarray(info["camLoc"], dtype=np.float64)
+    if cam_loc.size != 3:
+        raise CorruptFileError(info_path, f"camLoc has shape {cam_loc.shape}, expected (3, 1)")
+    gender_code = int(gender[0])
+    if gender_code not in (0, 1):
+        raise CorruptFileError(info_path, f"gender code {gender_code} is neither 0 (female) nor 1 (male)")
+
+    file_counts = {
+        mp4: _verified_frame_count(mp4),
+        info_path: counts["joints2D"],
+        segm_path: _numbered_count(segm_path, "segm"),
+        depth_path: _numbered_count(depth_path, "depth"),
+    }
+    if len(set(file_counts.values())) > 1:
+        listing = ", ".join(f"{path.name} {count}" for path, count in file_counts.items())
+        raise FrameCountMismatchError(mp4, f"the clip's files disagree on the number of frames: {listing}")
+    arrays = dict(per_variable, camLoc=cam_loc, gender_code=gender_code)
+    return arrays, file_counts[mp4]
+
+
+def probe_clip(mp4_path) -> int:
+    """Check a SURREAL clip's files as :func:`read_clip` does, without decoding frames.
+
+    Returns
+    -------
+    num_frames : int
+        The frame count all four files agree on.
+
+    Raises
+    ------
+    SourceError
+        The same errors as :func:`read_clip` for missing, corrupt or inconsistent files.
+    """
+    return _checked_info(*_clip_files(Path(mp4_path)))[1]
+
+
 def read_clip(
     mp4_path,
     *,
@@ -429,40 +483,9 @@ def read_clip(
     if start < 0 or (length is not None and length < 1):
         raise ValueError(f"need start >= 0 and length >= 1, got start={start}, length={length}")
     mp4, info_path, segm_path, depth_path = _clip_files(Path(mp4_path))
-
-    info = load_mat(info_path, _INFO_KEYS)
-    joints2d = _frames_last(info["joints2D"], (2, NUM_SMPL_JOINTS), "joints2D", info_path)
-    joints3d = _frames_last(info["joints3D"], (3, NUM_SMPL_JOINTS), "joints3D", info_path)
-    pose = _frames_last(info["pose"], (72,), "pose", info_path)
-    shape = np.asarray(info["shape"])
-    shape = _frames_last(shape, shape.shape[:1], "shape", info_path)
-    zrot = _frames_last(info["zrot"], (), "zrot", info_path)
-    gender = _frames_last(info["gender"], (), "gender", info_path)
-    per_variable = {"joints2D": joints2d, "joints3D": joints3d, "pose": pose, "shape": shape, "zrot": zrot,
-                    "gender": gender}
-    counts = {name: arr.shape[-1] for name, arr in per_variable.items()}
-    if len(set(counts.values())) > 1:
-        listing = ", ".join(f"{name} {count}" for name, count in counts.items())
-        raise FrameCountMismatchError(info_path, f"frame counts differ between variables: {listing}")
-    if shape.shape[0] < 10:
-        raise CorruptFileError(info_path, f"shape has {shape.shape[0]} betas, expected 10")
-    cam_loc = np.asarray(info["camLoc"], dtype=np.float64)
-    if cam_loc.size != 3:
-        raise CorruptFileError(info_path, f"camLoc has shape {cam_loc.shape}, expected (3, 1)")
-    gender_code = int(gender[0])
-    if gender_code not in (0, 1):
-        raise CorruptFileError(info_path, f"gender code {gender_code} is neither 0 (female) nor 1 (male)")
-
-    file_counts = {
-        mp4: _verified_frame_count(mp4),
-        info_path: counts["joints2D"],
-        segm_path: _numbered_count(segm_path, "segm"),
-        depth_path: _numbered_count(depth_path, "depth"),
-    }
-    if len(set(file_counts.values())) > 1:
-        listing = ", ".join(f"{path.name} {count}" for path, count in file_counts.items())
-        raise FrameCountMismatchError(mp4, f"the clip's files disagree on the number of frames: {listing}")
-    num_frames = file_counts[mp4]
+    info, num_frames = _checked_info(mp4, info_path, segm_path, depth_path)
+    joints2d, joints3d, pose, shape, zrot = (info[k] for k in ("joints2D", "joints3D", "pose", "shape", "zrot"))
+    cam_loc, gender_code = info["camLoc"], info["gender_code"]
     if length is None:
         length = num_frames - start
     if length < 1 or start + length > num_frames:
