@@ -229,8 +229,15 @@ def example_rng(plan: ExamplePlan) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(plan.seed).spawn(2)[1])
 
 
-def build_example(plan: ExamplePlan, sources: Sources, cfg: Config, *, cache_dir) -> Example:
-    """Read an example's inputs and make it (the I/O around the pure ``make_example``).
+def example_inputs(plan: ExamplePlan, sources: Sources, cfg: Config, *, cache_dir):
+    """Read an example's inputs: the background clip, its camera offsets and the SURREAL clip.
+
+    Returns
+    -------
+    background : BackgroundClip
+    camera_offsets : ndarray, shape (T, 2)
+        Integrated camera motion of the window, frame pixels (x, y), 0 at frame T // 2.
+    person : SurrealClip
 
     Raises
     ------
@@ -248,14 +255,56 @@ def build_example(plan: ExamplePlan, sources: Sources, cfg: Config, *, cache_dir
     pair_motion = motion.pair_motion(start=plan.video_start, length=length, crop_yx=plan.crop_yx,
                                      crop_shape=(cfg.clip.height, cfg.clip.width),
                                      inlier_radius=cfg.camera_motion.inlier_radius)
-    offsets = integrate_camera_motion(pair_motion)
     background = kinetics.read_clip(video.path, start=plan.video_start, length=length,
                                     crop_yx=plan.crop_yx, fps=cfg.clip.fps,
                                     height=cfg.clip.height, width=cfg.clip.width)
     person = surreal.read_clip(sources.people[plan.person].path, start=plan.person_start,
                                length=length)
+    return background, integrate_camera_motion(pair_motion), person
+
+
+def build_example(plan: ExamplePlan, sources: Sources, cfg: Config, *, cache_dir) -> Example:
+    """Read an example's inputs and make it (the I/O around the pure ``make_example``)."""
+    background, offsets, person = example_inputs(plan, sources, cfg, cache_dir=cache_dir)
     return make_example(background, offsets, person, example_rng(plan), cfg,
                         provenance={"index": plan.index, "seed": plan.seed})
+
+
+def stored_plan(group, index: int) -> ExamplePlan:
+    """The plan example ``index`` of a store was made from (its stored seed and inputs)."""
+    def value(name):
+        return group[name][index]
+
+    return ExamplePlan(index=index, attempt=-1, seed=int(value("seed")),
+                       video=int(value("video_index")), video_start=int(value("video_start")),
+                       crop_yx=tuple(int(v) for v in value("video_crop_yx")),
+                       person=int(value("surreal_index")), person_start=int(value("surreal_start")))
+
+
+def stored_sources(attrs) -> Sources:
+    """The sources a store was built from (its ``sources`` attribute)."""
+    info = attrs["sources"]
+    return Sources(tuple(VideoSource(v["path"], v["num_frames"], tuple(v["frame_shape"]))
+                         for v in info["videos"]),
+                   tuple(PersonSource(p["path"], p["num_frames"]) for p in info["surreal"]),
+                   tuple(attrs.get("skipped", ())))
+
+
+def rebuild_example(url: str, index: int, *, cache_dir=None) -> tuple[ExamplePlan, Example, dict]:
+    """Make example ``index`` of a store again, alone, from its seed and the original inputs.
+
+    Returns the plan, the example and its row of every store array (stored dtypes), which equals
+    the stored row when the inputs and the code are unchanged (``synthgen inspect --verify``).
+    """
+    from synthgen.steps.crop_flow import backend_from_config
+
+    group = store.open_group(url)
+    cfg = from_dict(group.attrs["config"])
+    plan = stored_plan(group, index)
+    example = build_example(plan, stored_sources(group.attrs), cfg,
+                            cache_dir=str(cache_dir or default_cache_dir()))
+    flow = backend_from_config(cfg.crop_flow).flow(example.pair_crops)
+    return plan, example, _example_arrays(example, plan, flow, cfg)
 
 
 def _example_arrays(example: Example, plan: ExamplePlan, flow: np.ndarray, cfg: Config) -> dict:
