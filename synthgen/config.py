@@ -69,12 +69,20 @@ class TrackingConfig:
 
 @dataclass(frozen=True)
 class SuperpixelConfig:
-    """Motion-compensated 4-D SLIC over the background clip (method step 4)."""
+    """Motion-compensated 4-D SLIC over the background clip (method step 4).
+
+    ``method``: ``"synthgen"`` (our SLIC, centres, windows and connectivity in camera-compensated
+    coordinates) or ``"skimage"`` (the paper's off-the-shelf call; only the position channels are
+    compensated). ``downsample``: cell side in pixels of ``"synthgen"``'s first iterations
+    (1: all at full resolution). See ``synthgen.steps.superpixels``.
+    """
 
     position_scale: tuple[float, float] = (4e-4, 6e-4)
     compactness: float = 0.01
     segments_per_frame: tuple[int, int] = (10, 30)
     motion_compensated: bool = True
+    method: str = "synthgen"
+    downsample: int = 4
 
 
 @dataclass(frozen=True)

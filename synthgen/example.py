@@ -256,7 +256,8 @@ def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person:
             labels = motion_compensated_slic(frames, slic_offsets,
                                              segments_per_frame=draws.segments_per_frame,
                                              position_scale=draws.position_scale,
-                                             compactness=sp.compactness)
+                                             compactness=sp.compactness, method=sp.method,
+                                             downsample=sp.downsample)
             num_superpixels = int(labels.max())
         with _timed(timings, "occluder"):
             occluder = apply_occluder(labels, pick_superpixel(labels, draws.superpixel_u),

@@ -10,7 +10,7 @@ Layout (one Zarr v3 group, readable by any Zarr v3 implementation):
 - ``flow`` is stored as int16 multiples of ``flow_quantum`` pixels (attribute ``quantum_px``);
   :func:`open_store` decodes it to float32 pixels.
 
-Units and coordinate frames of every array are in its ``units`` attribute and in :data:`UNITS`.
+Units and coordinate frames of every array are in its ``units`` attribute and the root's ``units``.
 """
 
 from __future__ import annotations
@@ -84,7 +84,53 @@ def schema(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
     }
 
 
-UNITS = {name: spec.units for name, spec in schema(2, 1).items()}
+def schema_3dpw(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
+    """Every array of a 3DPW evaluation store (``kind`` "3dpw"): one example = one actor's clip.
+
+    Training-store names are kept where they apply (same shapes; the units say what differs);
+    ``visibility`` bits are those of ``synthgen.threedpw_clips``.
+    """
+    T = num_frames
+    base = schema(num_frames, crop_size)
+    return {
+        **{name: base[name] for name in ("rgb", "flow", "boxes", "betas", "gender")},
+        "joints2d": ArraySpec(("frame", "joint", "xy"), (T, 24, 2), "float32",
+                              "detected keypoints (OpenPose-18 mapped to SMPL 24), frame pixels "
+                              "(x, y); 0 where the detector has none"),
+        "joints2d_crop": ArraySpec(("frame", "joint", "xy"), (T, 24, 2), "float32",
+                                   "detected keypoints of frame t in box t, crop pixels (x, y); "
+                                   "0 where the detector has none"),
+        "joints3d": ArraySpec(("frame", "joint", "xyz"), (T, 24, 3), "float32",
+                              "ground-truth 24 SMPL joints (jointPositions), camera metres "
+                              "(x right, y down, z forward)"),
+        "visibility": ArraySpec(("frame", "joint"), (T, 24), "uint8",
+                                "hidden-reason bitmask: 4 total occlusion, 16 confidence <= "
+                                "threshold, 32 no detector keypoint; 0 = visible"),
+        "total_occlusion": ArraySpec(("frame",), (T,), "bool",
+                                     "fewer than min_visible confident COCO-14 keypoints"),
+        "keypoint_confidence": ArraySpec(("frame", "joint"), (T, 24), "float32",
+                                         "detector confidence per SMPL joint (0: no keypoint)"),
+        "pose": ArraySpec(("frame", "pose_param"), (T, 72), "float32",
+                          "ground-truth SMPL axis-angle, radians; global orientation in 3DPW's "
+                          "world frame"),
+        "campose_valid": ArraySpec(("frame",), (T,), "bool", "3DPW campose_valid of the frame"),
+        "evaluate": ArraySpec(("frame",), (T,), "bool",
+                              "frame counts in evaluation: campose_valid, not a total occlusion, "
+                              "first clip covering it"),
+        "sequence_index": ArraySpec((), (), "int32", "index into attrs['sources']['sequences']"),
+        "actor": ArraySpec((), (), "int32", "actor index in the sequence file"),
+        "frame_index": ArraySpec(("frame",), (T,), "int32", "frame index in the sequence file"),
+        "image_id": ArraySpec(("frame",), (T,), "int32", "image number (image_%05d.jpg)"),
+    }
+
+
+#: Values of the root attribute ``kind``, each with its schema function.
+KINDS = {"synthetic": schema, "3dpw": schema_3dpw}
+
+
+def store_schema(attrs) -> dict[str, ArraySpec]:
+    """The schema of a store from its root attributes (stores without ``kind`` are synthetic)."""
+    return KINDS[attrs.get("kind", "synthetic")](attrs["num_frames"], attrs["crop_size"])
 
 
 def _compressor(clevel: int) -> BloscCodec:
@@ -93,7 +139,8 @@ def _compressor(clevel: int) -> BloscCodec:
 
 def create_store(url: str, *, num_examples: int, num_frames: int, crop_size: int,
                  examples_per_shard: int, attrs: dict, clevel: int = 5,
-                 flow_quantum: float = 1.0 / 32.0, storage_options: dict | None = None) -> zarr.Group:
+                 flow_quantum: float = 1.0 / 32.0, storage_options: dict | None = None,
+                 kind: str = "synthetic") -> zarr.Group:
     """Create an empty store (arrays, attributes, no data). Overwrites ``url``.
 
     Parameters
@@ -102,10 +149,13 @@ def create_store(url: str, *, num_examples: int, num_frames: int, crop_size: int
         Local path or fsspec URL (``s3://...``).
     attrs : dict
         Root attributes to record (config, sources, skipped manifest...); JSON-serialisable.
+    kind : str
+        A key of :data:`KINDS`: training examples (``"synthetic"``) or 3DPW evaluation clips.
     """
+    specs = KINDS[kind](num_frames, crop_size)
     group = zarr.open_group(url, mode="w", storage_options=storage_options)
     num_shards = -(-num_examples // examples_per_shard)
-    for name, spec in schema(num_frames, crop_size).items():
+    for name, spec in specs.items():
         array = group.create_array(
             name, shape=(num_examples, *spec.shape), dtype=spec.dtype,
             chunks=(1, *spec.shape), shards=(examples_per_shard, *spec.shape),
@@ -126,7 +176,8 @@ def create_store(url: str, *, num_examples: int, num_frames: int, crop_size: int
         "crop_size": crop_size,
         "examples_per_shard": examples_per_shard,
         "num_shards": num_shards,
-        "units": UNITS,
+        "kind": kind,
+        "units": {name: spec.units for name, spec in specs.items()},
         **attrs,
     })
     return group
@@ -179,7 +230,7 @@ def write_shard(group: zarr.Group, shard: int, arrays: dict[str, np.ndarray]) ->
     """
     rows = shard_slice(group, shard)
     n = rows.stop - rows.start
-    specs = schema(group.attrs["num_frames"], group.attrs["crop_size"])
+    specs = store_schema(group.attrs)
     if set(arrays) != set(specs):
         raise ValueError(f"shard arrays differ from the schema: missing {sorted(set(specs) - set(arrays))}, "
                          f"extra {sorted(set(arrays) - set(specs))}")
@@ -224,7 +275,7 @@ def open_store(url: str, *, storage_options: dict | None = None):
     group = open_group(url, storage_options=storage_options)
     index = finished_examples(group)
     variables = {}
-    for name, spec in schema(group.attrs["num_frames"], group.attrs["crop_size"]).items():
+    for name, spec in store_schema(group.attrs).items():
         array = group[name]
         data = da.from_zarr(array)[index]
         if name == "flow":

@@ -151,8 +151,8 @@ def test_example_fields_are_consistent(inputs, example):
 
 
 def test_an_accepted_occluder_removes_pixels_and_hides_joints(inputs, config):
-    # Seed 3 draws a superpixel over part of the figure (found by search; deterministic).
-    example = make_example(*inputs[:2], inputs[2], np.random.default_rng(3), config)
+    # Seed 9 draws a superpixel over part of the figure (found by search; deterministic).
+    example = make_example(*inputs[:2], inputs[2], np.random.default_rng(9), config)
     assert example.occluder_reason == "occluded", example.occluder_reason
     assert 0 < example.occluded_fraction < 1
     assert example.occluder_crops.any()

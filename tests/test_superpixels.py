@@ -1,4 +1,4 @@
-"""Motion-compensated SLIC: superpixels follow a known camera pan only with the compensation."""
+"""Motion-compensated SLIC: ours reproduces scikit-image's and follows a known camera pan."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+from scipy import ndimage
 
 from synthgen.steps.superpixels import motion_compensated_slic, position_channels
+
+PAPER = dict(position_scale=5e-4, compactness=0.01)
 
 
 def panned_clip(num_frames: int, velocity, *, photo: str = "coffee", height: int = 240,
@@ -42,15 +45,39 @@ def tracking_iou(labels: np.ndarray, offsets: np.ndarray, t: int, k: int) -> flo
     return float(np.average(ious, weights=areas))
 
 
+def boundary_recall(labels: np.ndarray, reference: np.ndarray, *, tolerance: int = 2) -> float:
+    """Fraction of the reference's in-frame boundary pixels within ``tolerance`` px (square) of a
+    boundary of ``labels`` in the same frame. Both (T, H, W) int."""
+    def boundaries(segments):
+        edge = np.zeros(segments.shape, dtype=bool)
+        edge[:, :-1] |= segments[:, :-1] != segments[:, 1:]
+        edge[:, :, :-1] |= segments[:, :, :-1] != segments[:, :, 1:]
+        return edge
+    reference_edges = boundaries(reference)
+    near = ndimage.binary_dilation(boundaries(labels),
+                                   np.ones((1, 2 * tolerance + 1, 2 * tolerance + 1), dtype=bool))
+    return np.count_nonzero(reference_edges & near) / max(np.count_nonzero(reference_edges), 1)
+
+
+def undersegmentation_error(labels: np.ndarray, reference: np.ndarray) -> float:
+    """Neubert & Protzel's under-segmentation error of ``labels`` against ``reference`` segments:
+    sum over overlapping (segment, reference segment) pairs of min(inside, outside) / pixels."""
+    ours = labels.ravel().astype(np.int64)
+    pairs = np.bincount(reference.ravel().astype(np.int64) * (ours.max() + 1) + ours)
+    which = np.nonzero(pairs)[0]
+    inside = pairs[which]
+    size = np.bincount(ours)[which % (ours.max() + 1)]
+    return float(np.minimum(inside, size - inside).sum() / ours.size)
+
+
 @pytest.fixture(scope="module")
 def pan():
     return panned_clip(11, (3.0, 1.0))
 
 
-def _ious(frames, offsets, *, compensated: bool, scale: float) -> np.ndarray:
+def _ious(frames, offsets, *, compensated: bool, **options) -> np.ndarray:
     labels = motion_compensated_slic(frames, offsets if compensated else np.zeros_like(offsets),
-                                     segments_per_frame=20, position_scale=scale,
-                                     compactness=0.01)
+                                     segments_per_frame=20, **PAPER, **options)
     return np.array([tracking_iou(labels, offsets, 0, k) for k in range(1, 11)])
 
 
@@ -63,32 +90,69 @@ def test_position_channels_subtract_camera_motion():
     assert np.array_equal(channels[0, 1, 1], channels[1, 0, 3])
 
 
-def test_slic_labels_are_consecutive_and_deterministic(pan):
-    frames, offsets = pan[0][:3, :60, :80], pan[1][:3] - pan[1][1]
-    first = motion_compensated_slic(frames, offsets, segments_per_frame=12,
-                                    position_scale=5e-4, compactness=0.01)
-    second = motion_compensated_slic(frames, offsets, segments_per_frame=12,
-                                     position_scale=5e-4, compactness=0.01)
-    assert first.shape == (3, 60, 80) and first.dtype == np.int32
+@pytest.mark.parametrize("method", ["synthgen", "skimage"])
+def test_slic_labels_are_consecutive_and_deterministic(pan, method):
+    frames, offsets = pan[0][:5, :90, :120], pan[1][:5] - pan[1][2]
+    first = motion_compensated_slic(frames, offsets, segments_per_frame=12, method=method, **PAPER)
+    second = motion_compensated_slic(frames, offsets, segments_per_frame=12, method=method,
+                                     **PAPER)
+    assert first.shape == (5, 90, 120) and first.dtype == np.int32
     assert np.array_equal(first, second)
     assert np.array_equal(np.unique(first), np.arange(1, first.max() + 1))
+    # n_segments = 5 * 12 requested (one grid layer in t: 63 centres on zero offsets).
+    assert 30 <= first.max() <= 90, first.max()
 
 
-def test_superpixels_follow_the_pan_only_with_compensation(pan):
-    # At 10x the paper's position scale the position channels matter: with compensation every
-    # superpixel of frame 0 moved by the camera motion matches itself in frame k (IoU >= 0.8 up to
-    # k = 10; measured 0.92 .. 0.85); without it they stay in place and the content slides
-    # through them (measured 0.78 .. 0.15).
-    compensated = _ious(*pan, compensated=True, scale=5e-3)
-    plain = _ious(*pan, compensated=False, scale=5e-3)
+def test_unknown_method_is_rejected(pan):
+    with pytest.raises(ValueError, match="unknown SLIC method 'opencv'"):
+        motion_compensated_slic(pan[0][:2], pan[1][:2], segments_per_frame=10, method="opencv",
+                                **PAPER)
+
+
+@pytest.fixture(scope="module")
+def still_clip(pan):
+    frames = pan[0][:6, 40:160, 60:220]
+    return frames, np.zeros((6, 2)), motion_compensated_slic(
+        frames, np.zeros((6, 2)), segments_per_frame=20, method="skimage", **PAPER)
+
+
+def test_full_resolution_mode_reproduces_skimage(still_clip):
+    # Same features, grid, windows, distance and connectivity pass: only float rounding differs
+    # (measured 99.9 % identical labels on 11 x 240 x 320).
+    frames, offsets, reference = still_clip
+    labels = motion_compensated_slic(frames, offsets, segments_per_frame=20, downsample=1,
+                                     **PAPER)
+    assert np.mean(labels == reference) > 0.99
+
+
+def test_default_mode_is_as_close_to_skimage_as_skimage_is_to_itself(still_clip):
+    # SLIC at compactness 0.01 is colour clustering and chaotic: +-1 grey level of noise moves
+    # scikit-image's own result by a boundary recall of ~0.97 / under-segmentation error ~0.2.
+    # The coarse-to-fine default lands at ~0.87 / ~0.6 on 240 x 320 (bench_superpixels); on this
+    # small clip the bounds below are the measured values less a margin.
+    frames, offsets, reference = still_clip
+    labels = motion_compensated_slic(frames, offsets, segments_per_frame=20, **PAPER)
+    recall = boundary_recall(labels, reference)
+    error = undersegmentation_error(labels, reference)
+    assert recall > 0.8 and error < 0.7, (recall, error)
+    assert 0.8 < labels.max() / reference.max() < 1.25, (labels.max(), reference.max())
+
+
+def test_superpixels_follow_the_pan_at_the_paper_scale(pan):
+    # Issue criterion: superpixels of frame 0 moved by the known camera motion overlap themselves
+    # in frame k with IoU >= 0.8 up to k = 10 (measured 0.96 .. 0.93); without the compensation
+    # the content slides through them (measured 0.81 .. 0.50).
+    compensated = _ious(*pan, compensated=True)
+    plain = _ious(*pan, compensated=False)
     assert np.all(compensated >= 0.8), compensated
-    assert np.all(plain[4:] < 0.5), plain
+    assert plain[-1] < 0.65 and np.all(plain[4:] < compensated[4:] - 0.15), plain
 
 
-def test_compensation_helps_at_the_paper_scale(pan):
-    # At the paper's scale (5e-4) colour dominates and the compensation is a mild pull:
-    # measured mean IoU over k = 1..10 about 0.70 with it, 0.64 without; at k = 10 0.59 vs 0.49.
-    compensated = _ious(*pan, compensated=True, scale=5e-4)
-    plain = _ious(*pan, compensated=False, scale=5e-4)
+def test_skimage_call_compensates_only_mildly(pan):
+    # The paper's off-the-shelf call at its scale: windows and connectivity stay in raw pixels, so
+    # colour blobs follow the pan only a little (measured k = 10: 0.59 with the compensated
+    # channels vs 0.49 without) -- the reason for method="synthgen".
+    compensated = _ious(*pan, compensated=True, method="skimage")
+    plain = _ious(*pan, compensated=False, method="skimage")
+    assert compensated[-1] < 0.8, compensated
     assert compensated[-1] > plain[-1] + 0.05, (compensated, plain)
-    assert compensated.mean() > plain.mean() + 0.03, (compensated, plain)
