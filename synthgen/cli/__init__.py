@@ -20,3 +20,5 @@ from synthgen.cli.motion import motion; main.add_command(motion)  # noqa: E402
 from synthgen.cli.demo_data import demo_data; main.add_command(demo_data)  # noqa: E402
 from synthgen.cli.build import build; main.add_command(build)  # noqa: E402
 from synthgen.cli.build_3dpw import build_3dpw; main.add_command(build_3dpw)  # noqa: E402
+from synthgen.cli.inspect import inspect; main.add_command(inspect)  # noqa: E402
+from synthgen.cli.show import show; main.add_command(show)  # noqa: E402
