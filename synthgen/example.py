@@ -23,10 +23,10 @@ from synthgen.config import Config
 from synthgen.steps.composite import composite, person_mask
 from synthgen.steps.crops import (boxes_from_keypoints, crop_frames, crop_masks, crop_pairs,
                                   frame_to_crop)
-from synthgen.steps.occluder import apply_occluder, disabled_occluder, pick_superpixel
+from synthgen.steps.occluder import Occluder, apply_occluder, disabled_occluder, pick_superpixel
 from synthgen.steps.superpixels import motion_compensated_slic
 from synthgen.steps.total_occlusion import draw_total_occlusion, total_occlusion_indicator
-from synthgen.steps.tracking import track_person
+from synthgen.steps.tracking import TrackedPerson, track_person
 from synthgen.steps.visibility import (behind_depth, covered_by_mask, outside_frame,
                                        visibility_bitmask)
 from synthgen.types import BackgroundClip, SurrealClip
@@ -195,6 +195,94 @@ def _timed(timings: dict | None, name: str):
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
+@dataclass(frozen=True)
+class ExampleLayers:
+    """The frame-coordinate layers of one example, before cropping (240x320 frame pixels).
+
+    Attributes
+    ----------
+    draws : RandomDraws
+    frames : ndarray, shape (T, H, W, 3), uint8
+        Background frames (the repeated reference frame for a static background).
+    camera_offsets, tracking_offsets : ndarray, shape (T, 2), float64
+        See :class:`Example`.
+    tracked : synthgen.steps.tracking.TrackedPerson
+        The SURREAL person translated by ``tracking_offsets``.
+    labels : ndarray, shape (T, H, W), int or None
+        SLIC superpixels (None when the occluder is disabled).
+    occluder : synthgen.steps.occluder.Occluder
+    composited : ndarray, shape (T, H, W, 3), uint8
+        The person, minus the occluder, pasted on the background.
+    total_occlusion : ndarray, shape (T,), bool
+    visibility : ndarray, shape (T, 24), uint8
+    """
+
+    draws: RandomDraws
+    frames: np.ndarray
+    camera_offsets: np.ndarray
+    tracking_offsets: np.ndarray
+    tracked: TrackedPerson
+    labels: np.ndarray | None
+    occluder: Occluder
+    composited: np.ndarray
+    total_occlusion: np.ndarray
+    visibility: np.ndarray
+
+
+def example_layers(background: BackgroundClip, camera_offsets: np.ndarray, person: SurrealClip,
+                   rng: np.random.Generator, config: Config, *,
+                   timings: dict[str, float] | None = None) -> ExampleLayers:
+    """Steps 3-8 in frame coordinates: track, occlude, composite, total occlusion, visibility.
+
+    Parameters and errors as :func:`make_example` (which crops these layers).
+    """
+    camera_offsets = np.asarray(camera_offsets, dtype=np.float64)
+    _check_inputs(background, camera_offsets, person, config)
+    draws = draw_random(rng, config)
+    frames, camera_offsets = background_frames(background, camera_offsets,
+                                               static=config.background.static)
+    num_frames, height, width = frames.shape[:3]
+
+    no_motion = np.zeros_like(camera_offsets)
+    with _timed(timings, "tracking"):
+        tracking_offsets = camera_offsets if config.tracking.enabled else no_motion
+        tracked = track_person(person, tracking_offsets)
+
+    with _timed(timings, "visibility"):
+        outside = outside_frame(tracked.joints2d, height, width)
+        behind = behind_depth(tracked.joints2d, person.joints3d, tracked.depth,
+                              margin_m=config.visibility.behind_margin_m)
+
+    labels = None
+    if config.occluder.enabled:
+        sp = config.superpixels
+        with _timed(timings, "superpixels"):
+            slic_offsets = camera_offsets if sp.motion_compensated else no_motion
+            labels = motion_compensated_slic(frames, slic_offsets,
+                                             segments_per_frame=draws.segments_per_frame,
+                                             position_scale=draws.position_scale,
+                                             compactness=sp.compactness, method=sp.method,
+                                             downsample=sp.downsample)
+        with _timed(timings, "occluder"):
+            occluder = apply_occluder(labels, pick_superpixel(labels, draws.superpixel_u),
+                                      tracked.segm > 0, tracked.joints2d, outside | behind,
+                                      min_visible=config.occluder.min_visible)
+    else:
+        occluder = disabled_occluder((num_frames, height, width))
+
+    with _timed(timings, "composite"):
+        composited = composite(frames, tracked.rgb, person_mask(tracked.segm, occluder.mask))
+        total = total_occlusion_indicator(num_frames, draws.total_occlusion_start,
+                                          draws.total_occlusion_length)
+
+    with _timed(timings, "visibility"):
+        visibility = visibility_bitmask(outside=outside,
+                                        occluded=covered_by_mask(tracked.joints2d, occluder.mask),
+                                        total_occlusion=total, behind=behind)
+    return ExampleLayers(draws, frames, camera_offsets, tracking_offsets, tracked, labels,
+                         occluder, composited, total, visibility)
+
+
 def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person: SurrealClip,
                  rng: np.random.Generator, config: Config, *,
                  provenance: Mapping[str, object] | None = None,
@@ -231,51 +319,9 @@ def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person:
         When the inputs do not have T = ``config.clip.length`` frames of the configured size, or
         the offsets are not 0 at frame T // 2.
     """
-    camera_offsets = np.asarray(camera_offsets, dtype=np.float64)
-    _check_inputs(background, camera_offsets, person, config)
-    draws = draw_random(rng, config)
-    frames, camera_offsets = background_frames(background, camera_offsets,
-                                               static=config.background.static)
-    num_frames, height, width = frames.shape[:3]
-
-    no_motion = np.zeros_like(camera_offsets)
-    with _timed(timings, "tracking"):
-        tracking_offsets = camera_offsets if config.tracking.enabled else no_motion
-        tracked = track_person(person, tracking_offsets)
-
-    with _timed(timings, "visibility"):
-        outside = outside_frame(tracked.joints2d, height, width)
-        behind = behind_depth(tracked.joints2d, person.joints3d, tracked.depth,
-                              margin_m=config.visibility.behind_margin_m)
-
-    num_superpixels = 0
-    if config.occluder.enabled:
-        sp = config.superpixels
-        with _timed(timings, "superpixels"):
-            slic_offsets = camera_offsets if sp.motion_compensated else no_motion
-            labels = motion_compensated_slic(frames, slic_offsets,
-                                             segments_per_frame=draws.segments_per_frame,
-                                             position_scale=draws.position_scale,
-                                             compactness=sp.compactness, method=sp.method,
-                                             downsample=sp.downsample)
-            num_superpixels = int(labels.max())
-        with _timed(timings, "occluder"):
-            occluder = apply_occluder(labels, pick_superpixel(labels, draws.superpixel_u),
-                                      tracked.segm > 0, tracked.joints2d, outside | behind,
-                                      min_visible=config.occluder.min_visible)
-    else:
-        occluder = disabled_occluder((num_frames, height, width))
-
-    with _timed(timings, "composite"):
-        composited = composite(frames, tracked.rgb, person_mask(tracked.segm, occluder.mask))
-        total = total_occlusion_indicator(num_frames, draws.total_occlusion_start,
-                                          draws.total_occlusion_length)
-
-    with _timed(timings, "visibility"):
-        visibility = visibility_bitmask(outside=outside,
-                                        occluded=covered_by_mask(tracked.joints2d, occluder.mask),
-                                        total_occlusion=total, behind=behind)
-
+    layers = example_layers(background, camera_offsets, person, rng, config, timings=timings)
+    draws, tracked, occluder = layers.draws, layers.tracked, layers.occluder
+    composited = layers.composited
     with _timed(timings, "crops"):
         size = config.crops.size
         boxes = boxes_from_keypoints(tracked.joints2d, size=size,
@@ -295,11 +341,13 @@ def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person:
         rgb_crops=rgb_crops, pair_crops=pair_crops, occluder_crops=occluder_crops, boxes=boxes,
         joints2d=tracked.joints2d, joints2d_crop=joints_crop.astype(np.float32),
         joints2d_pair_crop=pair_joints_crop.astype(np.float32),
-        joints3d=np.asarray(person.joints3d, dtype=np.float32), visibility=visibility,
-        total_occlusion=total, camera_offsets=camera_offsets, tracking_offsets=tracking_offsets,
+        joints3d=np.asarray(person.joints3d, dtype=np.float32), visibility=layers.visibility,
+        total_occlusion=layers.total_occlusion, camera_offsets=layers.camera_offsets,
+        tracking_offsets=layers.tracking_offsets,
         pose=np.asarray(person.pose, dtype=np.float32),
         betas=np.asarray(person.betas, dtype=np.float32), gender=person.gender,
         occluder_reason=occluder.reason, occluder_superpixel=occluder.superpixel,
-        occluded_fraction=occluder.occluded_fraction, num_superpixels=num_superpixels,
+        occluded_fraction=occluder.occluded_fraction,
+        num_superpixels=0 if layers.labels is None else int(layers.labels.max()),
         segments_per_frame=draws.segments_per_frame, position_scale=draws.position_scale,
         provenance={**sources, **dict(provenance or {})})

@@ -111,8 +111,8 @@ class ExampleView:
         return int(self.row["rgb"].shape[0])
 
 
-def frame_layers(background, camera_offsets: np.ndarray, person, row: dict, plan, cfg,
-                 occluder_reason: str) -> FrameLayers:
+def frame_layers(background, camera_offsets: np.ndarray, person, row: dict, plan,
+                 cfg) -> FrameLayers:
     """Recompute the full-frame pictures of a stored example (see the module docstring).
 
     Parameters
@@ -128,40 +128,22 @@ def frame_layers(background, camera_offsets: np.ndarray, person, row: dict, plan
         Its plan (its seed gives the SLIC draws).
     cfg : Config
         The store's config.
-    occluder_reason : str
-        The stored occluder outcome.
     """
     from synthgen.build import example_rng
-    from synthgen.example import background_frames, draw_random
-    from synthgen.steps.composite import composite, person_mask
+    from synthgen.example import example_layers
     from synthgen.steps.crops import boxes_from_keypoints, crop_frames, crop_masks
-    from synthgen.steps.occluder import OCCLUDED
-    from synthgen.steps.superpixels import motion_compensated_slic
-    from synthgen.steps.tracking import track_person
 
-    draws = draw_random(example_rng(plan), cfg)
-    frames, offsets = background_frames(background, camera_offsets, static=cfg.background.static)
-    no_motion = np.zeros_like(offsets)
-    tracked = track_person(person, offsets if cfg.tracking.enabled else no_motion)
+    layers = example_layers(background, camera_offsets, person, example_rng(plan), cfg)
+    tracked, composited, occluder = layers.tracked, layers.composited, layers.occluder.mask
     segment = int(row["occluder_segment"])
-    superpixel = None
-    if cfg.occluder.enabled and segment >= 0:
-        sp = cfg.superpixels
-        labels = motion_compensated_slic(frames, offsets if sp.motion_compensated else no_motion,
-                                         segments_per_frame=draws.segments_per_frame,
-                                         position_scale=draws.position_scale,
-                                         compactness=sp.compactness, method=sp.method,
-                                         downsample=sp.downsample)
-        superpixel = labels == segment
-    occluder = (superpixel if superpixel is not None and occluder_reason == OCCLUDED
-                else np.zeros(frames.shape[:3], dtype=bool))
-    composited = composite(frames, tracked.rgb, person_mask(tracked.segm, occluder))
+    superpixel = layers.labels == segment if layers.labels is not None and segment >= 0 else None
     boxes = boxes_from_keypoints(tracked.joints2d, size=cfg.crops.size,
                                  person_height=cfg.crops.person_height)
     consistent = (np.array_equal(crop_frames(composited, boxes, size=cfg.crops.size), row["rgb"])
                   and np.array_equal(crop_masks(occluder, boxes, size=cfg.crops.size),
                                      row["occluder_mask"]))
-    return FrameLayers(background=frames, person_rgb=tracked.rgb, person_mask=tracked.segm > 0,
+    return FrameLayers(background=layers.frames, person_rgb=tracked.rgb,
+                       person_mask=tracked.segm > 0,
                        superpixel=superpixel, composite=composited, consistent=consistent)
 
 
@@ -209,7 +191,7 @@ def load_view(url: str, index: int, *, cache_dir=None) -> ExampleView:
     except (SourceError, OSError) as exc:
         note = f"inputs unavailable ({exc}): stored crop panels only"
     else:
-        layers = frame_layers(background, offsets, person, row, plan, cfg, reason)
+        layers = frame_layers(background, offsets, person, row, plan, cfg)
         if not layers.consistent:
             note = ("recomputed full-frame panels differ from the stored crops (inputs or code "
                     "changed since the build)")
