@@ -39,3 +39,16 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
+
+# ---- trainer (Motion HMR) -------------------------------------------------------------------
+# `make train`: a small Motion HMR on the demo store (`make demo` builds it when missing), CPU.
+# `make train STORE=stores/full.zarr PIPELINE=pipelines/train_full.toml` trains the paper's model.
+STORE ?= $(DEMO_STORE)
+PIPELINE ?= pipelines/train_demo.toml
+.PHONY: train
+
+$(DEMO_STORE):
+	$(MAKE) demo
+
+train: install $(if $(filter $(DEMO_STORE),$(STORE)),$(DEMO_STORE))
+	$(VENV)/bin/trainer train --store $(STORE) --pipeline $(PIPELINE)

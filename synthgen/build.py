@@ -304,11 +304,14 @@ def rebuild_example(url: str, index: int, *, cache_dir=None) -> tuple[ExamplePla
     example = build_example(plan, stored_sources(group.attrs), cfg,
                             cache_dir=str(cache_dir or default_cache_dir()))
     flow = backend_from_config(cfg.crop_flow).flow(example.pair_crops)
-    return plan, example, _example_arrays(example, plan, flow, cfg)
+    return plan, example, example_arrays(example, plan, flow, cfg)
 
 
-def _example_arrays(example: Example, plan: ExamplePlan, flow: np.ndarray, cfg: Config) -> dict:
-    """One example's row of every store array (stored dtypes)."""
+def example_arrays(example: Example, plan: ExamplePlan, flow: np.ndarray, cfg: Config) -> dict:
+    """One example's row of every store array (stored dtypes).
+
+    ``flow`` : ndarray, shape (T-1, S, S, 2), float32 crop pixels (x, y), quantised here.
+    """
     return {
         "rgb": example.rgb_crops,
         "flow": store.quantize_flow(flow, cfg.store.flow_quantum),
@@ -378,6 +381,13 @@ class ShardTask:
 
 def run_shard(task: ShardTask) -> dict:
     """Ray task: make, flow and write one whole shard; returns its statistics (not marked done)."""
+    from synthgen.parallel import single_threaded
+
+    with single_threaded():  # a shard task owns one core (Ray's CPU accounting)
+        return _run_shard(task)
+
+
+def _run_shard(task: ShardTask) -> dict:
     from synthgen.steps.crop_flow import backend_from_config
 
     cfg = from_dict(task.config)
@@ -389,7 +399,7 @@ def run_shard(task: ShardTask) -> dict:
                                                     cache_dir=task.cache_dir)
         skipped += skips
         flow = backend.flow(example.pair_crops)
-        rows.append(_example_arrays(example, plan, flow, cfg))
+        rows.append(example_arrays(example, plan, flow, cfg))
     arrays = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
     store.write_shard(store.open_group(task.url, mode="r+"), task.shard, arrays)
     return {"shard": task.shard, "examples": len(rows), "skipped": skipped,

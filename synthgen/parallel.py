@@ -41,6 +41,25 @@ def _guarded(fn: Callable, item):
 
 
 @contextmanager
+def single_threaded():
+    """Run OpenCV and torch on one thread inside the block (restored afterwards).
+
+    A task that Ray counts as one CPU must not spread over every core of its node.
+    """
+    import cv2
+    import torch
+
+    cv_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(cv_threads)
+        torch.set_num_threads(torch_threads)
+
+
+@contextmanager
 def ray_session(address: str | None = None, *, num_cpus: int | None = None,
                 temp_dir: str | None = None):
     """Connect to Ray for the duration of a ``with`` block.

@@ -1,0 +1,222 @@
+"""Trainer data path: stores -> batches -> device inputs and targets, heatmaps, randomisation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from synthgen import store as synthstore
+from synthgen.demo.body_model import write_smpl_model
+from trainer.config import MODALITIES, DataConfig
+from trainer.data import (LEG_JOINTS, ClipBatchSampler, ClipDataset, arrays_for, channel_layout,
+                          crop_to_normalised, hidden_keypoints, input_channels, make_inputs,
+                          make_loader, make_targets, open_stores, split_stores)
+from trainer.heatmaps import render_heatmaps
+from trainer.joints import HEATMAP_KEYPOINTS
+from trainer.randomize import randomize_visibility
+from trainer.smpl import SMPLJoints
+from trainer.synthetic import make_synthetic_store
+
+CROP = 64
+FRAMES = 8
+
+
+@pytest.fixture(scope="module")
+def smpl(tmp_path_factory) -> SMPLJoints:
+    return SMPLJoints.from_path(write_smpl_model(tmp_path_factory.mktemp("smpl")))
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory, smpl) -> list[str]:
+    """Two stores: A (12 examples, shard 1 of 3 unfinished), B (4 examples, other people)."""
+    root = tmp_path_factory.mktemp("stores")
+    a, b = str(root / "a.zarr"), str(root / "b.zarr")
+    make_synthetic_store(a, smpl, num_examples=12, num_frames=FRAMES, crop_size=CROP,
+                         finished_shards=[0, 2], seed=1)
+    make_synthetic_store(b, smpl, num_examples=4, num_frames=FRAMES, crop_size=CROP,
+                         num_persons=2, seed=2)
+    return [a, b]
+
+
+def _batch(stores, *, modality="flow_keypoints", clip_length=FRAMES, count=4):
+    infos = open_stores(stores)
+    items = np.concatenate([np.stack([np.full(s.examples.size, k), s.examples], 1)
+                            for k, s in enumerate(infos)])[:count]
+    dataset = ClipDataset(infos, items, clip_length=clip_length, arrays=arrays_for(modality))
+    return {k: torch.as_tensor(np.stack([dataset[(i, 0)][k] for i in range(count)]))
+            for k in dataset[(0, 0)]}
+
+
+def test_dataset_reads_only_finished_shards_of_concatenated_stores(stores):
+    infos = open_stores(stores)
+    assert infos[0].examples.tolist() == [0, 1, 2, 3, 8, 9, 10, 11]
+    assert infos[1].examples.tolist() == [0, 1, 2, 3]
+    items = np.array([[0, 9], [1, 2]])
+    dataset = ClipDataset(infos, items, clip_length=5, arrays=arrays_for("rgb_keypoints"))
+    first = dataset[(0, 2)]
+    group = synthstore.open_group(stores[0])
+    np.testing.assert_array_equal(first["joints3d"], group["joints3d"][9, 2:7])
+    np.testing.assert_array_equal(first["rgb"], group["rgb"][9, 2:6])  # the 4 pairs' frames t
+    assert "flow" not in first
+    second = ClipDataset(infos, items, clip_length=5, arrays=arrays_for("flow"))[(1, 3)]
+    np.testing.assert_array_equal(second["flow"], synthstore.open_group(stores[1])["flow"][2, 3:7])
+    assert second["flow_quantum"] == np.float32(1 / 32)
+    # Worker processes: the dataset pickles without open stores and reopens them.
+    loader = make_loader(dataset, ClipBatchSampler(np.full(2, FRAMES), clip_length=5,
+                                                   batch_size=2, seed=0),
+                         num_workers=1, pin_memory=False)
+    batch = next(iter(loader))
+    assert batch["rgb"].shape == (2, 4, CROP, CROP, 3) and batch["rgb"].dtype == torch.uint8
+
+
+def test_unfinished_store_and_mixed_flow_backends_are_refused(tmp_path, smpl, stores):
+    other = str(tmp_path / "tvl1.zarr")
+    make_synthetic_store(other, smpl, num_examples=4, num_frames=FRAMES, crop_size=CROP,
+                         crop_flow={"name": "tvl1", "params": {"num_warp": 5}})
+    with pytest.raises(ValueError, match="different crop-flow backends.*allow-mixed-flow"):
+        open_stores([stores[0], other])
+    assert len(open_stores([stores[0], other], allow_mixed_flow=True)) == 2
+    empty = str(tmp_path / "empty.zarr")
+    make_synthetic_store(empty, smpl, num_examples=4, num_frames=FRAMES, crop_size=CROP,
+                         finished_shards=[])
+    with pytest.raises(ValueError, match="empty.zarr: store has no finished shard"):
+        open_stores([empty])
+
+
+def test_split_holds_out_whole_surreal_clips_deterministically(stores):
+    infos = open_stores(stores)
+    train, val = split_stores(infos, val_every=3)
+    assert len(train.items) + len(val.items) == 12
+    assert len(val.items) > 0 and len(train.items) > 0
+    assert not set(train.persons.tolist()) & set(val.persons.tolist())
+    again_train, _ = split_stores(infos, val_every=3)
+    np.testing.assert_array_equal(train.items, again_train.items)
+
+
+def test_sampler_order_depends_on_seed_and_epoch_and_resumes():
+    sampler = ClipBatchSampler(np.array([8, 8, 10, 8, 9]), clip_length=6, batch_size=2, seed=3)
+    assert len(sampler) == 2
+    first = list(sampler)
+    assert first == list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert second != first
+    sampler.set_epoch(1, skip_batches=1)
+    assert list(sampler) == second[1:]
+    for batch in first + second:
+        for position, start in batch:
+            assert 0 <= start <= [8, 8, 10, 8, 9][position] - 6
+    val = ClipBatchSampler(np.array([8, 10, 8]), clip_length=6, batch_size=2, seed=0, shuffle=False)
+    assert list(val) == [[(0, 1), (1, 2)], [(2, 1)]]
+
+
+def test_heatmaps_peak_at_keypoint_with_sigma_10_and_vanish_when_hidden():
+    keypoints = torch.tensor([[[50.0, 30.0], [100.0, 120.0]]])
+    maps = render_heatmaps(keypoints, torch.tensor([[True, False]]), size=224, crop_size=224)
+    assert maps.shape == (1, 2, 224, 224)
+    peak = torch.nonzero(maps[0, 0] == maps[0, 0].max())[0].tolist()
+    assert peak == [30, 50] and maps[0, 0, 30, 50] == pytest.approx(1.0)
+    assert maps[0, 0, 30, 60] == pytest.approx(np.exp(-0.5), rel=1e-5)  # 10 px = one sigma
+    assert maps[0, 0, 50, 50] == pytest.approx(np.exp(-2.0), rel=1e-5)
+    assert maps[0, 1].abs().max() == 0
+    # At a quarter of the resolution the maps sample the same crop-pixel Gaussian.
+    small = render_heatmaps(keypoints, torch.tensor([[True, True]]), size=56, crop_size=224)
+    centre = 4 * 7 + 1.5  # crop-pixel position of small-map pixel 7
+    assert small[0, 0, 7, 12] == pytest.approx(
+        np.exp(-((4 * 12 + 1.5 - 50) ** 2 + (centre - 30) ** 2) / 200), rel=1e-5)
+
+
+def test_visibility_randomisation_rates():
+    count = 12
+    leg = torch.zeros(count, dtype=torch.bool)
+    leg[:6] = True
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.ones((4000, 5, count), dtype=torch.bool)
+    unhidden = ~randomize_visibility(hidden, leg, generator=generator, flip_probability=0.0)
+    per_clip = unhidden[:, :, :6]
+    assert (per_clip == per_clip[:, :1, :1]).all()  # decided once per clip for all legs
+    assert per_clip[:, 0, 0].float().mean() == pytest.approx(0.5, abs=0.03)
+    assert not unhidden[:, :, 6:].any()
+    flipped = randomize_visibility(torch.zeros((4000, 5, count), dtype=torch.bool), leg,
+                                   generator=generator, leg_unhide_probability=0.0)
+    assert flipped.float().mean() == pytest.approx(0.05, abs=0.005)
+    both = randomize_visibility(hidden, leg, generator=generator)
+    assert both[..., 6:].float().mean() == pytest.approx(0.95, abs=0.005)
+    assert both[..., :6].float().mean() == pytest.approx(0.5 * 0.95 + 0.5 * 0.05, abs=0.03)
+    a = randomize_visibility(hidden, leg, generator=torch.Generator().manual_seed(5))
+    b = randomize_visibility(hidden, leg, generator=torch.Generator().manual_seed(5))
+    c = randomize_visibility(hidden, leg, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_hidden_keypoints_use_the_leg_joints():
+    assert set(HEATMAP_KEYPOINTS[:6].tolist()) == set(LEG_JOINTS)
+    batch = {"visibility": torch.full((2000, 1, 24), 2, dtype=torch.uint8)}
+    config = DataConfig(flip_probability=0.0)
+    stored = hidden_keypoints(batch, config=config, generator=None)
+    assert stored.all()
+    hidden = hidden_keypoints(batch, config=config, generator=torch.Generator().manual_seed(1))
+    legs = np.isin(HEATMAP_KEYPOINTS, LEG_JOINTS)
+    assert hidden[..., ~legs].all() and hidden[..., legs].float().mean() == pytest.approx(0.5, abs=0.04)
+
+
+@pytest.mark.parametrize("modality", sorted(MODALITIES))
+def test_input_channels_layout_and_total_occlusion(stores, modality):
+    batch = _batch(stores, modality=modality)
+    batch["total_occlusion"][:] = False
+    batch["total_occlusion"][1, 2] = True
+    config = DataConfig(modality=modality, input_size=CROP)
+    hidden = hidden_keypoints(batch, config=config, generator=None)
+    inputs = make_inputs(batch, config=config, crop_size=CROP, hidden=hidden)
+    layout = channel_layout(modality)
+    assert inputs.shape == (4, FRAMES - 1, input_channels(modality), CROP, CROP)
+    assert list(layout) == [*MODALITIES[modality], "total_occlusion"]
+    if "rgb" in modality:
+        assert layout["rgb"] == slice(0, 3)
+        red = (batch["rgb"][0, 3, :, :, 0].float() / 255 - 0.485) / 0.229
+        torch.testing.assert_close(inputs[0, 3, 0], red)
+    if "flow" in modality:
+        assert layout["flow"] == slice(0, 3)
+        flow = batch["flow"][0, 3].float() / 32 / 20
+        torch.testing.assert_close(inputs[0, 3, 0], flow[..., 0])
+        torch.testing.assert_close(inputs[0, 3, 2], torch.linalg.vector_norm(flow, dim=-1))
+    if "keypoints" in modality:
+        maps = inputs[0, 3, layout["keypoints"]]
+        for k, joint in enumerate(HEATMAP_KEYPOINTS):
+            x, y = batch["joints2d_crop"][0, 3, joint].tolist()
+            if hidden[0, 3, k]:
+                assert maps[k].max() == 0
+            elif 0 <= round(x) < CROP and 0 <= round(y) < CROP:
+                assert maps[k, round(y), round(x)] > 0.99  # within a pixel of the peak
+    indicator = inputs[:, :, layout["total_occlusion"]]
+    assert indicator[1, 2].min() == 1 and indicator.sum() == CROP * CROP
+    assert inputs[1, 2, :-1].abs().max() == 0  # every other channel zeroed on that frame
+    assert inputs[1, 3, :-1].abs().max() > 0
+    resized = make_inputs(batch, config=dataclasses.replace(config, input_size=32),
+                          crop_size=CROP, hidden=hidden)
+    assert resized.shape[-2:] == (32, 32)
+
+
+def test_targets_current_and_future_frames_in_box_t(stores):
+    batch = _batch(stores)
+    targets = make_targets(batch, crop_size=CROP)
+    assert targets["keypoints"].shape == (4, FRAMES - 1, 2, 24, 2)
+    # Current: frame t in box t, as stored.
+    torch.testing.assert_close(targets["keypoints"][:, :, 0],
+                               crop_to_normalised(batch["joints2d_crop"][:, :-1], CROP))
+    # Future: frame t+1 projected independently (camera metres -> pixels) into box t.
+    joints3d = batch["joints3d"].double()
+    pixels = 600.0 * joints3d[..., :2] / joints3d[..., 2:] + torch.tensor([160.0, 120.0],
+                                                                           dtype=torch.float64)
+    boxes = batch["boxes"].double()
+    future = (pixels[:, 1:] - boxes[:, :-1, None, :2]) * CROP / boxes[:, :-1, None, 2:]
+    torch.testing.assert_close(targets["keypoints"][:, :, 1].double(),
+                               (future + 0.5) * 2 / CROP - 1, atol=1e-4, rtol=0)
+    assert not torch.allclose(targets["keypoints"][:, :, 1], targets["keypoints"][:, :, 0])
+    torch.testing.assert_close(targets["joints3d"][:, :, 1], batch["joints3d"][:, 1:])
+    assert torch.equal(targets["visible"][:, :, 1], batch["visibility"][:, 1:] == 0)
+    # Crop-to-normalised: the crop edges map to -1 and +1.
+    assert crop_to_normalised(torch.tensor([-0.5, CROP - 0.5]), CROP).tolist() == [-1.0, 1.0]

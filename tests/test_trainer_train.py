@@ -1,0 +1,163 @@
+"""Training loop: loss goes down, exact resume, CLI, logs, DANN, configs."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from synthgen.demo.body_model import write_smpl_model
+from trainer.cli import main
+from trainer.config import PIPELINES_DIR, TrainConfig, load_train_config
+from trainer.data import (ClipBatchSampler, ClipDataset, arrays_for, hidden_keypoints,
+                          make_inputs, make_loader, make_targets, open_stores, split_stores)
+from trainer.smpl import SMPLJoints
+from trainer.synthetic import make_synthetic_store
+from trainer.train import build_model, compute_loss, train
+
+CROP = 48
+
+
+@pytest.fixture(scope="module")
+def smpl_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("smpl")
+    write_smpl_model(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, smpl_dir) -> str:
+    url = str(tmp_path_factory.mktemp("store") / "s.zarr")
+    make_synthetic_store(url, SMPLJoints.from_path(smpl_dir), num_examples=12, num_frames=6,
+                         crop_size=CROP, num_persons=4, seed=3)
+    return url
+
+
+def _tiny(smpl_dir, **sections) -> TrainConfig:
+    """A model small enough to train in a test (ResNet-50 itself is fixed)."""
+    config = TrainConfig().replace(
+        data={"clip_length": 4, "input_size": 32, "batch_size": 2, "num_workers": 0,
+              "val_every": 4},
+        model={"lstm_hidden": 16, "head_hidden": 16, "regressor_hidden": 16, "dropout": 0.1,
+               "smpl": str(smpl_dir)},
+        optim={"steps": 4, "lr": 1e-3},
+        run={"log_every": 1, "val_every_steps": 2, "checkpoint_every_steps": 2,
+             "num_threads": 1})
+    return config.replace(**sections)
+
+
+def test_a_few_steps_reduce_the_loss(store, smpl_dir):
+    config = _tiny(smpl_dir, model={"dropout": 0.0})
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    infos = open_stores([store])
+    train_split, _ = split_stores(infos, val_every=4)
+    dataset = ClipDataset(infos, train_split.items, clip_length=4, arrays=arrays_for("flow_keypoints"))
+    loader = make_loader(dataset, ClipBatchSampler(train_split.num_frames, clip_length=4,
+                                                   batch_size=4, seed=0),
+                         num_workers=0, pin_memory=False)
+    batch = next(iter(loader))
+    smpl = SMPLJoints.from_path(smpl_dir)
+    inputs = make_inputs(batch, config=config.data, crop_size=CROP,
+                         hidden=hidden_keypoints(batch, config=config.data, generator=None))
+    targets = make_targets(batch, crop_size=CROP)
+    model = build_model(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    history = []
+    for _ in range(6):
+        loss = compute_loss(model(inputs), targets, smpl, weight_2d=1.0)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    assert all(b < a for a, b in zip(history, history[1:])), history
+    assert history[-1] < 0.9 * history[0], history
+
+
+def _interrupt_at(step: int):
+    def log(line: str) -> None:
+        if line.startswith(f"step {step} "):
+            raise KeyboardInterrupt  # killed after the checkpoint of the step before
+    return log
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly_like_an_uninterrupted_run(store, smpl_dir, tmp_path):
+    config = _tiny(smpl_dir, data={"num_workers": 1}, optim={"steps": 5},
+                   run={"checkpoint_every_steps": 3})
+    whole = train(config, [store], out_dir=tmp_path / "whole", log=lambda line: None)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, [store], out_dir=tmp_path / "cut", log=_interrupt_at(4))
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["step"] == 3
+    lines = []
+    resumed = train(config, [store], out_dir=tmp_path / "cut", resume=True, log=lines.append)
+    assert any(line.startswith("resumed from") and "at step 3 (epoch 0, batch 3)" in line
+               for line in lines)
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)
+    assert a["step"] == b["step"] == 5
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    assert torch.equal(a["randomizer"], b["randomizer"])
+    assert resumed == whole
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(config, [store], out_dir=tmp_path / "none", resume=True)
+
+
+def test_cli_trains_logs_csv_and_reports_baselines(store, smpl_dir, tmp_path):
+    pipeline = tmp_path / "train_tiny.toml"
+    pipeline.write_text(
+        'base = "train_full"\n[data]\nclip_length = 4\ninput_size = 32\nbatch_size = 2\n'
+        'num_workers = 0\nval_every = 4\n[model]\nlstm_hidden = 16\nhead_hidden = 16\n'
+        'regressor_hidden = 16\n[run]\nlog_every = 1\nval_every_steps = 2\nnum_threads = 1\n')
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--store", store, "--pipeline", str(pipeline),
+                                       "--out", str(out), "--smpl", str(smpl_dir),
+                                       "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert "baselines: mean params" in result.output and "mean training pose" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["val_pa_mpjpe_mm"] > 0
+    assert summary["baseline_mean_pose_mm"] > 0 and summary["baseline_mean_params_mm"] > 0
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    metrics = {row["metric"] for row in rows}
+    assert {"train/loss", "train/clips_per_s", "val/pa_mpjpe_mm"} <= metrics
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["config"]["name"] == "train_tiny" and saved["stores"] == [store]
+    bad = CliRunner().invoke(main, ["train", "--store", store, "--pipeline", "train_nope"])
+    assert bad.exit_code != 0 and "no trainer pipeline 'train_nope'" in bad.output
+
+
+def test_dann_trains_with_real_stores_and_needs_them(store, smpl_dir, tmp_path):
+    real = str(tmp_path / "real.zarr")
+    make_synthetic_store(real, SMPLJoints.from_path(smpl_dir), num_examples=4, num_frames=6,
+                         crop_size=CROP, seed=9, crop_flow={"name": "other", "params": {}})
+    config = _tiny(smpl_dir, data={"modality": "rgb"}, optim={"steps": 2},
+                   dann={"weight": 1.0, "hidden": 8})
+    with pytest.raises(ValueError, match="dann.real_stores"):
+        train(config, [store], out_dir=tmp_path / "no_real", log=lambda line: None)
+    result = train(config.replace(dann={"real_stores": [real]}), [store],
+                   out_dir=tmp_path / "dann", log=lambda line: None)
+    assert result.steps == 2 and np.isfinite(result.last_loss)
+
+
+def test_pipeline_configs_cover_table_1_and_clip_lengths():
+    rows = {"rgb", "rgb_dann", "flow", "keypoints", "rgb_keypoints", "flow_keypoints"}
+    for row in rows:
+        config = load_train_config(f"train_{row}")
+        assert config.data.modality == row.removesuffix("_dann")
+        assert (config.dann.weight > 0) == row.endswith("dann")
+    for length, batch in ((8, 6), (16, 6), (31, 3), (56, 2)):
+        config = load_train_config(PIPELINES_DIR / f"train_clip_{length}.toml")
+        assert (config.data.clip_length, config.data.batch_size) == (length, batch)
+    demo = load_train_config("train_demo")
+    assert demo.data.input_size < 224 and demo.run.device == "cpu"
+    with pytest.raises(ValueError, match="unknown trainer config key"):
+        TrainConfig().replace(data={"modalty": "rgb"})
+    with pytest.raises(ValueError, match="unknown modality"):
+        TrainConfig().replace(data={"modality": "depth"})
