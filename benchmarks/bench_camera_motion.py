@@ -61,8 +61,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         videos = make_demo_backgrounds(tmp, seed=0, num_videos=6, num_frames=2 * args.pairs + 2)
         data = [(v.stem, *_load(v, 2 * args.pairs + 1)) for v in videos]
-    methods = [("synthgen tvl1 (ds%d w%d i%d l%d)" % (cfg.downscale, cfg.num_warp, cfg.num_iter,
-                                                      cfg.num_levels), _ours(cfg), True),
+    methods = [("synthgen tvl1 (ds%d w%d i%d l%d a%g)" % (cfg.downscale, cfg.num_warp, cfg.num_iter,
+                                                          cfg.num_levels, cfg.attachment), _ours(cfg), True),
                ("skimage tvl1 defaults", _skimage, False)]
     rows, per_video = [], {}
     flows_ours = {}
@@ -89,7 +89,7 @@ def main(argv=None):
     print(f"{'implementation':34s} {'ms/pair':>8s} {'pairs/s/core':>13s} {'cam err px':>11s} "
           f"{'+inlier pass':>13s}")
     for label, ms, rate, err, err_robust in rows:
-        print(f"{label:34s} {ms:8.1f} {rate:13.1f} {err:11.3f} {err_robust:13.3f}")
+        print(f"{label:34s} {ms:8.1f} {rate:13.1f} {err:11.4f} {err_robust:13.4f}")
     print(f"speed-up ours / skimage: {rows[1][1] / rows[0][1]:.1f}x per frame pair")
     print("\nper-video camera-motion error (median over pairs, px): " + ", ".join(
         f"{name} {a:.3f} vs {b:.3f}" for name, (a, b) in per_video.items()))

@@ -36,7 +36,6 @@ from synthgen import store
 from synthgen.config import Config, from_dict
 from synthgen.errors import SourceError
 from synthgen.example import Example, make_example
-from synthgen.progress import Progress
 from synthgen.steps.camera_motion import integrate_camera_motion
 from synthgen.steps.occluder import OCCLUDED, REASONS as OCCLUDER_REASONS
 
@@ -379,15 +378,18 @@ class ShardTask:
     cache_dir: str
 
 
-def run_shard(task: ShardTask) -> dict:
-    """Ray task: make, flow and write one whole shard; returns its statistics (not marked done)."""
+def run_shard(task: ShardTask, tick=lambda n=1: None) -> dict:
+    """Ray task: make, flow and write one whole shard; returns its statistics (not marked done).
+
+    ``tick()`` is called after each example (progress).
+    """
     from synthgen.parallel import single_threaded
 
     with single_threaded():  # a shard task owns one core (Ray's CPU accounting)
-        return _run_shard(task)
+        return _run_shard(task, tick)
 
 
-def _run_shard(task: ShardTask) -> dict:
+def _run_shard(task: ShardTask, tick) -> dict:
     from synthgen.steps.crop_flow import backend_from_config
 
     cfg = from_dict(task.config)
@@ -400,6 +402,7 @@ def _run_shard(task: ShardTask) -> dict:
         skipped += skips
         flow = backend.flow(example.pair_crops)
         rows.append(example_arrays(example, plan, flow, cfg))
+        tick()
     arrays = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
     store.write_shard(store.open_group(task.url, mode="r+"), task.shard, arrays)
     return {"shard": task.shard, "examples": len(rows), "skipped": skipped,
@@ -520,10 +523,10 @@ def _build(kinetics_dir, surreal_dir, out, *, num_examples, seed, cfg, cache_dir
                        seed, sources, cfg.to_dict(), cache_dir) for s in todo]
     print(f"building {num_examples} examples in {len(done)} shards of {per_shard} "
           f"({len(done) - len(todo)} already done)", file=stream)
-    progress = Progress(sum(len(t.indices) for t in tasks), desc="examples", stream=stream)
     failures = []
     for index, result in ray_map(run_shard, tasks, address=address, num_cpus=num_cpus,
-                                 serial=serial):
+                                 serial=serial, desc="examples", progress_stream=stream,
+                                 ticks=sum(len(t.indices) for t in tasks)):
         if isinstance(result, TaskFailure):
             failures.append(f"shard {tasks[index].shard}: {result.error}")
             print(f"shard {tasks[index].shard} failed: {result.traceback}", file=stream)
@@ -531,8 +534,6 @@ def _build(kinetics_dir, surreal_dir, out, *, num_examples, seed, cfg, cache_dir
         if result["skipped"]:
             group.attrs["skipped"] = sorted_skips(list(group.attrs["skipped"]) + result["skipped"])
         store.mark_done(group, result["shard"])
-        progress.update(result["examples"])
-    progress.close()
     if failures:
         raise RuntimeError(f"{len(failures)} shards failed (finished shards are kept; fix the "
                            f"cause and rerun with --resume): " + "; ".join(failures))

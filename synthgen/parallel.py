@@ -33,9 +33,10 @@ class TaskFailure:
     traceback: str
 
 
-def _guarded(fn: Callable, item):
+def _guarded(fn: Callable, item, tick=None):
+    """``fn(item)``, or ``fn(item, tick)`` when a tick is given; an exception becomes the result."""
     try:
-        return fn(item)
+        return fn(item) if tick is None else fn(item, tick)
     except Exception as exc:  # one bad item must never take the run down
         return TaskFailure(f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
@@ -96,15 +97,32 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         ray.shutdown()
 
 
+class _QueueTick:
+    """Picklable ``tick(n=1)`` for Ray tasks: puts ``n`` on the driver's progress queue."""
+
+    def __init__(self, queue):
+        self.queue = queue
+
+    def __call__(self, n: int = 1) -> None:
+        self.queue.put(n)
+
+
+def _drain(queue, progress) -> None:
+    while not queue.empty():
+        progress.update(queue.get_nowait())
+
+
 def ray_map(fn: Callable, items: Iterable, *, address: str | None = None,
             num_cpus: int | None = None, desc: str = "", serial: bool = False,
-            max_in_flight: int | None = None, progress_stream=None) -> Iterator[tuple[int, object]]:
+            max_in_flight: int | None = None, progress_stream=None,
+            ticks: int | None = None) -> Iterator[tuple[int, object]]:
     """Apply ``fn`` to every item on Ray workers; yield ``(index, result)`` as tasks finish.
 
     Parameters
     ----------
     fn : callable
-        A module-level function of one argument (it is pickled to the workers).
+        A module-level function of one argument (it is pickled to the workers), or of two with
+        ``ticks``: ``fn(item, tick)``, where ``tick(n=1)`` reports ``n`` units of work done.
     items : iterable
         Arguments, one task each.
     address, num_cpus
@@ -118,6 +136,9 @@ def ray_map(fn: Callable, items: Iterable, *, address: str | None = None,
         driver's memory however many items there are.
     progress_stream : file-like, optional
         Where progress goes (default stderr).
+    ticks : int, optional
+        Total units of work the tasks report through ``tick`` (e.g. examples in shards): the
+        progress line counts those instead of finished tasks, so long tasks show progress.
 
     Yields
     ------
@@ -126,37 +147,53 @@ def ray_map(fn: Callable, items: Iterable, *, address: str | None = None,
         ``fn(item)``, or a :class:`TaskFailure` if it raised.
     """
     items = list(items)
-    progress = Progress(len(items), desc=desc, stream=progress_stream) if desc else None
+    total = len(items) if ticks is None else ticks
+    progress = Progress(total, desc=desc, stream=progress_stream) if desc else None
     try:
         if serial:
+            tick = (progress.update if progress else (lambda n=1: None))
             for index, item in enumerate(items):
-                yield index, _guarded(fn, item)
-                if progress:
+                result = _guarded(fn, item, tick if ticks is not None else None)
+                yield index, result
+                if progress and ticks is None:
                     progress.update()
             return
         with ray_session(address, num_cpus=num_cpus) as ray:
+            from ray.util.queue import Queue
+
+            queue = Queue(actor_options={"num_cpus": 0}) if ticks is not None else None
             remote = ray.remote(_guarded)
+
+            def submit(item):
+                return remote.remote(fn, item, None if queue is None else _QueueTick(queue))
+
             limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
             pending: dict = {}
-            queue = iter(enumerate(items))
-            for index, item in queue:
-                pending[remote.remote(fn, item)] = index
+            queue_iter = iter(enumerate(items))
+            for index, item in queue_iter:
+                pending[submit(item)] = index
                 if len(pending) >= limit:
                     break
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+                if queue is not None and progress:
+                    _drain(queue, progress)
+                if not done:
+                    continue
                 ref = done[0]
                 index = pending.pop(ref)
                 try:
                     result = ray.get(ref)
                 except Exception as exc:  # worker crash, out of memory: record, go on
                     result = TaskFailure(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-                nxt = next(queue, None)
+                nxt = next(queue_iter, None)
                 if nxt is not None:
-                    pending[remote.remote(fn, nxt[1])] = nxt[0]
+                    pending[submit(nxt[1])] = nxt[0]
                 yield index, result
-                if progress:
+                if progress and ticks is None:
                     progress.update()
+            if queue is not None and progress:
+                _drain(queue, progress)
     finally:
         if progress:
             progress.close()

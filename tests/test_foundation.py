@@ -125,3 +125,26 @@ def test_ablation_pipelines_switch_what_table_2_says():
     static = load_config("static_background_no_occlusion")
     assert static.background.static and not static.occluder.enabled
     assert [load_config(f"clip_{t}").clip.length for t in (8, 16, 56)] == [8, 16, 56]
+
+
+def _count_with_ticks(n, tick):
+    for _ in range(n):
+        tick()
+    return n
+
+
+def test_ticks_count_work_inside_tasks():
+    out = io.StringIO()
+    results = dict(ray_map(_count_with_ticks, [2, 3], serial=True, desc="units", ticks=5,
+                           progress_stream=out))
+    assert results == {0: 2, 1: 3}
+    assert out.getvalue().splitlines()[-1].startswith("units 5/5 (100%)")
+
+
+@pytest.mark.slow
+def test_ray_ticks_reach_the_driver():
+    out = io.StringIO()
+    results = dict(ray_map(_count_with_ticks, [2, 3], num_cpus=2, desc="units", ticks=5,
+                           progress_stream=out))
+    assert results == {0: 2, 1: 3}
+    assert out.getvalue().splitlines()[-1].startswith("units 5/5 (100%)")

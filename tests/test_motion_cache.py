@@ -42,8 +42,18 @@ def _counting_frames(calls):
     return frames
 
 
+# wide_coffee: a known limitation of median-of-TV-L1 camera motion, not of the demo (see
+# synthgen/demo/backgrounds.py): while the camera pans, its two objects (a quarter of the window)
+# sit almost still in the frame next to the flat coffee surface, and TV-L1 (scikit-image's too)
+# gives that flat static region the objects' motion, so about half the window's flow is not the
+# camera's for several frames: per-frame error 0.08-0.11 px but 1.9-2.5 px drift over 31 frames.
+_WIDE_COFFEE = pytest.param("wide_coffee", marks=pytest.mark.xfail(
+    strict=True, reason="objects held still beside a textureless region drift the median (known limit)"))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["pan_tissue", "zoom_chelsea", "fast_camera", "frames_coins"])
+@pytest.mark.parametrize("name", ["pan_tissue", "zoom_chelsea", _WIDE_COFFEE, "portrait_motorcycle",
+                                  "fast_camera", "frames_coins"])
 def test_demo_camera_motion_accuracy(demo_videos, cache_dir, name):
     video = next(v for v in demo_videos if v.stem == name)
     motion = motion_cache.load_or_compute(video, cache_dir, cfg=CFG, clip=CLIP)
@@ -74,7 +84,7 @@ def test_computed_once_then_reused_and_recomputed_on_change(demo_videos, tmp_pat
                                  frames_fn=_counting_frames(calls))
     assert len(calls) == 1
     # A flow parameter changed: recomputed under a new key.
-    other = dataclasses.replace(CFG, num_warp=2)
+    other = dataclasses.replace(CFG, num_warp=CFG.num_warp + 1)
     assert motion_cache.cache_file(tmp_path, video, other, CLIP) != \
         motion_cache.cache_file(tmp_path, video, CFG, CLIP)
     motion_cache.load_or_compute(video, tmp_path, cfg=other, clip=CLIP,
@@ -144,8 +154,11 @@ def test_cli_motion_on_demo_data(demo_videos, tmp_path):
     from synthgen.cli import main
 
     root = demo_videos[0].parent.parent
-    result = CliRunner().invoke(main, ["motion", "--kinetics", str(root), "--cache",
-                                       str(tmp_path), "--serial"])
+    fast = tmp_path / "fast.toml"  # coarse flow: this checks the command, not the accuracy
+    fast.write_text("[camera_motion]\ndownscale = 4\nnum_warp = 1\nnum_iter = 4\nnum_levels = 2\n")
+    cache = tmp_path / "cache"
+    result = CliRunner().invoke(main, ["motion", "--kinetics", str(root), "--cache", str(cache),
+                                       "--pipeline", str(fast), "--serial"])
     assert result.exit_code == 0, result.output
     assert "computed 6" in result.output
-    assert len(list(tmp_path.glob("*.npz"))) == 6
+    assert len(list(cache.glob("*.npz"))) == 6

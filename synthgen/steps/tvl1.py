@@ -178,36 +178,64 @@ def _warp_with_gradient(image: np.ndarray, flow: np.ndarray, grid: tuple[np.ndar
 
 def _tvl1_level(image0: np.ndarray, image1: np.ndarray, flow: np.ndarray, *, attachment: float,
                 tightness: float, num_warp: int, num_iter: int) -> np.ndarray:
-    """Refine (B, 2, H, W) ``flow`` from ``image0`` to ``image1`` (B, H, W) at one pyramid level."""
+    """Refine (B, 2, H, W) ``flow`` from ``image0`` to ``image1`` (B, H, W) at one pyramid level.
+
+    Written with in-place operations on preallocated (B, H, W) arrays: the iterations are
+    memory-bound, and avoiding temporaries makes them about twice as fast."""
     height, width = image0.shape[1:]
     grid = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     lt = np.float32(attachment * tightness)
     theta = np.float32(tightness)
     step = np.float32(_TAU / tightness)
-    dual = np.zeros(flow.shape[:2] + (2,) + flow.shape[2:], dtype=np.float32)  # (B, 2, xy, H, W)
-    grad_u = np.zeros_like(dual)
-    div = np.empty_like(flow)
     flow = flow.copy()
+    u = [flow[:, 0], flow[:, 1]]                      # views: updating u updates flow
+    # Dual variables p[c][d]: component c of the flow, derivative direction d (x, y).
+    p = [[np.zeros_like(image0) for _ in range(2)] for _ in range(2)]
+    rho, coef, tmp, norm = (np.empty_like(image0) for _ in range(4))
+    dx = np.zeros_like(image0)                        # last column stays 0 (Neumann boundary)
     for _ in range(num_warp):
         warped = _warp_with_gradient(image1, flow, grid)
-        grad = warped[:, 1:]                                         # (B, 2, H, W): dI1/dx, dI1/dy
-        inv_norm2 = 1.0 / np.maximum((grad * grad).sum(1, keepdims=True), np.float32(1e-9))
+        gx, gy = warped[:, 1], warped[:, 2]           # dI1/dx, dI1/dy at x + u
+        inv_norm2 = 1.0 / np.maximum(gx * gx + gy * gy, np.float32(1e-9))
         # rho(u) = rho_c + grad . u: the linearised brightness residual I1(x + u) - I0(x).
-        rho_c = warped[:, 0] - image0 - (grad * flow).sum(1)
+        rho_c = warped[:, 0] - image0 - gx * u[0] - gy * u[1]
         for _ in range(num_iter):
             # Data step: v = u + c * grad with c = clip(-rho / |grad|^2, -lt, lt).
-            rho = rho_c + (grad * flow).sum(1)
-            coef = np.clip(-rho[:, None] * inv_norm2, -lt, lt)
-            v = flow + coef * grad
-            # TV step: u = v + theta * div(p); p <- (p + tau/theta grad u) / (1 + tau/theta |grad u|).
-            div[...] = dual[:, :, 0]
-            div[..., 1:] -= dual[:, :, 0, :, :-1]
-            div += dual[:, :, 1]
-            div[..., 1:, :] -= dual[:, :, 1, :-1, :]
-            flow = v + theta * div
-            grad_u[:, :, 0, :, :-1] = flow[..., 1:] - flow[..., :-1]
-            grad_u[:, :, 1, :-1, :] = flow[..., 1:, :] - flow[..., :-1, :]
-            norm = np.sqrt((grad_u * grad_u).sum(2, keepdims=True))
-            dual += step * grad_u
-            dual /= 1 + step * norm
+            np.multiply(gx, u[0], out=rho)
+            rho += rho_c
+            np.multiply(gy, u[1], out=tmp)
+            rho += tmp
+            np.multiply(rho, inv_norm2, out=coef)
+            np.negative(coef, out=coef)
+            np.clip(coef, -lt, lt, out=coef)
+            for c, g in ((0, gx), (1, gy)):
+                # TV step: u = v + theta * div(p).
+                px, py = p[c]
+                np.multiply(coef, g, out=tmp)
+                u[c] += tmp
+                tmp[...] = px
+                tmp[..., 1:] -= px[..., :-1]
+                tmp += py
+                tmp[..., 1:, :] -= py[..., :-1, :]
+                tmp *= theta
+                u[c] += tmp
+            for c in range(2):
+                # p <- (p + tau/theta grad u) / (1 + tau/theta |grad u|), forward differences.
+                px, py = p[c]
+                np.subtract(u[c][..., 1:], u[c][..., :-1], out=dx[..., :-1])
+                dy = coef  # reuse as scratch: coef is not needed until the next iteration
+                dy[..., -1, :] = 0
+                np.subtract(u[c][..., 1:, :], u[c][..., :-1, :], out=dy[..., :-1, :])
+                np.multiply(dx, dx, out=norm)
+                np.multiply(dy, dy, out=tmp)
+                norm += tmp
+                np.sqrt(norm, out=norm)
+                norm *= step
+                norm += 1
+                dx *= step
+                px += dx
+                px /= norm
+                dy *= step
+                py += dy
+                py /= norm
     return flow
