@@ -31,14 +31,17 @@ demo: demo-data
 		--cache $(DEMO)/camera_motion --overwrite
 
 # pytest exit 5 means "no tests collected": not a failure of the suite.
+# The detector environment is tried first and never fails the run (`-`): without it the detector
+# tests skip with a message.
 test: install
+	-$(MAKE) detector
 	$(PY) -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 bench: install
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) .venv-detector $(DEMO) stores .pytest_cache
 
 # ---- trainer (Motion HMR) -------------------------------------------------------------------
 # `make train`: a small Motion HMR on the demo store (`make demo` builds it when missing), CPU.
@@ -52,3 +55,18 @@ $(DEMO_STORE):
 
 train: install $(if $(filter $(DEMO_STORE),$(STORE)),$(DEMO_STORE))
 	$(VENV)/bin/trainer train --store $(STORE) --pipeline $(PIPELINE)
+
+# ---- 2D keypoint detector (isolated environment) ---------------------------------------------
+# `make detector`: MediaPipe Pose for `trainer predict --detector mediapipe`. mediapipe 0.10.21
+# pins numpy<2 and a non-headless OpenCV 4.11, so it gets its own venv and NEVER enters $(VENV);
+# synthgen/detector/mediapipe_runner.py runs in it as a subprocess. Its pose model ships inside
+# the wheel (no download at run time). Another Python with mediapipe: SYNTHGEN_DETECTOR_PYTHON.
+DETECTOR_VENV := .venv-detector
+.PHONY: detector
+
+detector: $(DETECTOR_VENV)/.installed
+
+$(DETECTOR_VENV)/.installed:
+	test -x $(DETECTOR_VENV)/bin/python || $(PYTHON) -m venv $(DETECTOR_VENV)
+	$(DETECTOR_VENV)/bin/python -m pip install -q mediapipe==0.10.21
+	touch $@

@@ -1,12 +1,16 @@
-"""Crop flow: pairs per second per CPU core for each backend at 224x224, and the accuracy
-(mean end-point error) of the classical default on crops with known flow.
+"""Crop flow: pairs per second per CPU core for each backend at 224x224, and the speed and
+accuracy (mean end-point error) of the TV-L1 default against its previous default and
+scikit-image's TV-L1 at defaults on crops with known flow.
 
 Speed runs with one thread (torch and OpenCV), so the figure is per core; FlowNet models use
 random weights (speed does not depend on the values). TV-L1 is the baseline of the ratio column,
 measured in the same run. Accuracy uses crops of scikit-image photos moved by a known sub-pixel
-translation or smooth affine motion (``synthgen.steps.crop_flow.synthetic``), and centre crops of
-a demo background video (a pure camera pan, MJPG-compressed, read by the Kinetics reader) whose
-per-frame camera motion is known (``synthgen.demo.backgrounds``).
+translation or smooth affine motion, and crops where a textured "limb" swings over a panning
+background (``synthgen.steps.crop_flow.synthetic``); the three TV-L1 variants run on the same
+pairs, interleaved, and their s/pair is the median over the motion sets. Last, centre crops of a
+demo background video (a pure camera pan, MJPG-compressed, read by the Kinetics reader) whose
+per-frame camera motion is known (``synthgen.demo.backgrounds``). ``--sweep`` adds nearby
+TV-L1 settings to the comparison (how the default was chosen).
 
     python -m benchmarks crop_flow -- --pairs 4 --repeats 3 --backends tvl1 flownet2s flownet2
 """
@@ -17,24 +21,42 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 import skimage.data
 import torch
+from skimage.registration import optical_flow_tvl1 as skimage_tvl1
 
 from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_backgrounds
 from synthgen.sources.kinetics import read_clip
 from synthgen.steps.crop_flow import BACKENDS, FlowBackend, get_backend
-from synthgen.steps.crop_flow.synthetic import end_point_error, known_flow_pairs
+from synthgen.steps.crop_flow.synthetic import (end_point_error, known_flow_pairs,
+                                                known_limb_flow_pairs)
 
-#: Motions of the accuracy table: name -> known_flow_pairs keyword arguments.
+#: Crop TV-L1 parameters before this benchmark chose the current ``CropFlowConfig`` defaults.
+PREVIOUS_TVL1 = dict(attachment=15.0, tightness=0.3, num_warp=5, num_iter=10, num_levels=4,
+                     downscale=1)
+#: ``--sweep``: TV-L1 settings compared beside the default (overrides of its parameters).
+SWEEP = (dict(attachment=15.0), dict(attachment=45.0), dict(num_warp=5, num_iter=10),
+         dict(num_warp=3, num_iter=15), dict(num_warp=2, num_iter=30),
+         dict(downscale=1, num_levels=4, num_warp=3, num_iter=10))
+#: Short names of TV-L1 parameters in ``--sweep`` labels.
+_SHORT = dict(attachment="A", tightness="T", num_warp="W", num_iter="I", num_levels="L",
+              downscale="D")
+#: Motion sets of the accuracy table: name -> keyword arguments of the pair generator
+#: (``known_limb_flow_pairs`` for the set named "limb ...", ``known_flow_pairs`` otherwise).
 MOTIONS = {
     "shift <= 4 px": dict(max_shift=4.0),
-    "shift <= 10 px": dict(max_shift=10.0),
+    "shift <= 12 px": dict(max_shift=12.0),
     "affine (4 px, 2 deg, 3%)": dict(max_shift=4.0, max_rotation_deg=2.0, max_scale=0.03),
+    "limb over pan": dict(max_shift=8.0, max_limb_shift=8.0, max_limb_rotation_deg=5.0),
 }
-PHOTOS = ("astronaut", "coffee")
+#: (background photo, limb texture photo) of scikit-image; pairs are split evenly between them.
+PHOTOS = (("astronaut", "coffee"), ("coffee", "astronaut"))
+#: Border (crop px) the inner EPE ignores: content entering or leaving the crop.
+MARGIN = 16
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,7 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per backend (median)")
     parser.add_argument("--backends", nargs="+", default=["tvl1", "flownet2s", "flownet2c",
                                                           "flownet2"], choices=BACKENDS)
-    parser.add_argument("--accuracy-pairs", type=int, default=4, help="pairs per accuracy cell")
+    parser.add_argument("--accuracy-pairs", type=int, default=8,
+                        help="pairs per motion set of the TV-L1 comparison (even)")
+    parser.add_argument("--sweep", action="store_true", help="add nearby TV-L1 settings")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -69,24 +93,91 @@ def main(argv: list[str] | None = None) -> None:
         ratio = f"{rates[name] / rates['tvl1']:.3f}" if "tvl1" in rates else "-"
         print(f"{name:<12} {seconds:>8.2f} {rates[name]:>13.2f} {ratio:>8}")
 
-    backend = get_backend("tvl1")
-    print(f"\naccuracy of the default (tvl1 {backend.params}), mean end-point error in crop px, "
-          f"{args.accuracy_pairs} pairs per cell")
-    print(f"{'photo':<10} {'motion':<26} {'|flow|':>7} {'zero-flow':>10} {'EPE inner':>10} "
-          f"{'EPE all':>8}")
-    for photo in PHOTOS:
-        image = getattr(skimage.data, photo)()
-        for motion, kwargs in MOTIONS.items():
-            pairs, truth = known_flow_pairs(image, args.accuracy_pairs, rng=rng, **kwargs)
-            flow = backend.flow(pairs)
-            magnitude = float(np.linalg.norm(truth, axis=-1).mean())
-            print(f"{photo:<10} {motion:<26} {magnitude:>7.2f} "
-                  f"{end_point_error(np.zeros_like(truth), truth, margin=16):>10.3f} "
-                  f"{end_point_error(flow, truth, margin=16):>10.3f} "
-                  f"{end_point_error(flow, truth):>8.3f}")
-    print("EPE inner: ignoring a 16 px border (content entering or leaving the crop); "
-          "zero-flow: the EPE of predicting no motion")
-    demo_video_accuracy(backend)
+    default = get_backend("tvl1")
+    methods = {"tvl1 default": default.flow,
+               "tvl1 previous": get_backend("tvl1", **PREVIOUS_TVL1).flow,
+               "skimage": skimage_flow}
+    if args.sweep:
+        for overrides in SWEEP:
+            params = {**default.params, **overrides}
+            label = "tvl1 " + " ".join(f"{_SHORT[k]}{v:g}" for k, v in overrides.items())
+            methods[label] = get_backend("tvl1", **params).flow
+    tvl1_comparison(methods, args.accuracy_pairs, rng=rng)
+    demo_video_accuracy(default)
+
+
+def skimage_flow(pairs: np.ndarray) -> np.ndarray:
+    """scikit-image's ``optical_flow_tvl1`` at its defaults on each pair's grey levels.
+
+    (B, 2, H, W, 3) uint8 -> (B, H, W, 2) float32 flow in crop px, x then y.
+    """
+    flows = []
+    for first, second in pairs:
+        rows_cols = skimage_tvl1(cv2.cvtColor(first, cv2.COLOR_RGB2GRAY),
+                                 cv2.cvtColor(second, cv2.COLOR_RGB2GRAY))
+        flows.append(np.moveaxis(rows_cols[::-1], 0, -1))
+    return np.stack(flows).astype(np.float32)
+
+
+def tvl1_comparison(methods: dict[str, Callable[[np.ndarray], np.ndarray]], count: int, *,
+                    rng: np.random.Generator) -> None:
+    """Print s/pair and EPE of each flow method on the same known-motion pairs of every set."""
+    seconds = {name: [] for name in methods}
+    rows = []
+    for motion, kwargs in MOTIONS.items():
+        parts = []
+        for photo, texture in PHOTOS:
+            image = getattr(skimage.data, photo)()
+            if motion.startswith("limb"):
+                parts.append(known_limb_flow_pairs(image, getattr(skimage.data, texture)(),
+                                                   count // 2, rng=rng, **kwargs))
+            else:
+                parts.append(known_flow_pairs(image, count // 2, rng=rng, **kwargs) + (None,))
+        pairs, truth = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        limb = None if parts[0][2] is None else np.concatenate([p[2] for p in parts])
+        if not rows:
+            for method in methods.values():                  # warm-up, untimed
+                method(pairs[:1])
+        # Alternate the order between sets so that no method is always timed first.
+        order = list(methods.items())[::-1 if len(seconds[next(iter(methods))]) % 2 else 1]
+        for name, method in order:
+            start = time.perf_counter()
+            flow = method(pairs)
+            seconds[name].append((time.perf_counter() - start) / len(pairs))
+            rows.append((motion, name, _errors(flow, truth, limb)))
+        zero = _errors(np.zeros_like(truth), truth, limb)
+        rows.append((motion, "zero flow", zero))
+        rows.append((motion, f"|true flow| {np.linalg.norm(truth, axis=-1).mean():.2f} px", None))
+
+    median = {name: statistics.median(times) for name, times in seconds.items()}
+    print(f"\nTV-L1 on 224x224 crops, 1 thread: default {get_backend('tvl1').params}, previous "
+          f"{PREVIOUS_TVL1}, scikit-image optical_flow_tvl1 defaults (grey levels)")
+    print(f"{'method':<30} {'s/pair':>8} {'pairs/s/core':>13} {'x previous':>11}")
+    for name, value in median.items():
+        print(f"{name:<30} {value:>8.4f} {1 / value:>13.2f} "
+              f"{median['tvl1 previous'] / value:>11.2f}")
+    print(f"\nmean end-point error in crop px, {count} pairs per motion set "
+          f"(half on each of {', '.join(p for p, _ in PHOTOS)})")
+    print(f"{'motion':<26} {'method':<30} {'inner':>7} {'all':>7} {'limb':>7} {'limb >3px':>10}")
+    for motion, name, errors in rows:
+        if errors is None:
+            print(f"{motion:<26} {name}")
+            continue
+        cells = [f"{e:>7.3f}" if e is not None else f"{'-':>7}" for e in errors[:3]]
+        share = f"{100 * errors[3]:>9.1f}%" if errors[3] is not None else f"{'-':>10}"
+        print(f"{motion:<26} {name:<30} {' '.join(cells)} {share}")
+    print(f"inner: ignoring a {MARGIN} px border; all: the whole crop; limb: limb pixels (inner); "
+          "limb >3px: share of them off by more than 3 px")
+
+
+def _errors(flow: np.ndarray, truth: np.ndarray, limb: np.ndarray | None) -> tuple:
+    """(EPE inner, EPE all, EPE on the limb or None, share of limb pixels > 3 px off or None)."""
+    inner, whole = end_point_error(flow, truth, margin=MARGIN), end_point_error(flow, truth)
+    if limb is None:
+        return inner, whole, None, None
+    border = (slice(None), slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
+    error = np.linalg.norm(flow - truth, axis=-1)[border][limb[border]]
+    return inner, whole, float(error.mean()), float((error > 3).mean())
 
 
 def demo_video_accuracy(backend: FlowBackend, *, num_frames: int = 16, size: int = 224) -> None:

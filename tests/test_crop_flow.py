@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import skimage.data
@@ -14,7 +15,8 @@ from synthgen.config import CropFlowConfig, from_dict
 from synthgen.errors import MissingFileError
 from synthgen.steps.crop_flow import (BACKENDS, FlowBackend, FlowNetBackend, TVL1Backend,
                                       backend_from_config, get_backend)
-from synthgen.steps.crop_flow.synthetic import end_point_error, known_flow_pairs
+from synthgen.steps.crop_flow.synthetic import (end_point_error, known_flow_pairs,
+                                                known_limb_flow_pairs)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +89,8 @@ def test_tvl1_recovers_known_affine_flow(known_pairs):
     pairs, truth = known_pairs
     flow = get_backend("tvl1").flow(pairs)
     assert end_point_error(np.zeros_like(truth), truth, margin=16) > 1.5
-    # Measured 0.07 px inside a 16 px margin (0.13 px over the whole crop).
-    assert end_point_error(flow, truth, margin=16) < 0.2
+    # Measured 0.15 px inside a 16 px margin (0.23 px over the whole crop).
+    assert end_point_error(flow, truth, margin=16) < 0.25
     assert end_point_error(flow, truth) < 0.35
 
 
@@ -97,6 +99,31 @@ def test_tvl1_sign_convention_on_a_pure_shift(photo):
     flow = get_backend("tvl1").flow(pairs)
     median = np.median(flow[0, 16:-16, 16:-16].reshape(-1, 2), axis=0)
     np.testing.assert_allclose(median, truth[0, 112, 112], atol=0.1)
+
+
+def test_tvl1_recovers_large_shifts(photo):
+    """Shifts up to 12 px per axis: the coarse-to-fine pyramid must carry them."""
+    pairs, truth = known_flow_pairs(photo, 2, rng=np.random.default_rng(5), max_shift=12.0)
+    assert np.abs(truth[:, 0, 0]).max() > 8
+    flow = get_backend("tvl1").flow(pairs)
+    assert end_point_error(flow, truth, margin=16) < 0.3     # measured 0.16 px (downscale 4: 0.38)
+
+
+@pytest.fixture(scope="module")
+def limb_pairs(photo):
+    """Three pairs: a coffee-textured limb moving on its own over a panning astronaut photo."""
+    return known_limb_flow_pairs(photo, skimage.data.coffee(), 3, rng=np.random.default_rng(2),
+                                 max_shift=6.0, max_limb_shift=6.0, max_limb_rotation_deg=3.0)
+
+
+def test_tvl1_follows_a_limb_moving_over_a_pan(limb_pairs):
+    pairs, truth, limb = limb_pairs
+    flow = get_backend("tvl1").flow(pairs)
+    assert end_point_error(np.zeros_like(truth), truth, margin=16, where=limb) > 3
+    # Measured 0.76 px on the limb and 0.25 px on the background (one pyramid level instead of
+    # three: 1.4 and 1.5 px).
+    assert end_point_error(flow, truth, margin=16, where=limb) < 1.1
+    assert end_point_error(flow, truth, margin=16, where=~limb) < 0.4
 
 
 def test_known_flow_pairs_are_consistent(photo):
@@ -109,6 +136,32 @@ def test_known_flow_pairs_are_consistent(photo):
     shifted = pairs[0, 1, ty - 8:ty + 8, tx - 8:tx + 8].astype(float)
     unrelated = pairs[0, 1, y - 8 + 40:y + 8 + 40, x - 8:x + 8].astype(float)
     assert np.abs(patch0 - shifted).mean() < 0.5 * np.abs(patch0 - unrelated).mean()
+
+
+def test_known_limb_flow_pairs_are_consistent(limb_pairs):
+    """Crop 1 sampled at p + flow(p) matches crop 0 on the limb and the background alike."""
+    pairs, truth, limb = limb_pairs
+    assert limb.dtype == bool and 0.02 < limb.mean() < 0.3
+    moved = np.linalg.norm(truth[limb].mean(0) - truth[~limb].mean(0))
+    assert moved > 2                                         # the limb has its own motion
+    grid_x, grid_y = np.meshgrid(np.arange(224, dtype=np.float32), np.arange(224, dtype=np.float32))
+    inner = (slice(16, -16), slice(16, -16))
+
+    def mismatch(b, flow_x, flow_y):
+        """Per-pixel mean |crop 1 sampled at p + flow - crop 0| over the inner crop."""
+        back = cv2.remap(pairs[b, 1].astype(np.float32), grid_x + flow_x, grid_y + flow_y,
+                         cv2.INTER_CUBIC)
+        return np.abs(back - pairs[b, 0]).mean(-1)[inner]
+
+    for b in range(len(pairs)):
+        on_limb = limb[b][inner]
+        error = mismatch(b, truth[b, ..., 0], truth[b, ..., 1])
+        pan = truth[b][~limb[b]][0]                          # the background's motion
+        wrong_layer = mismatch(b, np.float32(pan[0]), np.float32(pan[1]))
+        still = mismatch(b, np.float32(0), np.float32(0))
+        # Medians: pixels at the limb's edge or occluded by it in crop 1 have no match.
+        assert np.median(error[on_limb]) < 0.25 * np.median(wrong_layer[on_limb])
+        assert np.median(error[~on_limb]) < 0.25 * np.median(still[~on_limb])
 
 
 # --- FlowNet-specific backend behaviour --------------------------------------------------------

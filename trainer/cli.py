@@ -1,4 +1,4 @@
-"""The ``trainer`` command line: ``trainer train`` (more subcommands register here)."""
+"""The ``trainer`` command line: ``trainer train``, ``trainer eval``, ``trainer predict``."""
 
 from __future__ import annotations
 
@@ -59,4 +59,72 @@ def train(stores, pipeline, out_dir, resume, allow_mixed_flow, smpl, imagenet_we
         run_training(config, list(stores), out_dir=out_dir, resume=resume,
                      log=lambda line: click.echo(line, err=True))
     except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command("eval")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A training run's last.pt.")
+@click.option("--store", required=True,
+              help="Store to evaluate on: a 3DPW store (synthgen build-3dpw) or a synthetic one.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Write summary.json, per_sequence.csv, per_person.csv, frames.csv, plots/.")
+@click.option("--training-store",
+              help="The checkpoint's training store, if it moved (its crop flow is compared).")
+@click.option("--smpl", help="SMPL model directory or file (default: the checkpoint's).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda...")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Clips per forward pass (default: the training batch size).")
+def eval_command(checkpoint, store, out_dir, training_store, smpl, device, batch_size):
+    """PA-MPJPE (mm) of a checkpoint by the paper's protocol: 14 joints, frames with at least 7
+    visible keypoints, averaged per person then over people (also frame-weighted), per sequence.
+
+    Refuses a store made with another crop-flow backend or crop size than the training data.
+    """
+    from trainer.evaluate import evaluate
+
+    try:
+        result = evaluate(checkpoint, store, out_dir=out_dir, training_store=training_store,
+                          smpl=smpl, device=device, batch_size=batch_size,
+                          log=lambda line: click.echo(line, err=True))
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in result.lines():
+        click.echo(line)
+
+
+@main.command("predict")
+@click.argument("video", type=click.Path(exists=True))
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A training run's last.pt.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder: predictions.npz, predictions.json, skeleton.mp4.")
+@click.option("--keypoints", type=click.Path(exists=True),
+              help="2D keypoints: an OpenPose JSON folder (BODY_25 or COCO-18), a COCO keypoint "
+                   ".json, or a detector .npz.")
+@click.option("--detector", type=click.Choice(["mediapipe"]),
+              help="Detect keypoints with the isolated MediaPipe environment (`make detector`; "
+                   "or set SYNTHGEN_DETECTOR_PYTHON).")
+@click.option("--training-store",
+              help="The checkpoint's training store, if it moved (its crop flow and crops).")
+@click.option("--flow-checkpoint", type=click.Path(exists=True, dir_okay=False),
+              help="FlowNet weights, if the training data's FlowNet file moved.")
+@click.option("--smpl", help="SMPL model directory or file (default: the checkpoint's).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda...")
+@click.option("--clip-length", type=click.IntRange(min=2),
+              help="Frames per clip (default: the network's training clip length).")
+def predict_command(video, checkpoint, out_dir, keypoints, detector, training_store,
+                    flow_checkpoint, smpl, device, clip_length):
+    """3D pose of the person in VIDEO: per-frame SMPL parameters and joints, and the video with
+    the projected skeleton. Crops and crop flow are made as for the network's training data."""
+    from synthgen.errors import SourceError
+    from trainer.predict import predict
+
+    if (keypoints is None) == (detector is None):
+        raise click.UsageError("give exactly one of --keypoints and --detector")
+    try:
+        predict(video, checkpoint, out_dir, keypoints=keypoints, detector=detector,
+                training_store=training_store, flow_checkpoint=flow_checkpoint, smpl=smpl,
+                device=device, clip_length=clip_length, log=lambda line: click.echo(line, err=True))
+    except (FileNotFoundError, ValueError, RuntimeError, OSError, SourceError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -353,6 +353,7 @@ def train(config: TrainConfig, stores: list[str], *, out_dir: str | Path, resume
                  "batch_in_epoch": batch_in_epoch, "figures": figures,
                  "torch_rng": torch.get_rng_state(), "randomizer": randomizer.get_state().cpu(),
                  "config": config.to_dict(), "stores": list(stores),
+                 "crop_flow": infos[0].crop_flow, "crop_size": crop_size,
                  "data_order": sampler.order(epoch)}
         if device.type == "cuda":
             state["device_rng"] = torch.cuda.get_rng_state(device)

@@ -1,8 +1,13 @@
 """Crop pairs with known flow, to measure a backend's accuracy (tests and the benchmark).
 
-Pair b shows a window of a still photo and the same window after a smooth affine motion (a
-sub-pixel translation plus a small rotation and scale about the crop centre), both resampled
-bicubically from the photo, so the true flow is known at every crop pixel.
+:func:`known_flow_pairs`: pair b shows a window of a still photo and the same window after a
+smooth affine motion (a sub-pixel translation plus a small rotation and scale about the crop
+centre), both resampled bicubically from the photo, so the true flow is known at every crop pixel.
+
+:func:`known_limb_flow_pairs`: the same background motion plus a "limb", a textured bar that
+swings about one end (its own translation and rotation) over the background, as a person's arm
+or leg moves within the crop; its edge is anti-aliased over one pixel and the true flow of every
+crop-0 pixel is the motion of the layer its centre lies in.
 """
 
 from __future__ import annotations
@@ -66,11 +71,101 @@ def known_flow_pairs(image: np.ndarray, count: int, *, rng: np.random.Generator,
     return pairs, flows
 
 
-def end_point_error(flow: np.ndarray, truth: np.ndarray, *, margin: int = 0) -> float:
-    """Mean Euclidean distance between (B, H, W, 2) flows, ignoring ``margin`` px at the border."""
+def known_limb_flow_pairs(image: np.ndarray, texture: np.ndarray, count: int, *,
+                          rng: np.random.Generator, size: int = 224, max_shift: float = 8.0,
+                          max_limb_shift: float = 8.0, max_limb_rotation_deg: float = 5.0,
+                          limb_length: tuple[float, float] = (90.0, 150.0),
+                          limb_width: tuple[float, float] = (22.0, 40.0)
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crop pairs of a translating background with a limb moving on its own over it.
+
+    The background is :func:`known_flow_pairs` of ``image`` (translation only). The limb is a
+    bar of ``texture`` (a window of it, resampled bicubically): one end (the "joint") lies in
+    the central half of the crop, it points in a random direction, and between the two crops it
+    rotates about that end by up to ``max_limb_rotation_deg`` and translates by up to
+    ``max_limb_shift`` px per axis, independently of the background; so its flow varies along it
+    (a 150 px limb rotated by 5 degrees moves its far end 13 px more than its joint).
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, 3), uint8
+        RGB background photo (see :func:`known_flow_pairs` for the size it needs).
+    texture : ndarray, shape (H', W', 3), uint8
+        RGB photo the limb's surface is cut from, larger than ``2 * max(limb_length) + 16`` px
+        on each side.
+    count : int
+        Number of pairs B.
+    rng : numpy.random.Generator
+        Draws the background windows and motions and the limb's place, shape and motion.
+    size : int
+        Crop side in pixels.
+    max_shift : float
+        Background translation per axis, uniform in [-max_shift, max_shift] pixels.
+    max_limb_shift : float
+        Limb translation per axis, uniform in [-max_limb_shift, max_limb_shift] pixels.
+    max_limb_rotation_deg : float
+        Limb rotation about its joint, uniform in [-max, max] degrees.
+    limb_length, limb_width : (float, float)
+        Ranges (uniform) of the bar's length and width in pixels.
+
+    Returns
+    -------
+    pairs : ndarray, shape (B, 2, size, size, 3), uint8
+    flow : ndarray, shape (B, size, size, 2), float32
+        True displacement from crop 0 to crop 1 in crop pixels, x then y (the limb's motion where
+        crop 0 shows the limb, the background's elsewhere, occluded or not in crop 1).
+    limb : ndarray, shape (B, size, size), bool
+        Crop-0 pixels whose centre lies on the limb.
+    """
+    if min(texture.shape[:2]) < 2 * limb_length[1] + 16:
+        raise ValueError(f"texture {texture.shape[:2]} too small for limbs up to "
+                         f"{limb_length[1]} px long")
+    pairs, flows = known_flow_pairs(image, count, rng=rng, size=size, max_shift=max_shift)
+    limbs = np.empty((count, size, size), dtype=bool)
+    grid = np.stack(np.mgrid[0:size, 0:size][::-1], axis=-1).astype(np.float64)  # (x, y) per px
+    surface = texture.astype(np.float32)
+    for b in range(count):
+        joint = rng.uniform(size / 4, 3 * size / 4, size=2)
+        direction = rng.uniform(0, 2 * np.pi)
+        length, width = rng.uniform(*limb_length), rng.uniform(*limb_width)
+        angle = np.deg2rad(rng.uniform(-max_limb_rotation_deg, max_limb_rotation_deg))
+        shift = rng.uniform(-max_limb_shift, max_limb_shift, size=2)
+        reach = limb_length[1] + 8                      # texture (x, y) of the joint, with room
+        origin = rng.uniform(reach, np.array(texture.shape[1::-1]) - reach)
+        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        # Crop-0 pixel p on the limb moves to q = R (p - joint) + joint + shift.
+        moved = (grid - joint) @ rotation.T + joint + shift
+        limb0 = _bar_alpha(grid - joint, direction, length, width)
+        limbs[b] = limb0 >= 0.5
+        flows[b][limbs[b]] = (moved - grid)[limbs[b]]
+        for frame, local in ((0, grid - joint), (1, (grid - joint - shift) @ rotation)):
+            alpha = _bar_alpha(local, direction, length, width)[..., None]
+            bar = _sample(surface, local[..., 0] + origin[0], local[..., 1] + origin[1])
+            pairs[b, frame] = np.rint(alpha * bar + (1 - alpha) * pairs[b, frame]).astype(np.uint8)
+    return pairs, flows, limbs
+
+
+def end_point_error(flow: np.ndarray, truth: np.ndarray, *, margin: int = 0,
+                    where: np.ndarray | None = None) -> float:
+    """Mean Euclidean distance between (B, H, W, 2) flows, ignoring ``margin`` px at the border.
+
+    ``where`` (B, H, W) bool, if given, restricts the mean to those pixels (border still ignored).
+    """
     height, width = flow.shape[1:3]
     inner = (slice(None), slice(margin, height - margin), slice(margin, width - margin))
-    return float(np.linalg.norm(flow[inner] - truth[inner], axis=-1).mean())
+    error = np.linalg.norm(flow[inner] - truth[inner], axis=-1)
+    return float(error.mean() if where is None else error[where[inner]].mean())
+
+
+def _bar_alpha(local: np.ndarray, direction: float, length: float, width: float) -> np.ndarray:
+    """Coverage in [0, 1] of a bar from the origin along ``direction`` at (..., 2) offsets (x, y).
+
+    One pixel of anti-aliasing: 0.5 + the signed distance to the bar's edge, clipped.
+    """
+    along = local[..., 0] * np.cos(direction) + local[..., 1] * np.sin(direction)
+    across = -local[..., 0] * np.sin(direction) + local[..., 1] * np.cos(direction)
+    inside = np.minimum(np.minimum(along, length - along), width / 2 - np.abs(across))
+    return np.clip(inside + 0.5, 0.0, 1.0)
 
 
 def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

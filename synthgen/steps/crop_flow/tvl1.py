@@ -15,8 +15,9 @@ class TVL1Backend(FlowBackend):
     """TV-L1 optical flow on the RGB crops (grey levels), batched over pairs.
 
     Parameters have the meaning of :func:`synthgen.steps.tvl1.optical_flow_tvl1_batch`; defaults
-    are ``synthgen.config.CropFlowConfig``'s. ``batch_size`` pairs go through the vectorised
-    solver at once (it bounds memory, not the result).
+    are ``synthgen.config.CropFlowConfig``'s (flow computed at half resolution and returned at
+    the crops' size; ``benchmarks/bench_crop_flow.py`` measures the trade-off). ``batch_size``
+    pairs go through the vectorised solver at once (it bounds memory, not the result).
     """
 
     name = "tvl1"
