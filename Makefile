@@ -23,7 +23,7 @@ $(DEMO)/.done: $(VENV)/.installed
 	touch $@
 
 # The main job on the demo data: camera motion, examples, crop flow, a sharded Zarr store.
-DEMO_EXAMPLES ?= 64
+DEMO_EXAMPLES ?= 96
 DEMO_STORE ?= stores/demo.zarr
 demo: demo-data
 	$(VENV)/bin/synthgen build --kinetics $(DEMO)/kinetics --surreal $(DEMO)/surreal \

@@ -21,6 +21,7 @@ from synthgen.errors import (
 from synthgen.joints import JOINT_PART_LABEL, LEFT_RIGHT_SWAP, SMPL_INDEX, SMPL_PARENTS
 from synthgen.sources.mat import MAT_FORMATS, load_mat, save_mat, to_str, to_str_list
 from synthgen.sources import surreal
+from synthgen.sources import video as video_module
 from synthgen.sources.surreal import ClipInfo, find_clips, measure_sides, read_clip, write_surreal_clip
 
 H, W, T = 240, 320, 8
@@ -177,7 +178,7 @@ def test_window(clips, fmt):
 def test_unverifiable_seek_falls_back_to_decoding(clips, monkeypatch):
     """When the capture cannot confirm a seek, frames are counted and skipped by decoding."""
     expected = read_clip(clips["v5"], start=3, length=4)
-    monkeypatch.setattr(surreal, "_seek", lambda cap, index: False)
+    monkeypatch.setattr(video_module, "_seek", lambda cap, index, fps: -1)
     clip = read_clip(clips["v5"], start=3, length=4)
     for field in ("rgb", "segm", "joints2d"):
         np.testing.assert_array_equal(getattr(clip, field), getattr(expected, field), err_msg=field)
@@ -185,12 +186,12 @@ def test_unverifiable_seek_falls_back_to_decoding(clips, monkeypatch):
 
 def test_seek_is_frame_accurate_on_real_h264(shared_data):
     """Seeking a real H.264 video (long GOP) gives the frames that sequential decoding gives."""
-    video = shared_data / "videos" / "kinetics400_armwrestling.mp4"
-    cap = cv2.VideoCapture(str(video))
+    path = shared_data / "videos" / "kinetics400_armwrestling.mp4"
+    cap = cv2.VideoCapture(str(path))
     frames = [cap.read()[1] for _ in range(153)]
     cap.release()
     height, width = frames[0].shape[:2]
-    window = surreal._read_video_window(video, 150, 3, (height, width))
+    window = surreal._read_video_window(video_module.probe(path), 150, 3, (height, width))
     for i in range(3):
         np.testing.assert_array_equal(window[i], cv2.cvtColor(frames[150 + i], cv2.COLOR_BGR2RGB))
 

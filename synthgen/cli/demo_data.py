@@ -10,7 +10,7 @@ import click
 @click.command("demo-data")
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--seed", default=0, show_default=True, help="Seed of every random choice.")
-@click.option("--people", "num_people", default=8, show_default=True,
+@click.option("--people", "num_people", default=24, show_default=True,
               help="SURREAL-format clips to render.")
 @click.option("--people-frames", default=100, show_default=True, help="Frames per SURREAL clip.")
 @click.option("--backgrounds", "num_backgrounds", default=6, show_default=True,

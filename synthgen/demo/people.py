@@ -43,7 +43,8 @@ CAMERA_HEIGHT_M = (0.8, 1.1)
 _R_X90 = Rotation.from_euler("x", np.pi / 2).as_matrix()
 
 
-def make_demo_people(out_dir, *, seed: int = 0, num_clips: int = 8, num_frames: int = 100) -> list[Path]:
+def make_demo_people(out_dir, *, seed: int = 0, num_clips: int = 24, num_frames: int = 100,
+                     indices=None) -> list[Path]:
     """Render demo people and write them as a SURREAL tree.
 
     Parameters
@@ -58,6 +59,8 @@ def make_demo_people(out_dir, *, seed: int = 0, num_clips: int = 8, num_frames: 
         to ``train``. Motions cycle through ``MOTION_KINDS``.
     num_frames : int
         Frames per clip (30 fps, 320x240).
+    indices : iterable of int, optional
+        Write only these clips of the ``num_clips`` (to split the work between processes).
 
     Returns
     -------
@@ -67,7 +70,7 @@ def make_demo_people(out_dir, *, seed: int = 0, num_clips: int = 8, num_frames: 
     out_dir = Path(out_dir)
     models = {g: build_body_model(g) for g in ("female", "male")}
     paths = []
-    for k in range(num_clips):
+    for k in (range(num_clips) if indices is None else indices):
         clip = render_demo_clip(models, np.random.default_rng([seed, k]), num_frames=num_frames,
                                 kind=MOTION_KINDS[(seed + k) % len(MOTION_KINDS)], true_sides=k % 4 == 1)
         sequence = f"{k + 1:02d}_{MOTION_KINDS.index(clip['kind']) + 1:02d}"

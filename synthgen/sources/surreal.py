@@ -37,6 +37,7 @@ from synthgen.errors import (
 )
 from synthgen.joints import JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX, SMPL_PARENTS
 from synthgen.sources.mat import MAT_FORMATS, load_mat, mat_variables, save_mat
+from synthgen.sources.video import VideoInfo, iter_source_frames, probe
 from synthgen.types import SurrealClip
 
 SPLITS = ("train", "val", "test")
@@ -164,7 +165,7 @@ def find_clips(root, *, splits=None, count_frames: bool = False) -> tuple[list[C
                 continue
             try:
                 _clip_files(mp4)
-                num_frames = _verified_frame_count(mp4) if count_frames else None
+                num_frames = probe(mp4).num_frames if count_frames else None
             except SourceError as exc:
                 skipped.append((str(mp4), f"{exc.reason}: {_describe(exc, mp4)}"))
                 continue
@@ -301,65 +302,14 @@ def _numbered_count(path: Path, prefix: str) -> int:
     return len(numbers)
 
 
-def _open_video(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not cap.isOpened():
-        raise CorruptFileError(path, "OpenCV (FFmpeg) cannot open it as a video")
-    return cap
-
-
-def _seek(cap: cv2.VideoCapture, index: int) -> bool:
-    """Seek to frame ``index``; True when the capture reports that exact position."""
-    return bool(cap.set(cv2.CAP_PROP_POS_FRAMES, index)) and int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == index
-
-
-def _verified_frame_count(path: Path) -> int:
-    """``CAP_PROP_FRAME_COUNT`` checked by decoding the last reported frame and finding none after it.
-
-    When the container's count is wrong or missing, every frame is decoded and counted.
-    """
-    cap = _open_video(path)
-    try:
-        reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        if reported > 0 and _seek(cap, reported - 1) and cap.grab() and not cap.grab():
-            return reported
-    finally:
-        cap.release()
-    cap = _open_video(path)
-    try:
-        count = 0
-        while cap.grab():
-            count += 1
-    finally:
-        cap.release()
-    if count == 0:
-        raise CorruptFileError(path, "no decodable video frame")
-    return count
-
-
-def _read_video_window(path: Path, start: int, length: int, frame_shape: tuple[int, int]) -> np.ndarray:
-    """RGB frames ``start .. start+length-1`` as (length, H, W, 3) uint8, seeking to ``start``."""
-    cap = _open_video(path)
-    try:
-        if start > 0 and not _seek(cap, start):
-            cap.release()
-            cap = _open_video(path)  # the seek could not be verified: decode from the start instead
-            for index in range(start):
-                if not cap.grab():
-                    raise CorruptFileError(path, f"frame {index} cannot be decoded")
-        height, width = frame_shape
-        rgb = np.empty((length, height, width, 3), dtype=np.uint8)
-        for i in range(length):
-            ok, bgr = cap.read()
-            if not ok:
-                raise CorruptFileError(path, f"frame {start + i} cannot be decoded")
-            if bgr.shape != (height, width, 3):
-                raise InconsistentDataError(
-                    path, f"video frames are {bgr.shape[1]}x{bgr.shape[0]}, segmentation is {width}x{height}"
-                )
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=rgb[i])
-    finally:
-        cap.release()
+def _read_video_window(info: VideoInfo, start: int, length: int, frame_shape: tuple[int, int]) -> np.ndarray:
+    """RGB frames ``start .. start+length-1`` as (length, H, W, 3) uint8 (a verified seek to ``start``)."""
+    if (info.height, info.width) != tuple(frame_shape):
+        raise InconsistentDataError(info.path, f"video frames are {info.width}x{info.height}, segmentation is "
+                                               f"{frame_shape[1]}x{frame_shape[0]}")
+    rgb = np.empty((length, *frame_shape, 3), dtype=np.uint8)
+    for i, (_, frame) in enumerate(iter_source_frames(info, np.arange(start, start + length))):
+        rgb[i] = frame
     return rgb
 
 
@@ -374,7 +324,7 @@ def _load_frames(path: Path, prefix: str, start: int, length: int, dtype) -> np.
     return np.stack(frames).astype(dtype, copy=False)
 
 
-def _checked_info(mp4: Path, info_path: Path, segm_path: Path, depth_path: Path) -> tuple[dict, int]:
+def _checked_info(mp4: Path, info_path: Path, segm_path: Path, depth_path: Path) -> tuple[dict, VideoInfo]:
     """Load ``_info.mat`` (frames last) and check that all four files agree on the frame count."""
     info = load_mat(info_path, _INFO_KEYS)
     joints2d = _frames_last(info["joints2D"], (2, NUM_SMPL_JOINTS), "joints2D", info_path)
@@ -399,8 +349,9 @@ def _checked_info(mp4: Path, info_path: Path, segm_path: Path, depth_path: Path)
     if gender_code not in (0, 1):
         raise CorruptFileError(info_path, f"gender code {gender_code} is neither 0 (female) nor 1 (male)")
 
+    video = probe(mp4)
     file_counts = {
-        mp4: _verified_frame_count(mp4),
+        mp4: video.num_frames,
         info_path: counts["joints2D"],
         segm_path: _numbered_count(segm_path, "segm"),
         depth_path: _numbered_count(depth_path, "depth"),
@@ -409,7 +360,7 @@ def _checked_info(mp4: Path, info_path: Path, segm_path: Path, depth_path: Path)
         listing = ", ".join(f"{path.name} {count}" for path, count in file_counts.items())
         raise FrameCountMismatchError(mp4, f"the clip's files disagree on the number of frames: {listing}")
     arrays = dict(per_variable, camLoc=cam_loc, gender_code=gender_code)
-    return arrays, file_counts[mp4]
+    return arrays, video
 
 
 def probe_clip(mp4_path) -> int:
@@ -425,7 +376,7 @@ def probe_clip(mp4_path) -> int:
     SourceError
         The same errors as :func:`read_clip` for missing, corrupt or inconsistent files.
     """
-    return _checked_info(*_clip_files(Path(mp4_path)))[1]
+    return _checked_info(*_clip_files(Path(mp4_path)))[1].num_frames
 
 
 def read_clip(
@@ -483,7 +434,8 @@ def read_clip(
     if start < 0 or (length is not None and length < 1):
         raise ValueError(f"need start >= 0 and length >= 1, got start={start}, length={length}")
     mp4, info_path, segm_path, depth_path = _clip_files(Path(mp4_path))
-    info, num_frames = _checked_info(mp4, info_path, segm_path, depth_path)
+    info, video = _checked_info(mp4, info_path, segm_path, depth_path)
+    num_frames = video.num_frames
     joints2d, joints3d, pose, shape, zrot = (info[k] for k in ("joints2D", "joints3D", "pose", "shape", "zrot"))
     cam_loc, gender_code = info["camLoc"], info["gender_code"]
     if length is None:
@@ -495,7 +447,7 @@ def read_clip(
 
     segm = _load_frames(segm_path, "segm", start, length, np.uint8)
     depth = _load_frames(depth_path, "depth", start, length, np.float32)
-    rgb = _read_video_window(mp4, start, length, segm.shape[1:])
+    rgb = _read_video_window(video, start, length, segm.shape[1:])
 
     R, t = surreal_extrinsics(cam_loc)
     joints2d = joints2d[..., window].transpose(2, 1, 0).astype(np.float32)
