@@ -66,6 +66,9 @@ class ModelConfig:
     ``smpl``: directory with ``SMPL_NEUTRAL.pkl`` (or a model file) for the loss and metrics.
     ``imagenet_weights``: torchvision ``resnet50`` state dict (``.pth``); empty = random init.
     ``mean_params``: HMR's ``neutral_smpl_mean_params.h5``; empty = upright zero pose.
+    ``init_from_training``: start the regressors instead from the training examples' mean body
+    pose and shape (:func:`trainer.train.training_mean_params`; *decision* for runs without HMR's
+    file: from the zero pose, Adam needs thousands of steps just to lower the arms).
     """
 
     lstm_hidden: int = 1024
@@ -76,6 +79,7 @@ class ModelConfig:
     smpl: str = "demo_data/smpl"
     imagenet_weights: str = ""
     mean_params: str = ""
+    init_from_training: bool = False
 
 
 @dataclass(frozen=True)

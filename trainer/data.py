@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -31,10 +31,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from synthgen import store as synthstore
 from trainer.config import MODALITIES, DataConfig
+from trainer.handedness import measure_handedness, unmirror
 from trainer.heatmaps import render_heatmaps
 from trainer.joints import HEATMAP_KEYPOINTS
 from trainer.losses import pair_frames
 from trainer.randomize import randomize_visibility
+from trainer.smpl import SMPLJoints
 
 #: SMPL indices of the leg keypoints the randomisation may unhide: L/R hip (1, 2), knee (4, 5),
 #: ankle (7, 8).
@@ -91,6 +93,10 @@ class StoreInfo:
         Identity of each example's SURREAL clip: the source entry of ``surreal_index`` in
         ``attrs["sources"]["surreal"]`` when recorded (the same string in every store built from
         the same SURREAL clip), else ``"<url>#<index>"``.
+    mirrored : bool
+        The stored ``joints3d`` are the mirror image of the SMPL body (SURREAL's reflecting
+        camera, :mod:`trainer.handedness`); readers then negate their depth. Set by
+        :func:`set_handedness`; False until then.
     """
 
     url: str
@@ -99,6 +105,7 @@ class StoreInfo:
     crop_flow: dict | None
     examples: np.ndarray
     persons: np.ndarray
+    mirrored: bool = False
 
 
 def _crop_flow(attrs: dict) -> dict | None:
@@ -170,6 +177,22 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
     return infos
 
 
+def set_handedness(stores: list[StoreInfo], smpl: SMPLJoints, *, log=None) -> list[StoreInfo]:
+    """The stores with :attr:`StoreInfo.mirrored` measured (:func:`trainer.handedness.measure_handedness`).
+
+    ``log``, when given, receives one line per mirrored store with the measurement.
+    """
+    out = []
+    for info in stores:
+        handedness = measure_handedness(info.url, info.examples, smpl)
+        if handedness.mirrored and log is not None:
+            log(f"{info.url}: joints3d are the mirror image of the SMPL body of the stored pose "
+                f"(PA-MPJPE {handedness.stored_mm:.1f} mm as stored, "
+                f"{handedness.flipped_mm:.1f} mm depth-negated): reading them depth-negated")
+        out.append(replace(info, mirrored=handedness.mirrored))
+    return out
+
+
 @dataclass(frozen=True)
 class Split:
     """Examples of a split: ``items`` (M, 2) int64 rows (store number, example index),
@@ -236,6 +259,7 @@ class ClipDataset(Dataset):
     ``start .. start + T - 1``: every name of ``arrays`` with the frame axis cut to the window
     (``rgb`` to its first T - 1 frames and ``flow`` to its T - 1 pairs: the pairs' inputs), plus
     ``flow_quantum`` (float32 pixels per stored flow unit) and ``position`` (int64).
+    ``joints3d`` of a :attr:`StoreInfo.mirrored` store come depth-negated.
     """
 
     def __init__(self, stores: list[StoreInfo], items: np.ndarray, *, clip_length: int,
@@ -269,6 +293,8 @@ class ClipDataset(Dataset):
         for name in self.arrays:
             window = pairs if name in ("rgb", "flow") else frames
             out[name] = np.asarray(group[name][int(example), window])
+        if "joints3d" in out and self.stores[int(number)].mirrored:
+            out["joints3d"] = unmirror(out["joints3d"])
         if "flow" in self.arrays:
             out["flow_quantum"] = np.float32(group["flow"].attrs["quantum_px"])
         return out
@@ -498,7 +524,11 @@ def read_array(stores: list[StoreInfo], items: np.ndarray, name: str) -> np.ndar
     Returns
     -------
     ndarray, shape (M, ...)
-        In stored dtype and units.
+        In stored dtype and units (``joints3d`` of mirrored stores depth-negated).
     """
     groups = {k: synthstore.open_group(s.url) for k, s in enumerate(stores)}
-    return np.stack([np.asarray(groups[int(k)][name][int(e)]) for k, e in items])
+    rows = []
+    for k, e in items:
+        row = np.asarray(groups[int(k)][name][int(e)])
+        rows.append(unmirror(row) if name == "joints3d" and stores[int(k)].mirrored else row)
+    return np.stack(rows)

@@ -31,16 +31,18 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.spatial.transform import Rotation
 
 from trainer.config import TrainConfig
 from trainer.data import (ClipBatchSampler, ClipDataset, Split, StoreInfo, arrays_for,
                           hidden_keypoints, input_channels, make_inputs, make_loader,
-                          make_targets, open_stores, read_array, split_stores, to_device)
+                          make_targets, open_stores, read_array, set_handedness, split_stores,
+                          to_device)
 from trainer.joints import EVAL_JOINTS
 from trainer.losses import DomainAdversary, keypoint_loss, stack_heads
 from trainer.metrics import METRES_TO_MM, average_per_person, pa_mpjpe
 from trainer.model import MotionHMR, clip_predictions, load_imagenet_weights, mean_params
-from trainer.model.regressor import BETAS, CAMERA, POSE
+from trainer.model.regressor import BETAS, CAMERA, NUM_POSE, POSE
 from trainer.procrustes import similarity_align
 from trainer.smpl import SMPLJoints
 
@@ -75,17 +77,50 @@ def _path_or_none(value: str) -> str | None:
     return value or None
 
 
-def build_model(config: TrainConfig) -> MotionHMR:
-    """Motion HMR for ``config`` (ImageNet weights loaded when configured)."""
+def build_model(config: TrainConfig, *, init_params: np.ndarray | None = None) -> MotionHMR:
+    """Motion HMR for ``config`` (ImageNet weights loaded when configured).
+
+    ``init_params`` (85,): the regressors' starting point; default ``config.model.mean_params``.
+    """
     m = config.model
-    model = MotionHMR(input_channels(config.data.modality),
-                      init_params=mean_params(_path_or_none(m.mean_params)),
+    if init_params is None:
+        init_params = mean_params(_path_or_none(m.mean_params))
+    model = MotionHMR(input_channels(config.data.modality), init_params=init_params,
                       lstm_hidden=m.lstm_hidden, head_hidden=m.head_hidden,
                       regressor_hidden=m.regressor_hidden, iterations=m.iterations,
                       dropout=m.dropout)
     if m.imagenet_weights:
         load_imagenet_weights(model.backbone, m.imagenet_weights)
     return model
+
+
+def training_mean_params(stores: list[StoreInfo], items: np.ndarray, *,
+                         base: np.ndarray) -> np.ndarray:
+    """Regressor starting point from training data: mean body pose and mean shape.
+
+    Parameters
+    ----------
+    stores : list of StoreInfo
+    items : ndarray, shape (M, 2)
+        Training examples (:attr:`trainer.data.Split.items`); every frame's stored ``pose``
+        (axis-angle radians) and each example's ``betas`` are read.
+    base : ndarray, shape (85,)
+        Parameters whose global orientation and camera are kept (the stored global orientation
+        is in SURREAL's world frame, not the camera's).
+
+    Returns
+    -------
+    ndarray, shape (85,), float32
+        ``base`` with pose joints 1..23 replaced by the chordal L2 mean rotation of each joint
+        over all training frames (``scipy.spatial.transform.Rotation.mean``), as axis-angle, and
+        betas by the mean betas.
+    """
+    pose = read_array(stores, items, "pose").reshape(-1, NUM_POSE // 3, 3)
+    theta = np.array(base, dtype=np.float32)
+    for joint in range(1, NUM_POSE // 3):
+        theta[3 * joint:3 * joint + 3] = Rotation.from_rotvec(pose[:, joint]).mean().as_rotvec()
+    theta[BETAS] = read_array(stores, items, "betas").mean(axis=0)
+    return theta
 
 
 def predicted_joints(smpl: SMPLJoints, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,9 +238,8 @@ class _Validator:
 
 
 def _baselines(config: TrainConfig, stores: list[StoreInfo], train_split: Split,
-               validator: _Validator, smpl: SMPLJoints) -> dict[str, float]:
-    init = torch.as_tensor(mean_params(_path_or_none(config.model.mean_params)))
-    init_joints, _ = predicted_joints(smpl.cpu(), init)
+               validator: _Validator, smpl: SMPLJoints, init: np.ndarray) -> dict[str, float]:
+    init_joints, _ = predicted_joints(smpl.cpu(), torch.as_tensor(init))
     rng = np.random.default_rng(config.run.seed)
     count = min(BASELINE_EXAMPLES, len(train_split.items))
     sample = train_split.items[np.sort(rng.choice(len(train_split.items), count, replace=False))]
@@ -273,7 +307,9 @@ def train(config: TrainConfig, stores: list[str], *, out_dir: str | Path, resume
     amp = run.mixed_precision and device.type == "cuda"
     torch.manual_seed(run.seed)
 
-    infos = open_stores(list(stores), allow_mixed_flow=data.allow_mixed_flow)
+    smpl = SMPLJoints.from_path(config.model.smpl, gender="neutral")
+    infos = set_handedness(open_stores(list(stores), allow_mixed_flow=data.allow_mixed_flow),
+                           smpl, log=log)
     crop_size = infos[0].crop_size
     train_split, val_split = split_stores(infos, val_every=data.val_every)
     sampler = ClipBatchSampler(train_split.num_frames, clip_length=data.clip_length,
@@ -291,8 +327,10 @@ def train(config: TrainConfig, stores: list[str], *, out_dir: str | Path, resume
         f"store(s); {data.modality} input, {data.clip_length}-frame clips at "
         f"{data.input_size} px, batch {data.batch_size}, device {device}")
 
-    smpl = SMPLJoints.from_path(config.model.smpl, gender="neutral")
-    model = build_model(config).to(device)
+    init = mean_params(_path_or_none(config.model.mean_params))
+    if config.model.init_from_training and checkpoint is None:
+        init = training_mean_params(infos, train_split.items, base=init)
+    model = build_model(config, init_params=init).to(device)
     adversary = real_batches = None
     params = list(model.parameters())
     if config.dann.weight > 0:
@@ -319,7 +357,7 @@ def train(config: TrainConfig, stores: list[str], *, out_dir: str | Path, resume
     if checkpoint is None:
         step = epoch = batch_in_epoch = 0
         figures = {"initial_val_pa_mpjpe_mm": validator(model, smpl.to(device))}
-        figures.update(_baselines(config, infos, train_split, validator, smpl))
+        figures.update(_baselines(config, infos, train_split, validator, smpl, init))
         (out_dir / "config.json").write_text(json.dumps(
             {"config": config.to_dict(), "stores": list(stores)}, indent=2))
     else:
