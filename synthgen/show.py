@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from synthgen.joints import SMPL_PARENTS
+from synthgen.sources.video import write_video
 from synthgen.steps.visibility import BEHIND_DEPTH, OCCLUDER, OUTSIDE_FRAME, TOTAL_OCCLUSION
 
 #: Size of one full-frame panel (the 240x320 SURREAL frame) and of the panel titles, pixels.
@@ -440,15 +441,4 @@ def write_figure(view: ExampleView, out, *, frame: int | None = None, fps: float
         if not cv2.imwrite(str(out), cv2.cvtColor(render(view, t), cv2.COLOR_RGB2BGR)):
             raise OSError(f"{out}: could not write the PNG")
         return out
-    figures = [render(view, t) for t in range(view.num_frames)]
-    height, width = figures[0].shape[:2]
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
-                             (width, height))
-    if not writer.isOpened():
-        raise OSError(f"{out}: OpenCV cannot open an mp4v video writer here")
-    try:
-        for figure in figures:
-            writer.write(cv2.cvtColor(figure, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-    return out
+    return write_video(out, (render(view, t) for t in range(view.num_frames)), fps=fps)

@@ -53,7 +53,7 @@ import skimage.data
 
 from synthgen.errors import CorruptFileError, MissingFileError
 from synthgen.sources.kinetics import choose_crop, cover_size, num_frames_30fps, source_index
-from synthgen.sources.video import VideoInfo
+from synthgen.sources.video import VideoInfo, write_video
 
 TRACK_SUFFIX = ".camera_motion.json"
 TRACK_FORMAT = "synthgen-demo-camera-track"
@@ -354,15 +354,7 @@ def _render(photo: np.ndarray, k: float, centre: np.ndarray, spec: _Spec, object
 
 
 def _write_video(path: Path, frames, spec: _Spec) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*_FOURCC[spec.container]),
-                             spec.fps, (spec.width, spec.height))
-    if not writer.isOpened():
-        raise RuntimeError(f"{path}: OpenCV cannot write {spec.container} with {_FOURCC[spec.container]} here")
-    try:
-        for frame in frames:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
+    write_video(path, frames, fps=spec.fps, fourcc=_FOURCC[spec.container])
 
 
 def _write_frame_folder(path: Path, frames) -> None:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 
 from synthgen.camera import SURREAL_HEIGHT, SURREAL_K, SURREAL_WIDTH, project, surreal_extrinsics, world_to_camera
@@ -37,7 +36,7 @@ from synthgen.errors import (
 )
 from synthgen.joints import JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX, SMPL_PARENTS
 from synthgen.sources.mat import MAT_FORMATS, load_mat, mat_variables, save_mat
-from synthgen.sources.video import VideoInfo, iter_source_frames, probe
+from synthgen.sources.video import VideoInfo, iter_source_frames, probe, write_video
 from synthgen.types import SurrealClip
 
 SPLITS = ("train", "val", "test")
@@ -593,14 +592,7 @@ def write_surreal_clip(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     mp4 = directory / f"{name}.mp4"
-    writer = cv2.VideoWriter(str(mp4), cv2.VideoWriter_fourcc(*"mp4v"), SURREAL_FPS, (width, height))
-    if not writer.isOpened():
-        raise OSError(f"{mp4}: OpenCV cannot open a video writer (fourcc mp4v)")
-    try:
-        for frame in rgb:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
+    write_video(mp4, rgb, fps=SURREAL_FPS)
 
     strings = np.empty((1, num_frames), dtype=object)
     strings[:] = ""

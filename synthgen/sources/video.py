@@ -13,6 +13,7 @@ file and decodes forward from frame 0, so the returned frames are always those a
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterator
@@ -330,3 +331,37 @@ def _seek(cap: cv2.VideoCapture, index: int, fps: float) -> int:
     if abs(stamp_ms - probe_index * 1000.0 / fps) > 0.5 * 1000.0 / fps:
         return -1
     return index
+
+
+def write_video(path: str | Path, frames, *, fps: float, fourcc: str = "mp4v") -> Path:
+    """Write RGB frames with OpenCV's FFmpeg writer.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file; its extension picks the container (``.mp4``, ``.avi``, ``.mkv``, ``.webm``).
+    frames : iterable of ndarray, shape (H, W, 3), uint8, RGB
+        At least one frame, all of the first frame's size.
+    fps : float
+        Frame rate written in the container.
+    fourcc : str
+        Codec four-character code (``"mp4v"``, ``"MJPG"``, ``"VP80"``...).
+
+    Raises
+    ------
+    OSError
+        OpenCV has no writer for this container and codec here.
+    """
+    frames = iter(frames)
+    first = next(frames)
+    height, width = first.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*fourcc), float(fps),
+                             (width, height))
+    if not writer.isOpened():
+        raise OSError(f"{path}: OpenCV cannot open a {fourcc} video writer here")
+    try:
+        for frame in itertools.chain([first], frames):
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return Path(path)
