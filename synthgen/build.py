@@ -365,6 +365,25 @@ def make_planned_example(index: int, build_seed: int, sources: Sources, cfg: Con
     raise RuntimeError(f"example {index}: {MAX_ATTEMPTS} attempts failed on unreadable inputs")
 
 
+def shard_task_options(cfg: Config, *, serial: bool = False) -> dict:
+    """Ray resources of a shard task: one CPU, plus ``gpu_fraction`` of a GPU when crop flow runs
+    on CUDA (so those tasks go to GPU nodes).
+
+    Raises
+    ------
+    RuntimeError
+        Crop flow on CUDA but the Ray cluster has no GPU (the tasks would wait forever).
+    """
+    from synthgen.parallel import cluster_gpus
+
+    if serial or not cfg.crop_flow.device.startswith("cuda"):
+        return {"num_cpus": 1}
+    if not cluster_gpus():
+        raise RuntimeError(f"crop flow on {cfg.crop_flow.device} but the Ray cluster has no GPU: "
+                           f"use a cluster with GPU nodes or --flow-device cpu")
+    return {"num_cpus": 1, "num_gpus": cfg.crop_flow.gpu_fraction}
+
+
 @dataclass(frozen=True)
 class ShardTask:
     """Everything a worker needs to make one shard (pickled to Ray)."""
@@ -526,7 +545,8 @@ def _build(kinetics_dir, surreal_dir, out, *, num_examples, seed, cfg, cache_dir
     failures = []
     for index, result in ray_map(run_shard, tasks, address=address, num_cpus=num_cpus,
                                  serial=serial, desc="examples", progress_stream=stream,
-                                 ticks=sum(len(t.indices) for t in tasks)):
+                                 ticks=sum(len(t.indices) for t in tasks),
+                                 task_options=shard_task_options(cfg, serial=serial)):
         if isinstance(result, TaskFailure):
             failures.append(f"shard {tasks[index].shard}: {result.error}")
             print(f"shard {tasks[index].shard} failed: {result.traceback}", file=stream)

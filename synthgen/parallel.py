@@ -97,6 +97,13 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         ray.shutdown()
 
 
+def cluster_gpus() -> float:
+    """GPUs of the Ray cluster this process is connected to (0 when not connected)."""
+    import ray
+
+    return float(ray.cluster_resources().get("GPU", 0)) if ray.is_initialized() else 0.0
+
+
 class _QueueTick:
     """Picklable ``tick(n=1)`` for Ray tasks: puts ``n`` on the driver's progress queue."""
 
@@ -115,7 +122,8 @@ def _drain(queue, progress) -> None:
 def ray_map(fn: Callable, items: Iterable, *, address: str | None = None,
             num_cpus: int | None = None, desc: str = "", serial: bool = False,
             max_in_flight: int | None = None, progress_stream=None,
-            ticks: int | None = None) -> Iterator[tuple[int, object]]:
+            ticks: int | None = None,
+            task_options: dict | None = None) -> Iterator[tuple[int, object]]:
     """Apply ``fn`` to every item on Ray workers; yield ``(index, result)`` as tasks finish.
 
     Parameters
@@ -139,6 +147,8 @@ def ray_map(fn: Callable, items: Iterable, *, address: str | None = None,
     ticks : int, optional
         Total units of work the tasks report through ``tick`` (e.g. examples in shards): the
         progress line counts those instead of finished tasks, so long tasks show progress.
+    task_options : dict, optional
+        Ray resource options of every task (e.g. ``{"num_gpus": 0.25}``); ignored with ``serial``.
 
     Yields
     ------
@@ -162,7 +172,7 @@ def ray_map(fn: Callable, items: Iterable, *, address: str | None = None,
             from ray.util.queue import Queue
 
             queue = Queue(actor_options={"num_cpus": 0}) if ticks is not None else None
-            remote = ray.remote(_guarded)
+            remote = ray.remote(_guarded).options(**(task_options or {}))
 
             def submit(item):
                 return remote.remote(fn, item, None if queue is None else _QueueTick(queue))

@@ -159,3 +159,13 @@ def test_any_example_rebuilds_alone_bit_identical(reference):
         _, _, row = rebuild_example(str(out), index, cache_dir=cache)
         for name, value in row.items():
             np.testing.assert_array_equal(group[name][index], value, err_msg=name)
+
+
+def test_shard_tasks_ask_for_a_gpu_share_only_when_crop_flow_runs_on_cuda():
+    from synthgen.build import shard_task_options
+
+    assert shard_task_options(CFG) == {"num_cpus": 1}
+    on_gpu = CFG.replace(crop_flow={"device": "cuda", "gpu_fraction": 0.5})
+    assert shard_task_options(on_gpu, serial=True) == {"num_cpus": 1}
+    with pytest.raises(RuntimeError, match="no GPU"):  # not connected to a cluster with GPUs
+        shard_task_options(on_gpu)

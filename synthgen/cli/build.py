@@ -21,6 +21,8 @@ import click
               help="Crop-flow backend (tvl1, flownet2, flownet2s, ...); overrides the pipeline.")
 @click.option("--flow-checkpoint", default=None, type=click.Path(exists=True, dir_okay=False),
               help="FlowNet weights (a flownet2-pytorch .pth.tar).")
+@click.option("--flow-device", default=None,
+              help="Torch device of FlowNet crop flow ('cuda' puts shard tasks on GPU nodes).")
 @click.option("--split", "splits", multiple=True, default=("train",), show_default=True,
               help="SURREAL split(s) to draw people from; 'all' for every clip.")
 @click.option("--cache", "cache_dir", default=None,
@@ -33,7 +35,7 @@ import click
 @click.option("--num-cpus", type=int, default=None, help="Cores for a local Ray (default: all).")
 @click.option("--serial", is_flag=True, help="Run in this process without Ray (debugging).")
 def build(kinetics_dir, surreal_dir, out, num_examples, seed, pipeline, flow_backend,
-          flow_checkpoint, splits, cache_dir, resume, overwrite, address, num_cpus, serial):
+          flow_checkpoint, flow_device, splits, cache_dir, resume, overwrite, address, num_cpus, serial):
     """Build a store of NUM_EXAMPLES training examples from Kinetics and SURREAL.
 
     Work is planned from the seed, so the result does not depend on the number of workers; a
@@ -43,9 +45,10 @@ def build(kinetics_dir, surreal_dir, out, num_examples, seed, pipeline, flow_bac
     from synthgen.config import load_config
 
     cfg = load_config(pipeline)
-    if flow_backend or flow_checkpoint:
+    if flow_backend or flow_checkpoint or flow_device:
         cfg = cfg.replace(crop_flow={"backend": flow_backend or cfg.crop_flow.backend,
-                                     "checkpoint": flow_checkpoint or cfg.crop_flow.checkpoint})
+                                     "checkpoint": flow_checkpoint or cfg.crop_flow.checkpoint,
+                                     "device": flow_device or cfg.crop_flow.device})
     try:
         summary = run_build(kinetics_dir, surreal_dir, out, num_examples=num_examples, seed=seed,
                             cfg=cfg, cache_dir=cache_dir,
