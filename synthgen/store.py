@@ -54,7 +54,9 @@ def schema(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
         "joints2d_crop": ArraySpec(("frame", "joint", "xy"), (T, 24, 2), "float32",
                                    "24 SMPL joints of frame t in box t, crop pixels (x, y)"),
         "joints3d": ArraySpec(("frame", "joint", "xyz"), (T, 24, 3), "float32",
-                              "24 SMPL joints, camera metres (x right, y down, z forward)"),
+                              "24 SMPL joints, camera metres (x right, y down, z forward); from "
+                              "SURREAL's reflection extrinsics: the depth-mirror of the SMPL body "
+                              "of pose"),
         "visibility": ArraySpec(("frame", "joint"), (T, 24), "uint8",
                                 "hidden-reason bitmask: 1 outside frame, 2 occluder, "
                                 "4 total occlusion, 8 behind the body; 0 = visible"),

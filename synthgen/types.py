@@ -26,6 +26,9 @@ class SurrealClip:
         SMPL joints in frame pixels (x, y), true left/right sides (the reader fixes the convention).
     joints3d : ndarray, shape (T, 24, 3), float32
         SMPL joints in *camera* metres (x right, y down, z forward), same side convention.
+        SURREAL's documented extrinsics are a reflection (det R = -1), so these joints project
+        exactly onto ``joints2d`` but are the depth-mirror of the body SMPL builds from ``pose``
+        (``trainer.handedness`` detects and undoes this).
     pose : ndarray, shape (T, 72), float32
         SMPL axis-angle pose as in ``_info.mat`` (global orientation in SURREAL's world frame).
     betas : ndarray, shape (10,), float32
