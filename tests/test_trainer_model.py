@@ -1,4 +1,5 @@
-"""Motion HMR network: ResNet-50 (torchvision names), ImageNet loading, regressor, mean params."""
+"""Motion HMR network: ResNet-50 (torchvision names), the light CNN, ImageNet loading, regressor,
+mean params."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 import torch
 
 from trainer.errors import ModelFileError
-from trainer.model import MotionHMR, ResNet50, clip_predictions, load_imagenet_weights, mean_params
+from trainer.config import BACKBONE_NAMES
+from trainer.model import (BACKBONES, MotionHMR, ResNet50, SmallCNN, clip_predictions,
+                           load_imagenet_weights, mean_params)
 from trainer.model.regressor import BETAS, CAMERA, NUM_PARAMS, POSE, IterativeRegressor
 
 # torchvision.models.resnet50: 25,557,032 parameters, 320 state-dict entries.
@@ -201,6 +204,58 @@ def test_motion_hmr_lstm_carries_information_both_ways_in_time(motion_hmr):
     assert torch.equal(after_late["features"][:, :3], base["features"][:, :3])
     assert not torch.allclose(after_late["current"][:, 0], base["current"][:, 0])  # backward
     assert not torch.allclose(after_early["future"][:, 3], base["future"][:, 3])  # forward
+
+
+def test_motion_hmr_keeps_torchvision_names_for_its_resnet50_backbone(motion_hmr):
+    names = {k.removeprefix("backbone."): tuple(v.shape)
+             for k, v in motion_hmr.state_dict().items() if k.startswith("backbone.")}
+    expected = _torchvision_resnet50_shapes()
+    expected["conv1.weight"] = (64, 16, 7, 7)
+    assert names == expected
+    assert isinstance(motion_hmr.backbone, ResNet50) and motion_hmr.lstm.input_size == 2048
+
+
+@pytest.mark.parametrize("size, grid", [(32, 2), (48, 3), (64, 4)])
+def test_small_cnn_gives_fixed_width_features_at_any_input_size(size, grid):
+    torch.manual_seed(0)
+    model = SmallCNN(13).eval()
+    with torch.no_grad():
+        assert model.convs(torch.randn(2, 13, size, size)).shape == (2, 128, grid, grid)
+        features = model(torch.randn(5, 13, size, size))
+    assert features.shape == (5, SmallCNN.features) == (5, 256)
+    assert (features >= 0).all() and features.abs().sum() > 0
+    assert sum(p.numel() for p in model.parameters()) < 1_000_000  # vs ResNet-50's 25.6 M
+    with pytest.raises(ValueError, match="in_channels"):
+        SmallCNN(0)
+
+
+def test_small_cnn_features_tell_where_a_heatmap_peaks():
+    torch.manual_seed(0)
+    model = SmallCNN(1).eval()
+    left, right = torch.zeros(2, 1, 1, 48, 48)
+    left[..., 24, 8] = right[..., 24, 40] = 1.0
+    with torch.no_grad():
+        a, b = model(left), model(right)
+    assert not torch.allclose(a, b, atol=1e-4)
+
+
+def test_motion_hmr_with_the_small_backbone():
+    torch.manual_seed(0)
+    model = MotionHMR(13, backbone="small", lstm_hidden=16, head_hidden=16,
+                      regressor_hidden=16).eval()
+    assert isinstance(model.backbone, SmallCNN) and model.lstm.input_size == 256
+    assert all(k.startswith(("backbone.convs.", "backbone.fc.")) for k in model.state_dict()
+               if k.startswith("backbone."))
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 13, 48, 48))
+    assert out["current"].shape == out["future"].shape == (2, 3, NUM_PARAMS)
+    assert out["features"].shape == (2, 3, 256)
+    with pytest.raises(ValueError, match="unknown backbone 'vgg'"):
+        MotionHMR(13, backbone="vgg")
+
+
+def test_config_knows_the_same_backbones_as_the_model():
+    assert set(BACKBONE_NAMES) == set(BACKBONES)
 
 
 @pytest.mark.slow

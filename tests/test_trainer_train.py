@@ -15,6 +15,7 @@ from trainer.cli import main
 from trainer.config import PIPELINES_DIR, TrainConfig, load_train_config
 from trainer.data import (ClipBatchSampler, ClipDataset, arrays_for, hidden_keypoints,
                           make_inputs, make_loader, make_targets, open_stores, split_stores)
+from trainer.model import ResNet50, SmallCNN
 from trainer.smpl import SMPLJoints
 from trainer.synthetic import make_synthetic_store
 from trainer.train import build_model, compute_loss, train
@@ -133,12 +134,13 @@ def test_cli_trains_logs_csv_and_reports_baselines(store, smpl_dir, tmp_path):
     assert bad.exit_code != 0 and "no trainer pipeline 'train_nope'" in bad.output
 
 
-def test_dann_trains_with_real_stores_and_needs_them(store, smpl_dir, tmp_path):
+@pytest.mark.parametrize("backbone", ["resnet50", "small"])
+def test_dann_trains_with_real_stores_and_needs_them(store, smpl_dir, tmp_path, backbone):
     real = str(tmp_path / "real.zarr")
     make_synthetic_store(real, SMPLJoints.from_path(smpl_dir), num_examples=4, num_frames=6,
                          crop_size=CROP, seed=9, crop_flow={"name": "other", "params": {}})
-    config = _tiny(smpl_dir, data={"modality": "rgb"}, optim={"steps": 2},
-                   dann={"weight": 1.0, "hidden": 8})
+    config = _tiny(smpl_dir, data={"modality": "rgb"}, model={"backbone": backbone},
+                   optim={"steps": 2}, dann={"weight": 1.0, "hidden": 8})
     with pytest.raises(ValueError, match="dann.real_stores"):
         train(config, [store], out_dir=tmp_path / "no_real", log=lambda line: None)
     result = train(config.replace(dann={"real_stores": [real]}), [store],
@@ -157,7 +159,27 @@ def test_pipeline_configs_cover_table_1_and_clip_lengths():
         assert (config.data.clip_length, config.data.batch_size) == (length, batch)
     demo = load_train_config("train_demo")
     assert demo.data.input_size < 224 and demo.run.device == "cpu"
+    assert demo.model.backbone == "small"
+    assert load_train_config("train_full").model.backbone == "resnet50"
     with pytest.raises(ValueError, match="unknown trainer config key"):
         TrainConfig().replace(data={"modalty": "rgb"})
     with pytest.raises(ValueError, match="unknown modality"):
         TrainConfig().replace(data={"modality": "depth"})
+
+
+def test_build_model_uses_the_configured_backbone(smpl_dir):
+    torch.manual_seed(0)
+    assert TrainConfig().model.backbone == "resnet50"
+    assert isinstance(build_model(_tiny(smpl_dir)).backbone, ResNet50)
+    small = build_model(_tiny(smpl_dir, model={"backbone": "small"}))
+    assert isinstance(small.backbone, SmallCNN) and small.in_channels == 16  # flow_keypoints
+    with pytest.raises(ValueError, match=r"unknown model.backbone 'vgg'.*'small'"):
+        TrainConfig().replace(model={"backbone": "vgg"})
+
+
+def test_imagenet_weights_are_refused_for_the_small_backbone(tmp_path):
+    weights = tmp_path / "resnet50.pth"
+    weights.write_bytes(b"")
+    with pytest.raises(ValueError, match=r'need model.backbone = "resnet50", not \'small\''):
+        TrainConfig().replace(model={"backbone": "small", "imagenet_weights": str(weights)})
+    TrainConfig().replace(model={"imagenet_weights": str(weights)})  # resnet50: accepted

@@ -29,6 +29,9 @@ MODALITIES = {
     "flow_keypoints": ("flow", "keypoints"),
 }
 
+#: Per-pair CNNs ``model.backbone`` may name (:data:`trainer.model.BACKBONES`).
+BACKBONE_NAMES = ("resnet50", "small")
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -63,14 +66,19 @@ class DataConfig:
 class ModelConfig:
     """Motion HMR sizes (paper: 1024 everywhere, 3 iterations) and the files it starts from.
 
+    ``backbone``: the per-pair CNN, ``"resnet50"`` (the paper's) or ``"small"`` (a light CNN for
+    CPU demo runs, :class:`trainer.model.small_cnn.SmallCNN`; *decision*, not in the paper).
+
     ``smpl``: directory with ``SMPL_NEUTRAL.pkl`` (or a model file) for the loss and metrics.
     ``imagenet_weights``: torchvision ``resnet50`` state dict (``.pth``); empty = random init.
+    Only for ``backbone = "resnet50"``.
     ``mean_params``: HMR's ``neutral_smpl_mean_params.h5``; empty = upright zero pose.
     ``init_from_training``: start the regressors instead from the training examples' mean body
     pose and shape (:func:`trainer.train.training_mean_params`; *decision* for runs without HMR's
     file: from the zero pose, Adam needs thousands of steps just to lower the arms).
     """
 
+    backbone: str = "resnet50"
     lstm_hidden: int = 1024
     head_hidden: int = 1024
     regressor_hidden: int = 1024
@@ -148,7 +156,13 @@ class TrainConfig:
         if self.data.clip_length < 2:
             raise ValueError(f"data.clip_length must be >= 2 (one pair), got {self.data.clip_length}")
         if self.data.input_size < 32:
-            raise ValueError(f"data.input_size must be >= 32 (ResNet-50), got {self.data.input_size}")
+            raise ValueError(f"data.input_size must be >= 32, got {self.data.input_size}")
+        if self.model.backbone not in BACKBONE_NAMES:
+            raise ValueError(f"unknown model.backbone {self.model.backbone!r}; "
+                             f"known: {list(BACKBONE_NAMES)}")
+        if self.model.imagenet_weights and self.model.backbone != "resnet50":
+            raise ValueError(f"model.imagenet_weights are torchvision resnet50 weights: they need "
+                             f"model.backbone = \"resnet50\", not {self.model.backbone!r}")
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON/TOML-serialisable)."""

@@ -78,7 +78,8 @@ def _path_or_none(value: str) -> str | None:
 
 
 def build_model(config: TrainConfig, *, init_params: np.ndarray | None = None) -> MotionHMR:
-    """Motion HMR for ``config`` (ImageNet weights loaded when configured).
+    """Motion HMR for ``config``: its ``model.backbone`` (ImageNet weights loaded when configured,
+    which :class:`trainer.config.TrainConfig` allows only for ``resnet50``).
 
     ``init_params`` (85,): the regressors' starting point; default ``config.model.mean_params``.
     """
@@ -88,7 +89,7 @@ def build_model(config: TrainConfig, *, init_params: np.ndarray | None = None) -
     model = MotionHMR(input_channels(config.data.modality), init_params=init_params,
                       lstm_hidden=m.lstm_hidden, head_hidden=m.head_hidden,
                       regressor_hidden=m.regressor_hidden, iterations=m.iterations,
-                      dropout=m.dropout)
+                      dropout=m.dropout, backbone=m.backbone)
     if m.imagenet_weights:
         load_imagenet_weights(model.backbone, m.imagenet_weights)
     return model
@@ -336,7 +337,8 @@ def train(config: TrainConfig, stores: list[str], *, out_dir: str | Path, resume
     if config.dann.weight > 0:
         if not config.dann.real_stores:
             raise ValueError("dann.weight > 0 needs dann.real_stores (stores of real clips)")
-        adversary = DomainAdversary(hidden=config.dann.hidden, weight=config.dann.weight).to(device)
+        adversary = DomainAdversary(model.backbone.features, hidden=config.dann.hidden,
+                                    weight=config.dann.weight).to(device)
         params += list(adversary.parameters())
         real_infos = open_stores(list(config.dann.real_stores), allow_mixed_flow=True)
         real_items = np.concatenate([np.stack([np.full(s.examples.size, k), s.examples], axis=1)

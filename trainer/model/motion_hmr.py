@@ -4,7 +4,8 @@ Per frame pair: ResNet-50 -> global average pool (2048) -> a bidirectional LSTM 
 clip (1024 hidden units per direction) -> two prediction heads, *current* (pose of frame t) and
 *future* (pose of frame t + 1), each a 1024-unit layer followed by its own HMR iterative regressor
 (3 iterations from the mean parameters). A clip of T frames gives P = T - 1 pairs and 2P
-predictions; :func:`clip_predictions` keeps the T test-time ones.
+predictions; :func:`clip_predictions` keeps the T test-time ones. The per-pair CNN is
+selectable (:data:`BACKBONES`): the paper's ResNet-50, or a light CNN for small CPU runs.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ import torch
 from torch import nn
 
 from trainer.model.regressor import NUM_PARAMS, IterativeRegressor, mean_params
-from trainer.model.resnet import RESNET50_FEATURES, ResNet50
+from trainer.model.resnet import ResNet50
+from trainer.model.small_cnn import SmallCNN
 
 #: Names of the two prediction heads, in output-dict order.
 HEADS = ("current", "future")
+#: Per-pair CNNs by name (``model.backbone``): classes taking ``in_channels`` whose instances map
+#: (N, in_channels, H, W) to (N, ``features``). ``resnet50`` is the paper's.
+BACKBONES = {"resnet50": ResNet50, "small": SmallCNN}
 
 
 class MotionHMR(nn.Module):
@@ -40,21 +45,28 @@ class MotionHMR(nn.Module):
         Regressor refinement steps (HMR: 3).
     dropout : float
         Dropout in the regressors (HMR: 0.5).
+    backbone : str
+        A key of :data:`BACKBONES`: ``"resnet50"`` (the paper's; its parameters are
+        ``backbone.<torchvision name>``) or ``"small"`` (:class:`trainer.model.small_cnn.SmallCNN`).
+        The LSTM's input width is the backbone's ``features``.
 
     Notes
     -----
     Decision (the paper is silent): the two heads share nothing after the LSTM; each has its own
-    1024-unit layer (linear + ReLU) and its own regressor weights. ImageNet weights go into
-    ``model.backbone`` with :func:`trainer.model.resnet.load_imagenet_weights`.
+    1024-unit layer (linear + ReLU) and its own regressor weights. ImageNet weights go into a
+    ResNet-50 ``model.backbone`` with :func:`trainer.model.resnet.load_imagenet_weights`.
     """
 
     def __init__(self, in_channels: int, *, init_params: np.ndarray | None = None,
                  lstm_hidden: int = 1024, head_hidden: int = 1024, regressor_hidden: int = 1024,
-                 iterations: int = 3, dropout: float = 0.5):
+                 iterations: int = 3, dropout: float = 0.5, backbone: str = "resnet50"):
         super().__init__()
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {backbone!r}; known: {sorted(BACKBONES)}")
         init = mean_params() if init_params is None else init_params
-        self.backbone = ResNet50(in_channels)
-        self.lstm = nn.LSTM(RESNET50_FEATURES, lstm_hidden, batch_first=True, bidirectional=True)
+        self.backbone = BACKBONES[backbone](in_channels)
+        self.lstm = nn.LSTM(self.backbone.features, lstm_hidden, batch_first=True,
+                            bidirectional=True)
         self.heads = nn.ModuleDict({
             name: nn.Sequential(
                 nn.Linear(2 * lstm_hidden, head_hidden), nn.ReLU(inplace=True),
@@ -82,8 +94,8 @@ class MotionHMR(nn.Module):
         dict
             ``current`` : Tensor, shape (B, P, 85), parameters of frame t of pair t;
             ``future`` : Tensor, shape (B, P, 85), parameters of frame t + 1 of pair t;
-            ``features`` : Tensor, shape (B, P, 2048), the per-pair CNN features in front of
-            the LSTM (input of a DANN adversary).
+            ``features`` : Tensor, shape (B, P, F), the per-pair CNN features in front of
+            the LSTM (input of a DANN adversary); F = ``backbone.features`` (2048 for ResNet-50).
             Parameter layout: :mod:`trainer.model.regressor`.
 
         Raises
@@ -95,7 +107,7 @@ class MotionHMR(nn.Module):
             raise ValueError(f"inputs must have shape (B, P, {self.in_channels}, H, W), "
                              f"got {tuple(inputs.shape)}")
         batch, pairs = inputs.shape[:2]
-        features = self.backbone(inputs.flatten(0, 1)).view(batch, pairs, RESNET50_FEATURES)
+        features = self.backbone(inputs.flatten(0, 1)).view(batch, pairs, -1)
         memory = self.lstm(features)[0].flatten(0, 1)
         outputs = {name: head(memory).view(batch, pairs, NUM_PARAMS)
                    for name, head in self.heads.items()}

@@ -65,8 +65,10 @@ class ResNet50(nn.Module):
     -----
     Every convolution is initialised as torchvision does (Kaiming normal, ``fan_out``, ReLU gain),
     batch norms with weight 1 and bias 0. ``fc`` (2048 -> 1000) exists only so that torchvision's
-    state dict has a home; :meth:`forward` never uses it.
+    state dict has a home; :meth:`forward` never uses it. ``features``: width of the output.
     """
+
+    features = RESNET50_FEATURES
 
     def __init__(self, in_channels: int = 3):
         super().__init__()
