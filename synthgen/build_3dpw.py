@@ -177,12 +177,13 @@ def clip_arrays(sequence, plan: ClipPlan, tracked: ActorTrack, frames: np.ndarra
     window = slice(plan.start, plan.start + len(plan.first_cover))
     actor = sequence.actors[plan.actor]
     boxes = tracked.boxes[window]
-    flow = backend.flow(crop_pairs(frames, boxes, size=size))
+    rgb = crop_frames(frames, boxes, size=size)
+    flow = backend.flow(crop_pairs(frames, boxes, size=size, frame_crops=rgb))
     occluded = tracked.total_occlusion[window]
     valid = actor.campose_valid[window]
     frame_index = np.arange(window.start, window.stop)
     return {
-        "rgb": crop_frames(frames, boxes, size=size),
+        "rgb": rgb,
         "flow": store.quantize_flow(flow, cfg.store.flow_quantum),
         "boxes": boxes.astype(np.float32),
         "betas": actor.betas.astype(np.float32),

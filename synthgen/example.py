@@ -330,7 +330,7 @@ def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person:
         pair_joints = np.stack([tracked.joints2d[:-1], tracked.joints2d[1:]], axis=1)
         pair_joints_crop = frame_to_crop(pair_joints, boxes[:-1, None], size=size)
         rgb_crops = crop_frames(composited, boxes, size=size)
-        pair_crops = crop_pairs(composited, boxes, size=size)
+        pair_crops = crop_pairs(composited, boxes, size=size, frame_crops=rgb_crops)
         occluder_crops = crop_masks(occluder.mask, boxes, size=size)
 
     sources = {"background_path": background.path, "background_start": background.start,

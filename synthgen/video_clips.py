@@ -227,11 +227,11 @@ def iter_clips(plan: VideoPlan, *, backend: FlowBackend | None,
         frames = np.stack([frame for _, frame in
                            iter_source_frames(plan.video, np.arange(start, start + length))])
         boxes = track.boxes[window]
+        rgb = crop_frames(frames, boxes, size=size)
         yield VideoClip(
-            start=start, first_cover=cover.copy(),
-            rgb=crop_frames(frames, boxes, size=size),
+            start=start, first_cover=cover.copy(), rgb=rgb,
             flow=None if backend is None else store.quantize_flow(
-                backend.flow(crop_pairs(frames, boxes, size=size)), flow_quantum),
+                backend.flow(crop_pairs(frames, boxes, size=size, frame_crops=rgb)), flow_quantum),
             flow_quantum=float(flow_quantum),
             joints2d=track.joints2d[window].astype(np.float32),
             joints2d_crop=crop[window].astype(np.float32),

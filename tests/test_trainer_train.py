@@ -10,7 +10,6 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from synthgen.demo.body_model import write_smpl_model
 from trainer.cli import main
 from trainer.config import PIPELINES_DIR, TrainConfig, load_train_config
 from trainer.data import (ClipBatchSampler, ClipDataset, arrays_for, hidden_keypoints,
@@ -21,13 +20,6 @@ from trainer.synthetic import make_synthetic_store
 from trainer.train import build_model, compute_loss, train
 
 CROP = 48
-
-
-@pytest.fixture(scope="module")
-def smpl_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("smpl")
-    write_smpl_model(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")

@@ -119,22 +119,28 @@ def crop_frames(frames: np.ndarray, boxes: np.ndarray, *, size: int) -> np.ndarr
     return np.stack([crop_image(f, b, size=size) for f, b in zip(frames, boxes)])
 
 
-def crop_pairs(frames: np.ndarray, boxes: np.ndarray, *, size: int) -> np.ndarray:
+def crop_pairs(frames: np.ndarray, boxes: np.ndarray, *, size: int,
+               frame_crops: np.ndarray | None = None) -> np.ndarray:
     """Paired boxes (appendix B): frames t and t+1 both cropped with box t, for t < T - 1.
 
     Parameters
     ----------
     frames : ndarray, shape (T, H, W, 3), uint8
     boxes : ndarray, shape (T, 3)
+    frame_crops : ndarray, shape (T, size, size, 3), uint8, optional
+        :func:`crop_frames` of the same frames and boxes, reused for frame t of each pair
+        (only frames t+1 are then warped).
 
     Returns
     -------
     ndarray, shape (T - 1, 2, size, size, 3), uint8
         ``[t, 0]`` is frame t, ``[t, 1]`` frame t+1, both in box t.
     """
-    return np.stack([np.stack([crop_image(frames[t], boxes[t], size=size),
-                               crop_image(frames[t + 1], boxes[t], size=size)])
-                     for t in range(len(frames) - 1)])
+    if frame_crops is None:
+        frame_crops = crop_frames(frames[:-1], boxes[:-1], size=size)
+    following = np.stack([crop_image(frames[t + 1], boxes[t], size=size)
+                          for t in range(len(frames) - 1)])
+    return np.stack([frame_crops[:len(following)], following], axis=1)
 
 
 def crop_masks(masks: np.ndarray, boxes: np.ndarray, *, size: int) -> np.ndarray:

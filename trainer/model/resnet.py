@@ -23,6 +23,16 @@ RESNET50_FEATURES = 2048
 IMAGENET_CLASSES = 1000
 
 
+
+def init_conv_bn(model: nn.Module) -> None:
+    """torchvision's ResNet initialisation: He-normal convolutions (fan out), unit BatchNorm."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
 class Bottleneck(nn.Module):
     """Bottleneck residual block (1x1 reduce, 3x3 with the stride, 1x1 expand by 4)."""
 
@@ -88,12 +98,7 @@ class ResNet50(nn.Module):
             setattr(self, f"layer{index + 1}", nn.Sequential(*layer))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(RESNET50_FEATURES, IMAGENET_CLASSES)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_conv_bn(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features.

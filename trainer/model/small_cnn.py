@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from trainer.model.resnet import init_conv_bn
+
 #: Output channels of the strided convolutions.
 SMALL_CNN_CHANNELS = (32, 64, 128, 128)
 #: Side of the pooled grid in front of the feature layer.
@@ -49,12 +51,7 @@ class SmallCNN(nn.Module):
         self.convs = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(SMALL_CNN_GRID)
         self.fc = nn.Linear(previous * SMALL_CNN_GRID ** 2, SMALL_CNN_FEATURES)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_conv_bn(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features of a batch of images.
