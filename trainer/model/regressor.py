@@ -20,10 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthgen.core.smpl import NUM_BETAS, NUM_POSE
 from trainer.errors import ModelFileError
 
-NUM_POSE = 72
-NUM_BETAS = 10
 NUM_CAMERA = 3
 NUM_PARAMS = NUM_POSE + NUM_BETAS + NUM_CAMERA
 POSE = slice(0, NUM_POSE)

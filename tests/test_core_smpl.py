@@ -13,16 +13,17 @@ import scipy.sparse
 import smplx
 import torch
 
-from trainer.errors import ModelFileError
-from trainer.joints import NUM_SMPL_JOINTS
-from trainer.smpl import SMPLJoints, weak_perspective
-from trainer.smpl_file import (
+from synthgen.core.smpl import (
     SMPL_KEYS,
+    ModelFileError,
     RestrictedUnpickler,
+    SMPLJoints,
     convert_smpl_model,
     load_pickle,
     load_smpl_model,
 )
+from synthgen.joints import NUM_SMPL_JOINTS
+from trainer.smpl import weak_perspective
 
 # SMPL's kinematic tree (parent of each joint; the root's entry is ignored, official files hold
 # 4294967295 there).

@@ -1,4 +1,12 @@
-"""Read SMPL model files safely, chumpy or not, and convert them to plain numpy.
+"""SMPL model files and SMPL joints: read model files safely, pose the 24 joints.
+
+:class:`SMPLJoints` computes joint positions with smplx's own kinematics
+(``smplx.lbs.batch_rodrigues`` and ``batch_rigid_transform``) on the shaped rest joints
+``J_regressor @ (v_template + shapedirs betas)``; this equals the first 24 joints of
+``smplx.SMPL``'s output (pose blend shapes move vertices, never joints) without skinning the 6890
+vertices.
+
+Model files: read safely, chumpy or not, and convert to plain numpy.
 
 The official ``SMPL_{NEUTRAL,MALE,FEMALE}.pkl`` / ``basicModel_*.pkl`` files are Python-2 pickles
 holding chumpy ``Ch`` objects and scipy sparse matrices; chumpy cannot be imported on Python 3.11
@@ -19,8 +27,16 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from trainer.errors import ModelFileError
-from trainer.joints import NUM_SMPL_JOINTS
+import torch
+from smplx.lbs import batch_rigid_transform, batch_rodrigues
+from torch import nn
+
+from synthgen.joints import NUM_SMPL_JOINTS
+
+#: SMPL pose parameters: 24 axis-angle rotations (radians), global orientation first.
+NUM_POSE = 3 * NUM_SMPL_JOINTS
+#: Shape coefficients used everywhere (SURREAL's, the regressor's).
+NUM_BETAS = 10
 
 #: Keys smplx needs, with their shapes (V vertices, F faces; -1 means any size >= 1).
 SMPL_KEYS: dict[str, tuple[int | str, ...]] = {
@@ -32,8 +48,25 @@ SMPL_KEYS: dict[str, tuple[int | str, ...]] = {
     "kintree_table": (2, NUM_SMPL_JOINTS),
     "f": ("F", 3),
 }
-#: Fewest shape coefficients a model must have (the regressor predicts 10 betas).
-MIN_BETAS = 10
+#: Fewest shape coefficients a model must have.
+MIN_BETAS = NUM_BETAS
+
+
+class ModelFileError(ValueError):
+    """A model file that exists but cannot be used.
+
+    Parameters
+    ----------
+    path : str or Path
+        The offending file.
+    detail : str
+        What is wrong, in words a user can act on.
+    """
+
+    def __init__(self, path: str | Path, detail: str):
+        self.path = str(path)
+        self.detail = detail
+        super().__init__(f"{self.path}: {detail}")
 
 
 class RefusedPickleError(pickle.UnpicklingError):
@@ -270,3 +303,85 @@ def convert_smpl_model(source: str | Path, destination: str | Path) -> Path:
     with open(destination, "wb") as f:
         pickle.dump(model, f, protocol=4)
     return destination
+
+
+def model_file(path: str | Path, gender: str = "neutral") -> Path:
+    """The SMPL model file of ``gender`` when ``path`` is a directory (smplx's layout,
+    ``SMPL_{NEUTRAL,MALE,FEMALE}.pkl``), else ``path`` itself."""
+    path = Path(path)
+    return path / f"SMPL_{gender.upper()}.pkl" if path.is_dir() else path
+
+
+class SMPLJoints(nn.Module):
+    """The 24 posed SMPL joints of a batch of bodies.
+
+    Parameters
+    ----------
+    model : mapping of str to ndarray
+        An SMPL model as :func:`load_smpl_model` returns it.
+
+    Notes
+    -----
+    Buffers are float32 and follow ``.to(device)``. The kinematic tree stays a CPU tensor so that
+    walking it on a GPU needs no device synchronisation.
+    """
+
+    def __init__(self, model: Mapping[str, np.ndarray]):
+        super().__init__()
+        regressor = np.asarray(model["J_regressor"], dtype=np.float64)
+        template = regressor @ np.asarray(model["v_template"], dtype=np.float64)
+        shapedirs = np.asarray(model["shapedirs"], dtype=np.float64)[:, :, :NUM_BETAS]
+        joint_shapedirs = np.einsum("jv,vcb->jcb", regressor, shapedirs)
+        self.register_buffer("joint_template", torch.as_tensor(template, dtype=torch.float32))
+        self.register_buffer("joint_shapedirs",
+                             torch.as_tensor(joint_shapedirs, dtype=torch.float32))
+        parents = torch.as_tensor(np.asarray(model["kintree_table"])[0], dtype=torch.long).clone()
+        parents[0] = -1
+        self.parents = parents
+
+    @classmethod
+    def from_path(cls, path: str | Path, *, gender: str = "neutral") -> "SMPLJoints":
+        """Build from an SMPL model pickle (official chumpy or converted; read safely).
+
+        Parameters
+        ----------
+        path : str or Path
+            A model file, or a directory holding ``SMPL_{NEUTRAL,MALE,FEMALE}.pkl`` (smplx's
+            layout), from which ``gender`` picks one.
+        gender : {"neutral", "male", "female"}
+            Used only when ``path`` is a directory.
+
+        Raises
+        ------
+        FileNotFoundError, ModelFileError
+            As :func:`load_smpl_model`.
+        """
+        return cls(load_smpl_model(model_file(path, gender)))
+
+    def forward(self, pose: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
+        """Posed joints.
+
+        Parameters
+        ----------
+        pose : Tensor, shape (..., 72)
+            Axis-angle rotations in radians, global orientation first (SMPL joint order).
+        betas : Tensor, shape (..., 10)
+            Shape coefficients.
+
+        Returns
+        -------
+        Tensor, shape (..., 24, 3)
+            Joint positions in metres in SMPL's model frame (rotated by the global orientation;
+            no translation, so the pelvis sits at its rest position rotated about the origin).
+        """
+        lead = pose.shape[:-1]
+        if pose.shape[-1] != NUM_POSE or betas.shape != (*lead, NUM_BETAS):
+            raise ValueError(f"pose must be (..., {NUM_POSE}) and betas (..., {NUM_BETAS}) with "
+                             f"the same leading shape, got {tuple(pose.shape)} and "
+                             f"{tuple(betas.shape)}")
+        pose = pose.reshape(-1, NUM_POSE)
+        rest = self.joint_template.to(pose.dtype) + torch.einsum(
+            "jcb,nb->njc", self.joint_shapedirs.to(pose.dtype), betas.reshape(-1, NUM_BETAS))
+        rotations = batch_rodrigues(pose.reshape(-1, 3)).view(-1, NUM_SMPL_JOINTS, 3, 3)
+        joints, _ = batch_rigid_transform(rotations, rest, self.parents, dtype=pose.dtype)
+        return joints.reshape(*lead, NUM_SMPL_JOINTS, 3)
