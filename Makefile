@@ -26,7 +26,7 @@ $(DEMO)/.done: $(VENV)/.installed
 DEMO_EXAMPLES ?= 96
 DEMO_STORE ?= stores/demo.zarr
 demo: demo-data
-	$(VENV)/bin/synthgen build --kinetics $(DEMO)/kinetics --surreal $(DEMO)/surreal \
+	$(VENV)/bin/synthgen build --kinetics $(DEMO)/kinetics --surreal $(DEMO)/surreal --smpl $(DEMO)/smpl \
 		--out $(DEMO_STORE) --pipeline demo --num-examples $(DEMO_EXAMPLES) \
 		--cache $(DEMO)/camera_motion --overwrite
 

@@ -68,15 +68,17 @@ class PersonSource:
 
 @dataclass(frozen=True)
 class Sources:
-    """Everything a build draws from, in a fixed (sorted) order, plus what was skipped."""
+    """Everything a build draws from, in a fixed (sorted) order, plus what was skipped;
+    ``smpl_dir`` is the directory of the SMPL models the people's joints are posed with."""
 
     videos: tuple[VideoSource, ...]
     people: tuple[PersonSource, ...]
     skipped: tuple[dict, ...]
+    smpl_dir: str
 
     def to_attrs(self) -> dict:
         return {"videos": [dataclasses.asdict(v) for v in self.videos],
-                "surreal": [dataclasses.asdict(p) for p in self.people]}
+                "surreal": [dataclasses.asdict(p) for p in self.people], "smpl": self.smpl_dir}
 
 
 @dataclass(frozen=True)
@@ -112,14 +114,22 @@ def _probe_person(path: str):
         return _skip(exc.path, exc.reason, exc.detail)
 
 
+def default_smpl_dir(surreal_dir) -> Path:
+    """The SMPL model directory beside ``surreal_dir`` (``synthgen demo-data``'s layout)."""
+    return Path(surreal_dir).parent / "smpl"
+
+
 def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, splits=("train",),
-                     address=None, num_cpus=None, serial=False, stream=None) -> Sources:
+                     smpl_dir=None, address=None, num_cpus=None, serial=False,
+                     stream=None) -> Sources:
     """Find, check and cache every input of a build.
 
     Parameters
     ----------
     kinetics_dir, surreal_dir : path
         Dataset roots (any nesting).
+    smpl_dir : path, optional
+        SMPL models (``SMPL_FEMALE.pkl``, ``SMPL_MALE.pkl``); default :func:`default_smpl_dir`.
     cfg : Config
         ``clip`` and ``camera_motion`` sections are used.
     cache_dir : path
@@ -131,12 +141,23 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
     -------
     Sources
         Videos and clips with at least ``cfg.clip.length`` frames, sorted by path.
+
+    Raises
+    ------
+    ValueError
+        The SMPL models are missing or unusable (one line: which file, why, what to pass).
     """
     from synthgen.parallel import TaskFailure, ray_map
     from synthgen.sources.kinetics import find_videos
     from synthgen.sources.motion_cache import build_cache, cache_file, load
-    from synthgen.sources.surreal import find_clips
+    from synthgen.sources.surreal import check_smpl_dir, find_clips
 
+    smpl_dir = Path(smpl_dir) if smpl_dir is not None else default_smpl_dir(surreal_dir)
+    try:
+        check_smpl_dir(smpl_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ValueError(f"SMPL models: {exc}; pass --smpl DIR, the directory of "
+                         f"SMPL_FEMALE.pkl and SMPL_MALE.pkl") from exc
     stream = stream or sys.stderr
     length = cfg.clip.length
     skipped: list[dict] = []
@@ -181,7 +202,8 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
             skipped.append(_skip(paths[index], "too_short", f"{result} frames, {length} needed"))
         else:
             people.append(PersonSource(paths[index], int(result)))
-    return Sources(tuple(video_sources), tuple(people), tuple(sorted_skips(skipped)))
+    return Sources(tuple(video_sources), tuple(people), tuple(sorted_skips(skipped)),
+                   str(smpl_dir.resolve()))
 
 
 def sorted_skips(skipped) -> list[dict]:
@@ -257,8 +279,8 @@ def example_inputs(plan: ExamplePlan, sources: Sources, cfg: Config, *, cache_di
     background = kinetics.read_clip(video.path, start=plan.video_start, length=length,
                                     crop_yx=plan.crop_yx, fps=cfg.clip.fps,
                                     height=cfg.clip.height, width=cfg.clip.width)
-    person = surreal.read_clip(sources.people[plan.person].path, start=plan.person_start,
-                               length=length)
+    person = surreal.read_clip(sources.people[plan.person].path, smpl_dir=sources.smpl_dir,
+                               start=plan.person_start, length=length)
     return background, integrate_camera_motion(pair_motion), person
 
 
@@ -286,7 +308,7 @@ def stored_sources(attrs) -> Sources:
     return Sources(tuple(VideoSource(v["path"], v["num_frames"], tuple(v["frame_shape"]))
                          for v in info["videos"]),
                    tuple(PersonSource(p["path"], p["num_frames"]) for p in info["surreal"]),
-                   tuple(attrs.get("skipped", ())))
+                   tuple(attrs.get("skipped", ())), info["smpl"])
 
 
 def rebuild_example(url: str, index: int, *, cache_dir=None) -> tuple[ExamplePlan, Example, dict]:
@@ -487,17 +509,20 @@ def _bytes_on_disk(url: str) -> int | None:
 
 
 def build(kinetics_dir, surreal_dir, out: str, *, num_examples: int, seed: int = 0,
-          cfg: Config | None = None, cache_dir=None, splits=("train",), resume: bool = False,
-          overwrite: bool = False, address: str | None = None, num_cpus: int | None = None,
-          serial: bool = False, stream=None) -> BuildSummary:
+          cfg: Config | None = None, cache_dir=None, splits=("train",), smpl_dir=None,
+          resume: bool = False, overwrite: bool = False, address: str | None = None,
+          num_cpus: int | None = None, serial: bool = False, stream=None) -> BuildSummary:
     """Build (or resume) a store of ``num_examples`` examples; see the module docstring.
+
+    ``smpl_dir`` holds the SMPL models (``SMPL_FEMALE.pkl``, ``SMPL_MALE.pkl``) the stored joints
+    are posed with; default :func:`default_smpl_dir` (the demo data's ``smpl``).
 
     Raises
     ------
     FileExistsError
         ``out`` exists and neither ``resume`` nor ``overwrite`` was given.
     ValueError
-        ``resume`` on a store made from other data, seed or pipeline.
+        ``resume`` on a store made from other data, seed or pipeline; unusable SMPL models.
     """
     from synthgen.parallel import ray_session
 
@@ -506,17 +531,19 @@ def build(kinetics_dir, surreal_dir, out: str, *, num_examples: int, seed: int =
     with session:
         return _build(kinetics_dir, surreal_dir, out, num_examples=num_examples, seed=seed,
                       cfg=cfg or Config(), cache_dir=str(cache_dir or default_cache_dir()),
-                      splits=splits, resume=resume, overwrite=overwrite, address=address,
+                      splits=splits, smpl_dir=smpl_dir, resume=resume, overwrite=overwrite,
+                      address=address,
                       num_cpus=num_cpus, serial=serial, stream=stream or sys.stderr, start=start)
 
 
-def _build(kinetics_dir, surreal_dir, out, *, num_examples, seed, cfg, cache_dir, splits, resume,
-           overwrite, address, num_cpus, serial, stream, start) -> BuildSummary:
+def _build(kinetics_dir, surreal_dir, out, *, num_examples, seed, cfg, cache_dir, splits, smpl_dir,
+           resume, overwrite, address, num_cpus, serial, stream, start) -> BuildSummary:
     from synthgen.parallel import TaskFailure, ray_map
     from synthgen.steps.crop_flow import backend_from_config
 
     sources = discover_sources(kinetics_dir, surreal_dir, cfg, cache_dir=cache_dir, splits=splits,
-                               address=address, num_cpus=num_cpus, serial=serial, stream=stream)
+                               smpl_dir=smpl_dir, address=address, num_cpus=num_cpus,
+                               serial=serial, stream=stream)
     if not sources.videos or not sources.people:
         raise RuntimeError("nothing to build from: no usable background video or SURREAL clip "
                            "(see the skipped inputs reported above)")

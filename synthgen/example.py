@@ -93,7 +93,8 @@ class Example:
     joints2d_pair_crop : ndarray, shape (T-1, 2, 24, 2), float32
         Joints of frames t and t+1 in box t, crop pixels (targets of pair t).
     joints3d : ndarray, shape (T, 24, 3), float32
-        SMPL joints in camera metres, unchanged by tracking (``synthgen.steps.tracking``).
+        SMPL joints of ``pose``, ``betas`` and ``gender`` in camera metres (the body the image
+        shows, :mod:`synthgen.sources.surreal`), unchanged by tracking (``synthgen.steps.tracking``).
     visibility : ndarray, shape (T, 24), uint8
         0 visible, else bits of ``synthgen.steps.visibility`` (1 outside, 2 occluder,
         4 total occlusion, 8 behind depth).
@@ -104,6 +105,7 @@ class Example:
     tracking_offsets : ndarray, shape (T, 2), float64
         Offsets applied to the person (``camera_offsets``, or zeros without tracking).
     pose : ndarray, shape (T, 72), float32
+        SMPL axis-angle (radians) of that body, global orientation in the camera frame.
     betas : ndarray, shape (10,), float32
     gender : str
     occluder_reason : str

@@ -23,7 +23,22 @@ from zarr.codecs import BloscCodec
 
 import synthgen
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Values of the root attribute ``joints_convention``: how ``joints3d`` relate to the SMPL body.
+JOINTS_CONVENTIONS = {
+    "smpl24_camera_posed": (
+        "joints3d are the 24 SMPL joints (J_regressor, smplx kinematics) of pose, betas and gender "
+        "(the gendered SMPL model), translated, in camera metres (x right, y down, z forward); "
+        "pose's global orientation is in the camera frame (a proper rotation, det +1), so "
+        "SMPL(pose, betas) - its pelvis = joints3d - joints3d[pelvis] (within 1 mm)"),
+    "smpl24_camera_world_pose": (
+        "joints3d are 3DPW's 24 SMPL joints (jointPositions) in camera metres (x right, y down, "
+        "z forward) through cam_poses, a proper rotation (det +1); pose's global orientation is "
+        "in 3DPW's world frame"),
+}
+#: The ``joints_convention`` of each store kind.
+KIND_JOINTS_CONVENTION = {"synthetic": "smpl24_camera_posed", "3dpw": "smpl24_camera_world_pose"}
 
 #: Codes of ``gender``.
 GENDERS = ("female", "male")
@@ -54,9 +69,9 @@ def schema(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
         "joints2d_crop": ArraySpec(("frame", "joint", "xy"), (T, 24, 2), "float32",
                                    "24 SMPL joints of frame t in box t, crop pixels (x, y)"),
         "joints3d": ArraySpec(("frame", "joint", "xyz"), (T, 24, 3), "float32",
-                              "24 SMPL joints, camera metres (x right, y down, z forward); from "
-                              "SURREAL's reflection extrinsics: the depth-mirror of the SMPL body "
-                              "of pose"),
+                              "24 SMPL joints of pose, betas and gender, camera metres (x right, "
+                              "y down, z forward), the body the image shows "
+                              "(attrs['joints_convention'])"),
         "visibility": ArraySpec(("frame", "joint"), (T, 24), "uint8",
                                 "hidden-reason bitmask: 1 outside frame, 2 occluder, "
                                 "4 total occlusion, 8 behind the body; 0 = visible"),
@@ -66,7 +81,10 @@ def schema(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
                            "crop = (frame - (x0, y0)) * crop_size / side"),
         "camera_motion": ArraySpec(("frame", "xy"), (T, 2), "float32",
                                    "integrated camera motion, frame pixels (x, y), 0 at the centre frame"),
-        "pose": ArraySpec(("frame", "pose_param"), (T, 72), "float32", "SMPL axis-angle, radians"),
+        "pose": ArraySpec(("frame", "pose_param"), (T, 72), "float32",
+                          "SMPL axis-angle, radians, of the body the image shows (SURREAL's pose "
+                          "mirrored, as its camera mirrors); global orientation in the camera "
+                          "frame"),
         "betas": ArraySpec(("beta",), (10,), "float32", "SMPL shape"),
         "gender": ArraySpec((), (), "uint8", "0 female, 1 male"),
         "occluder_mask": ArraySpec(("frame", "y", "x"), (T, S, S), "bool",
@@ -179,6 +197,7 @@ def create_store(url: str, *, num_examples: int, num_frames: int, crop_size: int
         "examples_per_shard": examples_per_shard,
         "num_shards": num_shards,
         "kind": kind,
+        "joints_convention": KIND_JOINTS_CONVENTION[kind],
         "units": {name: spec.units for name, spec in specs.items()},
         **attrs,
     })

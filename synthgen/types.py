@@ -23,14 +23,17 @@ class SurrealClip:
     depth : ndarray, shape (T, 240, 320), float32
         Metres along the camera axis; background pixels hold SURREAL's 1e10.
     joints2d : ndarray, shape (T, 24, 2), float32
-        SMPL joints in frame pixels (x, y), true left/right sides (the reader fixes the convention).
+        The released 2D joints in frame pixels (x, y), labelled as the body the image shows
+        (:mod:`synthgen.sources.surreal`: SURREAL's camera mirrors, so its left is the part map's
+        right).
     joints3d : ndarray, shape (T, 24, 3), float32
-        SMPL joints in *camera* metres (x right, y down, z forward), same side convention.
-        SURREAL's documented extrinsics are a reflection (det R = -1), so these joints project
-        exactly onto ``joints2d`` but are the depth-mirror of the body SMPL builds from ``pose``
-        (``trainer.handedness`` detects and undoes this).
+        SMPL joints of ``pose``, ``betas`` and ``gender`` in *camera* metres (x right, y down,
+        z forward), pelvis at the released pelvis: the body the image shows, under a proper
+        rotation. Their projection lies within rounding (0.71 px) of ``joints2d`` on the demo
+        data.
     pose : ndarray, shape (T, 72), float32
-        SMPL axis-angle pose as in ``_info.mat`` (global orientation in SURREAL's world frame).
+        SMPL axis-angle of that body (radians): the released pose mirrored
+        (``synthgen.core.smpl.mirror_pose``), global orientation in the camera frame.
     betas : ndarray, shape (10,), float32
         SMPL shape of the clip (first frame's ``shape``).
     gender : str

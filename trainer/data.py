@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,12 +31,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from synthgen import store as synthstore
 from trainer.config import MODALITIES, DataConfig
-from trainer.handedness import measure_handedness, unmirror
 from trainer.heatmaps import render_heatmaps
 from trainer.joints import HEATMAP_KEYPOINTS
 from trainer.losses import pair_frames
 from trainer.randomize import randomize_visibility
-from trainer.smpl import SMPLJoints
 
 #: SMPL indices of the leg keypoints the randomisation may unhide: L/R hip (1, 2), knee (4, 5),
 #: ankle (7, 8).
@@ -93,10 +91,6 @@ class StoreInfo:
         Identity of each example's SURREAL clip: the source entry of ``surreal_index`` in
         ``attrs["sources"]["surreal"]`` when recorded (the same string in every store built from
         the same SURREAL clip), else ``"<url>#<index>"``.
-    mirrored : bool
-        The stored ``joints3d`` are the mirror image of the SMPL body (SURREAL's reflecting
-        camera, :mod:`trainer.handedness`); readers then negate their depth. Set by
-        :func:`set_handedness`; False until then.
     """
 
     url: str
@@ -105,7 +99,6 @@ class StoreInfo:
     crop_flow: dict | None
     examples: np.ndarray
     persons: np.ndarray
-    mirrored: bool = False
 
 
 def _crop_flow(attrs: dict) -> dict | None:
@@ -148,8 +141,10 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
     FileNotFoundError, ValueError
         A missing store or one of another schema version (:func:`synthgen.store.open_group`).
     ValueError
-        No URL; a store without finished examples; stores with different crop sizes; stores
-        with different crop-flow backends (unless ``allow_mixed_flow``). Messages name the stores.
+        No URL; a store without finished examples; a store whose ``joints_convention`` is not one
+        of ``synthgen.store.JOINTS_CONVENTIONS`` (its joints3d would be misread); stores with
+        different crop sizes; stores with different crop-flow backends (unless
+        ``allow_mixed_flow``). Messages name the stores.
     """
     if not urls:
         raise ValueError("no store given")
@@ -157,6 +152,11 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
     for url in urls:
         group = synthstore.open_group(str(url))
         attrs = dict(group.attrs)
+        convention = attrs.get("joints_convention")
+        if convention not in synthstore.JOINTS_CONVENTIONS:
+            raise ValueError(f"{url}: joints convention {convention!r} is unknown to this trainer "
+                             f"(it reads {sorted(synthstore.JOINTS_CONVENTIONS)}); rebuild the "
+                             f"store with this version of synthgen")
         examples = synthstore.finished_examples(group)
         if examples.size == 0:
             raise ValueError(f"{url}: store has no finished shard yet")
@@ -175,22 +175,6 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
                 f"{json.dumps(info.crop_flow, sort_keys=True)}; pass --allow-mixed-flow "
                 f"(data.allow_mixed_flow) to train on both anyway")
     return infos
-
-
-def set_handedness(stores: list[StoreInfo], smpl: SMPLJoints, *, log=None) -> list[StoreInfo]:
-    """The stores with :attr:`StoreInfo.mirrored` measured (:func:`trainer.handedness.measure_handedness`).
-
-    ``log``, when given, receives one line per mirrored store with the measurement.
-    """
-    out = []
-    for info in stores:
-        handedness = measure_handedness(info.url, info.examples, smpl)
-        if handedness.mirrored and log is not None:
-            log(f"{info.url}: joints3d are the mirror image of the SMPL body of the stored pose "
-                f"(PA-MPJPE {handedness.stored_mm:.1f} mm as stored, "
-                f"{handedness.flipped_mm:.1f} mm depth-negated): reading them depth-negated")
-        out.append(replace(info, mirrored=handedness.mirrored))
-    return out
 
 
 @dataclass(frozen=True)
@@ -259,7 +243,6 @@ class ClipDataset(Dataset):
     ``start .. start + T - 1``: every name of ``arrays`` with the frame axis cut to the window
     (``rgb`` to its first T - 1 frames and ``flow`` to its T - 1 pairs: the pairs' inputs), plus
     ``flow_quantum`` (float32 pixels per stored flow unit) and ``position`` (int64).
-    ``joints3d`` of a :attr:`StoreInfo.mirrored` store come depth-negated.
     """
 
     def __init__(self, stores: list[StoreInfo], items: np.ndarray, *, clip_length: int,
@@ -293,8 +276,6 @@ class ClipDataset(Dataset):
         for name in self.arrays:
             window = pairs if name in ("rgb", "flow") else frames
             out[name] = np.asarray(group[name][int(example), window])
-        if "joints3d" in out and self.stores[int(number)].mirrored:
-            out["joints3d"] = unmirror(out["joints3d"])
         if "flow" in self.arrays:
             out["flow_quantum"] = np.float32(group["flow"].attrs["quantum_px"])
         return out
@@ -524,11 +505,10 @@ def read_array(stores: list[StoreInfo], items: np.ndarray, name: str) -> np.ndar
     Returns
     -------
     ndarray, shape (M, ...)
-        In stored dtype and units (``joints3d`` of mirrored stores depth-negated).
+        In stored dtype and units.
     """
     groups = {k: synthstore.open_group(s.url) for k, s in enumerate(stores)}
     rows = []
     for k, e in items:
-        row = np.asarray(groups[int(k)][name][int(e)])
-        rows.append(unmirror(row) if name == "joints3d" and stores[int(k)].mirrored else row)
+        rows.append(np.asarray(groups[int(k)][name][int(e)]))
     return np.stack(rows)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -43,7 +43,7 @@ from synthgen import store as synthstore
 from synthgen.build_3dpw import backend_identity
 from trainer.config import TrainConfig
 from trainer.data import (ClipBatchSampler, ClipDataset, StoreInfo, arrays_for, hidden_keypoints,
-                          make_inputs, make_loader, open_stores, set_handedness, to_device)
+                          make_inputs, make_loader, open_stores, to_device)
 from trainer.joints import EVAL_JOINTS
 from trainer.metrics import METRES_TO_MM, average_per_person, pa_mpjpe
 from trainer.model import MotionHMR, clip_predictions
@@ -442,8 +442,6 @@ def evaluate(checkpoint_path: str | Path, store_url: str, *, out_dir: str | Path
             f"trained on {config.data.clip_length}-frame clips (the paper evaluates at the "
             f"training length: build-3dpw --clip-length {config.data.clip_length})")
     body = SMPLJoints.from_path(smpl or config.model.smpl, gender="neutral").to(torch_device)
-    if target.kind == "synthetic":  # 3DPW's camera is a rotation: never mirrored
-        target = replace(target, info=set_handedness([target.info], body, log=log)[0])
     frames = frame_errors(model, config, target, smpl=body, device=torch_device,
                           batch_size=batch_size or config.data.batch_size)
     per_person, weighted = protocol_means(frames.errors, frames.person)

@@ -3,7 +3,8 @@
 Written with synthgen's public store writer (:func:`synthgen.store.create_store`,
 :func:`synthgen.store.write_shard`, :func:`synthgen.store.mark_done`), so the trainer reads them exactly as it reads built stores.
 Consistent means: ``joints3d`` are posed SMPL joints (:class:`trainer.smpl.SMPLJoints`) of a
-moving person in camera metres; ``joints2d`` their SURREAL-camera projection; ``boxes`` HMR's
+moving person in camera metres, ``pose`` holding the camera-frame orientation (the store's
+``joints_convention``); ``joints2d`` their SURREAL-camera projection; ``boxes`` HMR's
 150-px-tall square boxes around them; ``joints2d_crop`` the joints in those boxes; ``visibility``
 sets bit 1 outside the 320x240 frame, bit 2 on random occluded keypoints and bit 4 on totally
 occluded frames; ``rgb`` draws a coloured blob per joint (also on totally occluded frames, as built stores
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
 from synthgen import store as synthstore
 from trainer.smpl import SMPLJoints
@@ -99,6 +101,9 @@ def make_synthetic_store(url: str, smpl: SMPLJoints, *, num_examples: int = 12, 
         position = np.array([rng.uniform(-0.5, 0.5), rng.uniform(-0.2, 0.2), rng.uniform(5, 7)])
         drift = rng.normal(0, 0.01, 3) * np.arange(T)[:, None]
         joints3d = model.numpy() @ rotation.T + (position + drift)[:, None, :]
+        # The camera-frame orientation goes into the pose (the store's joints convention).
+        pose[:, :3] = Rotation.from_matrix(
+            rotation @ Rotation.from_rotvec(pose[:, :3]).as_matrix()).as_rotvec()
         joints2d = FOCAL * joints3d[..., :2] / joints3d[..., 2:3] + CENTRE
         low, high = joints2d.min(axis=1), joints2d.max(axis=1)
         side = (high[:, 1] - low[:, 1]) * REFERENCE_CROP / PERSON_HEIGHT

@@ -36,8 +36,7 @@ from scipy.spatial.transform import Rotation
 from trainer.config import TrainConfig
 from trainer.data import (ClipBatchSampler, ClipDataset, Split, StoreInfo, arrays_for,
                           hidden_keypoints, input_channels, make_inputs, make_loader,
-                          make_targets, open_stores, read_array, set_handedness, split_stores,
-                          to_device)
+                          make_targets, open_stores, read_array, split_stores, to_device)
 from trainer.joints import EVAL_JOINTS
 from trainer.losses import DomainAdversary, keypoint_loss, stack_heads
 from trainer.metrics import METRES_TO_MM, average_per_person, pa_mpjpe
@@ -309,8 +308,7 @@ def train(config: TrainConfig, stores: list[str], *, out_dir: str | Path, resume
     torch.manual_seed(run.seed)
 
     smpl = SMPLJoints.from_path(config.model.smpl, gender="neutral")
-    infos = set_handedness(open_stores(list(stores), allow_mixed_flow=data.allow_mixed_flow),
-                           smpl, log=log)
+    infos = open_stores(list(stores), allow_mixed_flow=data.allow_mixed_flow)
     crop_size = infos[0].crop_size
     train_split, val_split = split_stores(infos, val_every=data.val_every)
     sampler = ClipBatchSampler(train_split.num_frames, clip_length=data.clip_length,

@@ -12,6 +12,9 @@ import click
               help="Background videos (any nesting) or frame folders.")
 @click.option("--surreal", "surreal_dir", required=True, type=click.Path(exists=True),
               help="SURREAL root (the cmu/{train,val,test}/runN/<seq>/ tree or any nesting).")
+@click.option("--smpl", "smpl_dir", default=None, type=click.Path(exists=True, file_okay=False),
+              help="SMPL models (SMPL_FEMALE.pkl, SMPL_MALE.pkl) that pose the stored joints "
+                   "[default: the 'smpl' directory beside --surreal, as synthgen demo-data writes].")
 @click.option("--out", required=True, help="Output store: a local path or an fsspec URL (s3://...).")
 @click.option("--num-examples", default=1000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, help="Build seed: every random choice.")
@@ -34,7 +37,7 @@ import click
               help="Ray cluster to join ('auto' or 'ray://host:port'); default a local Ray.")
 @click.option("--num-cpus", type=int, default=None, help="Cores for a local Ray (default: all).")
 @click.option("--serial", is_flag=True, help="Run in this process without Ray (debugging).")
-def build(kinetics_dir, surreal_dir, out, num_examples, seed, pipeline, flow_backend,
+def build(kinetics_dir, surreal_dir, smpl_dir, out, num_examples, seed, pipeline, flow_backend,
           flow_checkpoint, flow_device, splits, cache_dir, resume, overwrite, address, num_cpus, serial):
     """Build a store of NUM_EXAMPLES training examples from Kinetics and SURREAL.
 
@@ -52,7 +55,8 @@ def build(kinetics_dir, surreal_dir, out, num_examples, seed, pipeline, flow_bac
     try:
         summary = run_build(kinetics_dir, surreal_dir, out, num_examples=num_examples, seed=seed,
                             cfg=cfg, cache_dir=cache_dir,
-                            splits=None if "all" in splits else tuple(splits), resume=resume,
+                            splits=None if "all" in splits else tuple(splits),
+                            smpl_dir=smpl_dir, resume=resume,
                             overwrite=overwrite, address=address, num_cpus=num_cpus,
                             serial=serial)
     except (FileExistsError, ValueError, RuntimeError) as exc:

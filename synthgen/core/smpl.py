@@ -31,7 +31,7 @@ import torch
 from smplx.lbs import batch_rigid_transform, batch_rodrigues
 from torch import nn
 
-from synthgen.joints import NUM_SMPL_JOINTS
+from synthgen.joints import LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS
 
 #: SMPL pose parameters: 24 axis-angle rotations (radians), global orientation first.
 NUM_POSE = 3 * NUM_SMPL_JOINTS
@@ -303,6 +303,33 @@ def convert_smpl_model(source: str | Path, destination: str | Path) -> Path:
     with open(destination, "wb") as f:
         pickle.dump(model, f, protocol=4)
     return destination
+
+
+#: Sign of each axis-angle component under the mirror of the model frame's x axis: a rotation
+#: ``R`` becomes ``S R S`` with ``S = diag(-1, 1, 1)``, whose axis-angle is ``(wx, -wy, -wz)``.
+_MIRROR_AXIS_ANGLE = np.array([1.0, -1.0, -1.0])
+
+
+def mirror_pose(pose: np.ndarray) -> np.ndarray:
+    """The SMPL pose of the mirror image of a body (mirrored in its model frame's x = 0 plane).
+
+    Left and right joints swap (``synthgen.joints.LEFT_RIGHT_SWAP``) and every rotation ``R``
+    becomes ``S R S`` (``S = diag(-1, 1, 1)``). For a left-right symmetric model the posed joints
+    of the result are ``S @ joints[LEFT_RIGHT_SWAP]`` of the original (SMPL: to its few-mm
+    asymmetry).
+
+    Parameters
+    ----------
+    pose : ndarray, shape (..., 72)
+        Axis-angle rotations, radians, global orientation first.
+
+    Returns
+    -------
+    ndarray, shape (..., 72), same dtype
+    """
+    pose = np.asarray(pose)
+    joints = pose.reshape(*pose.shape[:-1], NUM_SMPL_JOINTS, 3)[..., LEFT_RIGHT_SWAP, :]
+    return (joints * _MIRROR_AXIS_ANGLE.astype(pose.dtype)).reshape(pose.shape)
 
 
 def model_file(path: str | Path, gender: str = "neutral") -> Path:

@@ -2,19 +2,29 @@
 
 A clip is ``<seq>_c%04d.mp4`` with ``<seq>_c%04d_info.mat``, ``_segm.mat`` and ``_depth.mat``
 beside it (``docs/formats.md``). :func:`read_clip` returns a :class:`synthgen.types.SurrealClip`
-with 3D joints in the *camera* frame (OpenCV: metres, x right, y down, z forward) and joints in
-true left/right sides; :func:`write_surreal_clip` writes the same four files as the real dataset
-(tests and the demo-data generator use it).
+whose pose, 2D and 3D joints describe the body the image shows (below); :func:`write_surreal_clip`
+writes the same four files as the real dataset (tests and the demo-data generator use it).
 
-Left/right: the released SURREAL joints may have left and right swapped. The segmentation names
-part sides, so :func:`measure_sides` decides it per clip from where the lateral joints (wrists,
-elbows, knees, ankles) fall in the part map. ``read_clip(sides="measure")`` (default) applies the
-measurement; ``"as_is"`` and ``"swap"`` override it. The SMPL ``pose`` is never permuted: it drives
-the rendered body, whose sides the segmentation shows.
+The body the image shows: SURREAL renders through a reflecting camera (``synthgen.camera.SURREAL_R``,
+det -1), so its images are mirror views of the SMPL body of the released ``pose``. The reader
+returns the SMPL body of the *mirrored* pose (:func:`synthgen.core.smpl.mirror_pose`), which is
+that mirror view seen through a proper rotation (:func:`synthgen.camera.seen_body_orientation`):
+``pose`` has its global orientation in the camera frame, ``joints3d`` are the SMPL joints of
+``pose``, ``betas`` and ``gender`` (real SMPL forward kinematics, the ``smpl_dir`` models) moved so
+that the pelvis is the released pelvis in camera metres, and ``joints2d`` carry the same labels:
+the released ones with left and right exchanged, as the mirror exchanges them. Joints, pose and
+pixels then agree on every side: the person's left hand as seen is ``left_wrist`` in all three.
+
+Left/right of the released files: their joints may have left and right swapped relative to the
+part map (whose labels are those of the released ``pose``'s body). :func:`measure_sides` decides it
+per clip from where the lateral joints (wrists, elbows, knees, ankles) fall in the part map.
+``read_clip(sides="measure")`` (default) applies the measurement; ``"as_is"`` and ``"swap"``
+override it. This aligns the released 2D joints with the part map before the mirror above.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -22,8 +32,19 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
 
-from synthgen.camera import SURREAL_HEIGHT, SURREAL_K, SURREAL_WIDTH, project, surreal_extrinsics, world_to_camera
+from synthgen.camera import (
+    SURREAL_HEIGHT,
+    SURREAL_K,
+    SURREAL_WIDTH,
+    project,
+    seen_body_orientation,
+    surreal_extrinsics,
+    world_to_camera,
+)
+from synthgen.core.smpl import SMPLJoints, load_smpl_model, mirror_pose, model_file
 from synthgen.errors import (
     CorruptFileError,
     EmptyInputError,
@@ -378,9 +399,62 @@ def probe_clip(mp4_path) -> int:
     return _checked_info(*_clip_files(Path(mp4_path)))[1].num_frames
 
 
+@functools.lru_cache(maxsize=4)
+def _body_model(path: str) -> SMPLJoints:
+    """The SMPL joint model of one model file, loaded once per process."""
+    return SMPLJoints(load_smpl_model(path))
+
+
+def check_smpl_dir(smpl_dir) -> None:
+    """Check that ``smpl_dir`` holds readable ``SMPL_FEMALE.pkl`` and ``SMPL_MALE.pkl``.
+
+    Raises
+    ------
+    FileNotFoundError, synthgen.core.smpl.ModelFileError
+        A model is missing or unusable (the message names the file and why).
+    """
+    for gender in _GENDERS:
+        _body_model(str(model_file(Path(smpl_dir), gender)))
+
+
+@torch.no_grad()
+def seen_body(pose, zrot, betas, pelvis_cam, model: SMPLJoints) -> tuple[np.ndarray, np.ndarray]:
+    """The SMPL body a SURREAL image shows: its pose and joints in camera metres.
+
+    Parameters
+    ----------
+    pose : ndarray, shape (T, 72)
+        Released ``pose`` (global orientation in SURREAL's mocap frame, see ``zrot``).
+    zrot : ndarray, shape (T,)
+        Released ``zrot``, radians.
+    betas : ndarray, shape (10,)
+    pelvis_cam : ndarray, shape (T, 3)
+        Released pelvis (joint 0 of ``joints3D``) in camera metres.
+    model : SMPLJoints
+        The clip's gendered SMPL model.
+
+    Returns
+    -------
+    pose_cam : ndarray, shape (T, 72), float64
+        The mirrored pose with its global orientation in the camera frame
+        (:func:`synthgen.camera.seen_body_orientation`).
+    joints3d : ndarray, shape (T, 24, 3), float64
+        SMPL joints of ``pose_cam`` and ``betas``, camera metres (x right, y down, z forward),
+        translated so that joint 0 is ``pelvis_cam``.
+    """
+    pose = np.asarray(pose, dtype=np.float64)
+    root = Rotation.from_rotvec(pose[:, :3]).as_matrix()
+    pose_cam = mirror_pose(pose)
+    pose_cam[:, :3] = Rotation.from_matrix(seen_body_orientation(root, zrot)).as_rotvec()
+    betas = np.broadcast_to(np.asarray(betas, dtype=np.float64), (len(pose), len(betas)))
+    joints = model(torch.as_tensor(pose_cam), torch.as_tensor(np.ascontiguousarray(betas))).numpy()
+    return pose_cam, joints - joints[:, :1] + np.asarray(pelvis_cam, dtype=np.float64)[:, None]
+
+
 def read_clip(
     mp4_path,
     *,
+    smpl_dir,
     start: int = 0,
     length: int | None = None,
     sides: str = "measure",
@@ -395,6 +469,9 @@ def read_clip(
     ----------
     mp4_path : str or Path
         ``<seq>_cNNNN.mp4``; ``_info.mat``, ``_segm.mat``, ``_depth.mat`` must be beside it.
+    smpl_dir : str or Path
+        Directory of the SMPL models, ``SMPL_FEMALE.pkl`` and ``SMPL_MALE.pkl`` (smplx's layout;
+        official chumpy files are read safely).
     start : int
         First frame of the window (0-based).
     length : int, optional
@@ -403,16 +480,20 @@ def read_clip(
         Left/right convention of the released joints. ``"measure"``: :func:`measure_sides` on the
         window, swap back if it finds them swapped, keep them as they are if it is undecided (call
         ``measure_sides(clip.segm, clip.joints2d)`` to see its confidence). ``"as_is"``: never swap.
-        ``"swap"``: always swap. A swap permutes joints2d and joints3d by ``LEFT_RIGHT_SWAP``.
+        ``"swap"``: always swap. This aligns the released 2D joints with the part map; the mirror
+        (module docstring) exchanges sides again afterwards.
     max_reprojection_px : float
-        Largest allowed distance (pixels) between ``joints2D`` and the projection of ``joints3D``.
+        Largest allowed distance (pixels) between ``joints2D`` and the projection of the released
+        ``joints3D`` through SURREAL's camera (a check of the files).
 
     Returns
     -------
     SurrealClip
-        ``joints3d`` in camera metres (``x_cam = R (X_world - camLoc)``, SURREAL's fixed R, see
-        ``synthgen.camera``); ``K = SURREAL_K``; ``betas`` from the clip's first frame; ``gender``
-        from the first frame's code (0 female, 1 male); ``sides_swapped`` whether joints were swapped.
+        The body the image shows (module docstring): ``pose`` (global orientation in the camera
+        frame), ``joints3d`` its SMPL joints in camera metres, ``joints2d`` the released 2D joints
+        in the same labels; ``K = SURREAL_K``; ``betas`` from the clip's first frame; ``gender``
+        from the first frame's code (0 female, 1 male); ``sides_swapped`` whether the released
+        joints were swapped relative to the part map.
 
     Raises
     ------
@@ -450,14 +531,17 @@ def read_clip(
 
     R, t = surreal_extrinsics(cam_loc)
     joints2d = joints2d[..., window].transpose(2, 1, 0).astype(np.float32)
-    joints3d = world_to_camera(joints3d[..., window].transpose(2, 1, 0), R, t)
-    _check_reprojection(info_path, joints2d, joints3d, start, max_reprojection_px)
+    released = world_to_camera(joints3d[..., window].transpose(2, 1, 0), R, t)
+    _check_reprojection(info_path, joints2d, released, start, max_reprojection_px)
     if sides == "measure":
         swapped = measure_sides(segm, joints2d).swapped
     else:
         swapped = sides == "swap"
-    if swapped:
-        joints2d, joints3d = joints2d[:, LEFT_RIGHT_SWAP], joints3d[:, LEFT_RIGHT_SWAP]
+    if not swapped:  # the mirror exchanges sides: part-map labels -> labels of the seen body
+        joints2d = joints2d[:, LEFT_RIGHT_SWAP]
+    betas = shape[:10, 0].astype(np.float32)
+    model = _body_model(str(model_file(Path(smpl_dir), _GENDERS[gender_code])))
+    pose_cam, joints3d = seen_body(pose[:, window].T, zrot[window], betas, released[:, 0], model)
 
     return SurrealClip(
         rgb=rgb,
@@ -465,8 +549,8 @@ def read_clip(
         depth=depth,
         joints2d=np.ascontiguousarray(joints2d),
         joints3d=np.ascontiguousarray(joints3d, dtype=np.float32),
-        pose=np.ascontiguousarray(pose[:, window].T, dtype=np.float32),
-        betas=shape[:10, 0].astype(np.float32),
+        pose=np.ascontiguousarray(pose_cam, dtype=np.float32),
+        betas=betas,
         gender=_GENDERS[gender_code],
         K=SURREAL_K.copy(),
         cam_loc=cam_loc.reshape(3),

@@ -46,6 +46,9 @@ from synthgen.errors import (
 SPLITS = ("train", "validation", "test")
 REQUIRED_KEYS = ("sequence", "genders", "betas", "poses", "trans", "jointPositions", "poses2d",
                  "cam_poses", "cam_intrinsics", "campose_valid", "img_frame_ids")
+#: Largest |det R - 1| of a valid frame's ``cam_poses`` rotation (a proper rotation: the
+#: camera-frame joints of a 3DPW store are never mirrored).
+MAX_ROTATION_DET_ERROR = 1e-3
 #: Number of OpenPose keypoints in ``poses2d`` (order in ``synthgen.threedpw_clips``).
 NUM_OPENPOSE = 18
 #: Image file name of frame id ``i`` inside ``imageFiles/<sequence>/``.
@@ -359,8 +362,14 @@ def read_sequence(path) -> Sequence:
             joints_cam=world_to_camera_frames(joints_world, cam_poses),
             keypoints=poses2d[:, :2, :].transpose(0, 2, 1).copy(),
             confidence=poses2d[:, 2, :].copy(), campose_valid=valid))
-    if not np.all(np.isfinite(cam_poses[np.any([a.campose_valid for a in actors], axis=0)])):
+    valid = cam_poses[np.any([a.campose_valid for a in actors], axis=0)]
+    if not np.all(np.isfinite(valid)):
         raise InconsistentDataError(path, "non-finite 'cam_poses' on frames marked valid")
+    det = np.linalg.det(valid[:, :3, :3]) if len(valid) else np.ones(1)
+    if not np.all(np.abs(det - 1.0) <= MAX_ROTATION_DET_ERROR):
+        raise InconsistentDataError(
+            path, f"'cam_poses' rotation of a valid frame has determinant {det[np.argmax(np.abs(det - 1))]:.4f}, "
+                  f"not +1: camera-frame joints would be mirrored")
     return Sequence(path, str(data["sequence"]), frame_ids, cam_poses, intrinsics, tuple(actors))
 
 
