@@ -94,6 +94,26 @@ def test_other_schema_versions_are_refused_with_advice(tmp_path):
         store.open_store(str(tmp_path / "missing.zarr"))
 
 
+def test_a_version_1_store_is_refused_in_one_line_saying_rebuild(tmp_path):
+    """Version 1 stored SURREAL's mirrored joints3d: no reader may take them for the body."""
+    group = _make(tmp_path)
+    group.attrs["schema_version"] = 1
+    with pytest.raises(ValueError) as caught:
+        store.open_group(str(tmp_path / "s.zarr"))
+    message = str(caught.value)
+    assert "\n" not in message and "version 1" in message and "rebuild the store" in message
+
+
+def test_every_store_kind_declares_a_documented_joints_convention(tmp_path):
+    assert set(store.KIND_JOINTS_CONVENTION) == set(store.KINDS)
+    for kind in store.KINDS:
+        group = store.create_store(str(tmp_path / f"{kind}.zarr"), num_examples=1, num_frames=4,
+                                   crop_size=16, examples_per_shard=1, attrs={}, kind=kind)
+        convention = group.attrs["joints_convention"]
+        assert convention == store.KIND_JOINTS_CONVENTION[kind]
+        assert "det +1" in store.JOINTS_CONVENTIONS[convention]
+
+
 def test_store_reads_with_plain_zarr(tmp_path):
     group = _make(tmp_path, num_examples=2, per_shard=2)
     arrays = _shard_arrays(2, np.random.default_rng(2))

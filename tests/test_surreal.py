@@ -7,8 +7,10 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from synthgen.camera import SURREAL_K, SURREAL_R, project, surreal_extrinsics, world_to_camera
+from synthgen.core.smpl import mirror_pose
 from synthgen.errors import (
     CorruptFileError,
     EmptyInputError,
@@ -23,6 +25,7 @@ from synthgen.sources.mat import MAT_FORMATS, load_mat, save_mat, to_str, to_str
 from synthgen.sources import surreal
 from synthgen.sources import video as video_module
 from synthgen.sources.surreal import ClipInfo, find_clips, measure_sides, read_clip, write_surreal_clip
+from tests.smpl_check import rigid_fit, smplx_joints
 
 H, W, T = 240, 320, 8
 CAM_LOC = np.array([6.0, -0.8, 0.3])
@@ -111,8 +114,8 @@ def clips(tmp_path_factory, truth):
 
 
 @pytest.mark.parametrize("fmt", MAT_FORMATS)
-def test_round_trip(clips, truth, fmt):
-    clip = read_clip(clips[fmt], sides="as_is")
+def test_round_trip(clips, truth, fmt, smpl_dir):
+    clip = read_clip(clips[fmt], smpl_dir=smpl_dir, sides="as_is")
     assert clip.num_frames == T and clip.start == 0 and clip.path == str(clips[fmt])
     assert clip.rgb.shape == (T, H, W, 3) and clip.rgb.dtype == np.uint8
     assert np.abs(clip.rgb.astype(int) - truth["rgb"]).mean() < 4  # mp4v is lossy
@@ -121,12 +124,12 @@ def test_round_trip(clips, truth, fmt):
     np.testing.assert_array_equal(clip.depth[truth["segm"] > 0], truth["depth"][truth["segm"] > 0])
     assert (clip.depth[truth["segm"] == 0] == 1e10).all()
     assert clip.joints2d.shape == (T, 24, 2) and clip.joints2d.dtype == np.float32
-    np.testing.assert_array_equal(clip.joints2d, np.rint(truth["joints2d"]))
-    # joints3d are in the camera frame: they project onto the exact (unrounded) 2D joints.
+    # SURREAL's camera mirrors: the seen body's left is the part map's right.
+    np.testing.assert_array_equal(clip.joints2d, np.rint(truth["joints2d"])[:, LEFT_RIGHT_SWAP])
+    # joints3d: SMPL joints of the stored pose, pelvis at the released pelvis in camera metres.
     assert clip.joints3d.shape == (T, 24, 3) and clip.joints3d.dtype == np.float32
-    np.testing.assert_allclose(clip.joints3d, truth["joints3d_cam"], atol=1e-5)
-    np.testing.assert_allclose(project(clip.joints3d, clip.K), truth["joints2d"], atol=1e-3)
-    np.testing.assert_allclose(clip.pose, truth["pose"], atol=1e-6)
+    np.testing.assert_allclose(clip.joints3d[:, 0], truth["joints3d_cam"][:, 0], atol=1e-5)
+    np.testing.assert_allclose(clip.pose[:, 3:], mirror_pose(truth["pose"])[:, 3:], atol=1e-6)
     np.testing.assert_allclose(clip.betas, truth["betas"], atol=1e-6)
     np.testing.assert_allclose(clip.zrot, truth["zrot"], atol=1e-6)
     assert clip.gender == "male" and not clip.sides_swapped
@@ -153,8 +156,8 @@ def test_info_file_has_every_surreal_key(clips):
         assert np.abs(project(cam) - info["joints2D"].transpose(2, 1, 0)).max() <= 0.71
 
 
-def test_v5_and_v73_identical(clips):
-    a, b = read_clip(clips["v5"]), read_clip(clips["v7.3"])
+def test_v5_and_v73_identical(clips, smpl_dir):
+    a, b = read_clip(clips["v5"], smpl_dir=smpl_dir), read_clip(clips["v7.3"], smpl_dir=smpl_dir)
     for field in ("segm", "depth", "joints2d", "joints3d", "pose", "betas", "zrot", "cam_loc", "K"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
     assert a.gender == b.gender and a.sides_swapped == b.sides_swapped
@@ -162,24 +165,24 @@ def test_v5_and_v73_identical(clips):
 
 
 @pytest.mark.parametrize("fmt", MAT_FORMATS)
-def test_window(clips, fmt):
-    full = read_clip(clips[fmt])
-    part = read_clip(clips[fmt], start=3, length=4)
+def test_window(clips, fmt, smpl_dir):
+    full = read_clip(clips[fmt], smpl_dir=smpl_dir)
+    part = read_clip(clips[fmt], smpl_dir=smpl_dir, start=3, length=4)
     assert part.start == 3 and part.num_frames == 4
     for field in ("rgb", "segm", "depth", "joints2d", "joints3d", "pose", "zrot"):
         np.testing.assert_array_equal(getattr(part, field), getattr(full, field)[3:7], err_msg=field)
     # the background grey level tells which frame was decoded
     np.testing.assert_allclose(part.rgb[:, :20, :20].mean(axis=(1, 2, 3)), 20 + 25 * np.arange(3, 7), atol=8)
-    tail = read_clip(clips[fmt], start=5)
+    tail = read_clip(clips[fmt], smpl_dir=smpl_dir, start=5)
     assert tail.num_frames == 3
     np.testing.assert_array_equal(tail.segm, full.segm[5:])
 
 
-def test_unverifiable_seek_falls_back_to_decoding(clips, monkeypatch):
+def test_unverifiable_seek_falls_back_to_decoding(clips, monkeypatch, smpl_dir):
     """When the capture cannot confirm a seek, frames are counted and skipped by decoding."""
-    expected = read_clip(clips["v5"], start=3, length=4)
+    expected = read_clip(clips["v5"], smpl_dir=smpl_dir, start=3, length=4)
     monkeypatch.setattr(video_module, "_seek", lambda cap, index, fps: -1)
-    clip = read_clip(clips["v5"], start=3, length=4)
+    clip = read_clip(clips["v5"], smpl_dir=smpl_dir, start=3, length=4)
     for field in ("rgb", "segm", "joints2d"):
         np.testing.assert_array_equal(getattr(clip, field), getattr(expected, field), err_msg=field)
 
@@ -196,14 +199,14 @@ def test_seek_is_frame_accurate_on_real_h264(shared_data):
         np.testing.assert_array_equal(window[i], cv2.cvtColor(frames[150 + i], cv2.COLOR_BGR2RGB))
 
 
-def test_one_frame_clip_with_squeezed_shapes(tmp_path):
+def test_one_frame_clip_with_squeezed_shapes(tmp_path, smpl_dir):
     truth = _person(1)
     mp4 = _write(tmp_path, "07_02_c0003", truth)
     info = load_mat(mp4.with_name("07_02_c0003_info.mat"))
     assert info["joints2D"].shape == (2, 24) and info["joints3D"].shape == (3, 24)  # MATLAB-squeezed
-    clip = read_clip(mp4)
+    clip = read_clip(mp4, smpl_dir=smpl_dir)
     assert clip.num_frames == 1 and clip.joints2d.shape == (1, 24, 2) and clip.pose.shape == (1, 72)
-    np.testing.assert_allclose(clip.joints3d, truth["joints3d_cam"], atol=1e-5)
+    np.testing.assert_allclose(clip.joints3d[:, 0], truth["joints3d_cam"][:, 0], atol=1e-5)
     np.testing.assert_allclose(clip.betas, truth["betas"], atol=1e-6)
 
 
@@ -218,23 +221,52 @@ def test_measure_sides(truth):
     assert not one_vote.decided and not one_vote.swapped
 
 
-def test_swapped_clip_is_measured_and_fixed(clips, truth):
-    clip = read_clip(clips["swapped"])
+def test_swapped_clip_is_measured_and_fixed(clips, truth, smpl_dir):
+    clip = read_clip(clips["swapped"], smpl_dir=smpl_dir)
     assert clip.sides_swapped
-    np.testing.assert_array_equal(clip.joints2d, np.rint(truth["joints2d"]))
-    np.testing.assert_allclose(clip.joints3d, truth["joints3d_cam"], atol=1e-5)
-    assert not read_clip(clips["v5"]).sides_swapped
+    straight = read_clip(clips["v5"], smpl_dir=smpl_dir)
+    assert not straight.sides_swapped
+    for field in ("joints2d", "joints3d", "pose"):  # the released side convention is undone
+        np.testing.assert_array_equal(getattr(clip, field), getattr(straight, field), err_msg=field)
+    np.testing.assert_array_equal(clip.joints2d, np.rint(truth["joints2d"])[:, LEFT_RIGHT_SWAP])
 
 
-def test_sides_override(clips, truth):
-    as_is = read_clip(clips["swapped"], sides="as_is")
+def test_sides_override(clips, truth, smpl_dir):
+    as_is = read_clip(clips["swapped"], smpl_dir=smpl_dir, sides="as_is")
     assert not as_is.sides_swapped
-    np.testing.assert_array_equal(as_is.joints2d, np.rint(truth["joints2d"])[:, LEFT_RIGHT_SWAP])
-    forced = read_clip(clips["v5"], sides="swap")
+    np.testing.assert_array_equal(as_is.joints2d, np.rint(truth["joints2d"]))
+    forced = read_clip(clips["v5"], smpl_dir=smpl_dir, sides="swap")
     assert forced.sides_swapped
-    np.testing.assert_allclose(forced.joints3d, truth["joints3d_cam"][:, LEFT_RIGHT_SWAP], atol=1e-5)
+    np.testing.assert_array_equal(forced.joints2d, np.rint(truth["joints2d"]))
     with pytest.raises(ValueError, match="sides"):
-        read_clip(clips["v5"], sides="left")
+        read_clip(clips["v5"], smpl_dir=smpl_dir, sides="left")
+
+
+def test_joints3d_are_the_smpl_joints_of_the_body_the_image_shows(small_demo):
+    """On the demo's SURREAL-format clips (rendered from SMPL-format models through SURREAL's
+    reflecting camera): joints3d are smplx's joints of the returned pose, betas and gender
+    (within 1 mm, up to one translation per frame), a proper rotation of the unrotated body, and
+    they project onto the released (rounded) joints2D within rounding."""
+    clips, _ = find_clips(small_demo.surreal_dir)
+    errors = []
+    for info in clips:
+        clip = read_clip(info.path, smpl_dir=small_demo.smpl_dir)
+        body = smplx_joints(small_demo.smpl_dir, clip.pose, clip.betas, clip.gender)
+        offset = clip.joints3d - body
+        assert np.linalg.norm(offset - offset[:, :1], axis=-1).max() < 1e-3
+        unrotated = smplx_joints(small_demo.smpl_dir, np.c_[np.zeros((clip.num_frames, 3)), clip.pose[:, 3:]],
+                                 clip.betas, clip.gender)
+        for t in range(clip.num_frames):
+            rotation, residual = rigid_fit(unrotated[t], clip.joints3d[t])
+            assert np.linalg.det(rotation) > 0 and residual < 1e-3
+            np.testing.assert_allclose(rotation, Rotation.from_rotvec(clip.pose[t, :3]).as_matrix(), atol=1e-4)
+        errors.append(np.linalg.norm(project(clip.joints3d) - clip.joints2d, axis=-1))
+    errors = np.concatenate(errors, axis=None)
+    assert errors.max() <= np.sqrt(0.5) + 1e-3  # joints2D are rounded to whole pixels
+    assert np.median(errors) < 0.45
+    # Without the side exchange the labels would sit on the other limbs, tens of pixels away.
+    swapped = np.linalg.norm(project(clip.joints3d[:, LEFT_RIGHT_SWAP]) - clip.joints2d, axis=-1)
+    assert swapped.max() > 10
 
 
 def test_find_clips(tmp_path, clips):
@@ -363,25 +395,25 @@ BAD_CASES = {
 
 
 @pytest.mark.parametrize("case", list(BAD_CASES))
-def test_bad_input(tmp_path, clips, case):
+def test_bad_input(tmp_path, clips, case, smpl_dir):
     change, error, message = BAD_CASES[case]
     mp4 = _copy_clip(clips["v5"], tmp_path / "clip")
     change(mp4)
     with pytest.raises(error, match=message):
-        read_clip(mp4)
+        read_clip(mp4, smpl_dir=smpl_dir)
 
 
 @pytest.mark.parametrize("window", [dict(start=6, length=3), dict(start=T), dict(start=0, length=T + 1)])
-def test_window_beyond_the_end(clips, window):
+def test_window_beyond_the_end(clips, window, smpl_dir):
     with pytest.raises(ShortClipError, match=rf"c0001\.mp4: too_short: .*clip's {T} frames"):
-        read_clip(clips["v5"], **window)
+        read_clip(clips["v5"], smpl_dir=smpl_dir, **window)
 
 
-def test_truncated_v73(tmp_path, clips):
+def test_truncated_v73(tmp_path, clips, smpl_dir):
     mp4 = _copy_clip(clips["v7.3"], tmp_path / "clip")
     _truncate("_info.mat")(mp4)
     with pytest.raises(CorruptFileError, match=r"_info\.mat: corrupt"):
-        read_clip(mp4)
+        read_clip(mp4, smpl_dir=smpl_dir)
 
 
 def test_writer_rejects_bad_arguments(tmp_path, truth):

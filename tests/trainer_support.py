@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from synthgen.config import Config
-from synthgen.demo.body_model import write_smpl_model
+from synthgen.demo.body_model import GENDERS, write_smpl_model
 from synthgen.steps.crop_flow import backend_from_config
 from trainer.config import TrainConfig
 from trainer.model import mean_params
@@ -50,8 +50,10 @@ def write_checkpoint(path, config: TrainConfig, stores: list[str], **extra) -> N
 
 @pytest.fixture(scope="session")
 def smpl_dir(tmp_path_factory):
+    """SMPL-format demo models of every gender (``SMPL_{NEUTRAL,FEMALE,MALE}.pkl``)."""
     directory = tmp_path_factory.mktemp("smpl")
-    write_smpl_model(directory)
+    for gender in GENDERS:
+        write_smpl_model(directory, gender=gender)
     return directory
 
 

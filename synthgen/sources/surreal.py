@@ -446,8 +446,8 @@ def seen_body(pose, zrot, betas, pelvis_cam, model: SMPLJoints) -> tuple[np.ndar
     root = Rotation.from_rotvec(pose[:, :3]).as_matrix()
     pose_cam = mirror_pose(pose)
     pose_cam[:, :3] = Rotation.from_matrix(seen_body_orientation(root, zrot)).as_rotvec()
-    betas = np.broadcast_to(np.asarray(betas, dtype=np.float64), (len(pose), len(betas)))
-    joints = model(torch.as_tensor(pose_cam), torch.as_tensor(np.ascontiguousarray(betas))).numpy()
+    betas = np.repeat(np.asarray(betas, dtype=np.float64)[None], len(pose), axis=0)
+    joints = model(torch.as_tensor(pose_cam), torch.as_tensor(betas)).numpy()
     return pose_cam, joints - joints[:, :1] + np.asarray(pelvis_cam, dtype=np.float64)[:, None]
 
 
