@@ -18,7 +18,9 @@ import pytest
 
 from synthgen import store
 from synthgen.build import PersonSource, Sources, VideoSource, build, plan_example, rebuild_example
+from synthgen.camera import project
 from synthgen.config import Config
+from tests.smpl_check import rigid_fit, smplx_joints
 
 #: Small clips and shards so a build takes seconds.
 CFG = Config(name="test").replace(clip={"length": 8}, store={"examples_per_shard": 2})
@@ -47,7 +49,7 @@ def reference(small_demo, tmp_path_factory):
 
 def test_plans_follow_from_seed_and_index_alone():
     sources = Sources(videos=(VideoSource("a.mp4", 40, (240, 426)), VideoSource("b.mp4", 9, (240, 320))),
-                      people=(PersonSource("p.mp4", 100),), skipped=())
+                      people=(PersonSource("p.mp4", 100),), skipped=(), smpl_dir="smpl")
     a = plan_example(5, 1, sources, CFG)
     assert a == plan_example(5, 1, sources, CFG)
     assert a != plan_example(6, 1, sources, CFG) and a != plan_example(5, 2, sources, CFG)
@@ -81,6 +83,31 @@ def test_build_writes_every_example_with_consistent_arrays(reference):
     assert ds["rgb"].values.any() and np.isfinite(ds["flow"].values).all()
 
 
+def test_stored_joints3d_are_the_smpl_joints_of_the_stored_pose(reference, small_demo):
+    """The store's joints3d: smplx's joints of the stored pose, betas and gender in camera metres
+    (1 mm, one translation per frame), a proper rotation (det +1) of the unrotated body, and
+    projected (plus the tracking offset) onto the stored joints2d within rounding."""
+    out = reference[0]
+    group = store.open_group(str(out))
+    assert group.attrs["joints_convention"] == "smpl24_camera_posed"
+    assert group.attrs["sources"]["smpl"] == str(Path(small_demo.smpl_dir).resolve())
+    ds = store.open_store(str(out))
+    errors = []
+    for i in range(NUM_EXAMPLES):
+        pose, betas, joints3d = (ds[k].values[i] for k in ("pose", "betas", "joints3d"))
+        gender = store.GENDERS[int(ds["gender"].values[i])]
+        offset = joints3d - smplx_joints(small_demo.smpl_dir, pose, betas, gender)
+        assert np.linalg.norm(offset - offset[:, :1], axis=-1).max() < 1e-3
+        unrotated = smplx_joints(small_demo.smpl_dir, np.c_[np.zeros((len(pose), 3)), pose[:, 3:]],
+                                 betas, gender)
+        for t in range(len(pose)):
+            rotation, residual = rigid_fit(unrotated[t], joints3d[t])
+            assert np.linalg.det(rotation) > 0 and residual < 1e-3
+        tracked = project(joints3d) + ds["camera_motion"].values[i][:, None]
+        errors.append(np.linalg.norm(tracked - ds["joints2d"].values[i], axis=-1))
+    assert np.max(errors) <= np.sqrt(0.5) + 1e-3  # SURREAL's joints2D are rounded to pixels
+
+
 def test_ray_build_is_byte_identical_to_serial(reference, small_demo, tmp_path):
     _, cache, digest, _ = reference
     out = tmp_path / "ray.zarr"
@@ -112,8 +139,8 @@ def test_bad_inputs_are_skipped_with_reasons_and_the_build_goes_on(small_demo, t
     info = sorted(surreal.rglob("*_info.mat"))[0]
     info.write_bytes(info.read_bytes()[:200])  # truncated
     summary = build(kinetics, surreal, str(tmp_path / "out.zarr"), num_examples=2, seed=0, cfg=CFG,
-                    cache_dir=tmp_path / "cache", splits=None, serial=True,
-                    stream=io.StringIO())
+                    cache_dir=tmp_path / "cache", splits=None, smpl_dir=small_demo.smpl_dir,
+                    serial=True, stream=io.StringIO())
     reasons = {Path(s["path"]).name: s["reason"] for s in summary.skipped}
     assert reasons["garbage.mp4"] == "corrupt"
     assert reasons["empty.webm"] == "empty"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import numpy as np
 import pytest
 import torch
+import zarr
 
 from synthgen import store as synthstore
 from synthgen.demo.body_model import write_smpl_model
@@ -84,6 +86,30 @@ def test_unfinished_store_and_mixed_flow_backends_are_refused(tmp_path, smpl, st
                          finished_shards=[])
     with pytest.raises(ValueError, match="empty.zarr: store has no finished shard"):
         open_stores([empty])
+
+
+def test_a_store_of_unknown_joints_convention_is_refused_in_one_line(tmp_path, stores):
+    copy = tmp_path / "mirrored.zarr"
+    shutil.copytree(stores[1], copy)
+    group = zarr.open_group(str(copy), mode="r+")
+    group.attrs["joints_convention"] = "smpl24_camera_depth_mirror"
+    with pytest.raises(ValueError) as caught:
+        open_stores([str(copy)])
+    message = str(caught.value)
+    assert "\n" not in message and "'smpl24_camera_depth_mirror' is unknown" in message
+    assert "rebuild the store" in message
+
+
+def test_synthetic_stores_hold_their_declared_convention(stores, smpl):
+    """joints3d = SMPL joints of the stored pose (camera-frame orientation) + a translation."""
+    group = zarr.open_group(stores[1], mode="r")
+    assert group.attrs["joints_convention"] == "smpl24_camera_posed"
+    pose, betas, joints3d = (np.asarray(group[k][0]) for k in ("pose", "betas", "joints3d"))
+    with torch.no_grad():
+        body = smpl(torch.as_tensor(pose, dtype=torch.float64),
+                    torch.as_tensor(betas, dtype=torch.float64).expand(len(pose), -1)).numpy()
+    offset = joints3d - body
+    assert np.linalg.norm(offset - offset[:, :1], axis=-1).max() < 1e-3
 
 
 def test_split_holds_out_whole_surreal_clips_deterministically(stores):
