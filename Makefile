@@ -26,8 +26,8 @@ $(DEMO)/.done: $(VENV)/.installed
 DEMO_EXAMPLES ?= 96
 DEMO_STORE ?= stores/demo.zarr
 demo: demo-data
-	$(VENV)/bin/synthgen build --kinetics $(DEMO)/kinetics --surreal $(DEMO)/surreal --smpl $(DEMO)/smpl \
-		--out $(DEMO_STORE) --pipeline demo --num-examples $(DEMO_EXAMPLES) \
+	$(VENV)/bin/synthgen build --kinetics $(DEMO)/kinetics --surreal $(DEMO)/surreal \
+		--smpl $(DEMO)/smpl --out $(DEMO_STORE) --pipeline demo --num-examples $(DEMO_EXAMPLES) \
 		--cache $(DEMO)/camera_motion --overwrite
 
 # pytest exit 5 means "no tests collected": not a failure of the suite.

@@ -13,7 +13,8 @@ def smplx_joints(smpl_dir, pose: np.ndarray, betas: np.ndarray, gender: str) -> 
     """``smplx.SMPL``'s 24 joints (metres, model frame, no translation) of poses (N, 72)."""
     model = smplx.SMPL(model_path=str(smpl_dir), gender=gender)
     pose = torch.as_tensor(np.asarray(pose, dtype=np.float32))
-    betas = torch.as_tensor(np.asarray(betas, dtype=np.float32)).reshape(1, -1).expand(len(pose), -1)
+    betas = torch.as_tensor(np.asarray(betas, dtype=np.float32)).reshape(1, -1)
+    betas = betas.expand(len(pose), -1)
     with torch.no_grad():
         out = model(global_orient=pose[:, :3], body_pose=pose[:, 3:], betas=betas)
     return out.joints[:, :NUM_SMPL_JOINTS].double().numpy()

@@ -254,12 +254,13 @@ def test_joints3d_are_the_smpl_joints_of_the_body_the_image_shows(small_demo):
         body = smplx_joints(small_demo.smpl_dir, clip.pose, clip.betas, clip.gender)
         offset = clip.joints3d - body
         assert np.linalg.norm(offset - offset[:, :1], axis=-1).max() < 1e-3
-        unrotated = smplx_joints(small_demo.smpl_dir, np.c_[np.zeros((clip.num_frames, 3)), clip.pose[:, 3:]],
-                                 clip.betas, clip.gender)
+        unrotated = smplx_joints(small_demo.smpl_dir, np.c_[np.zeros((clip.num_frames, 3)),
+                                                            clip.pose[:, 3:]], clip.betas, clip.gender)
+        orientation = Rotation.from_rotvec(clip.pose[:, :3]).as_matrix()
         for t in range(clip.num_frames):
             rotation, residual = rigid_fit(unrotated[t], clip.joints3d[t])
             assert np.linalg.det(rotation) > 0 and residual < 1e-3
-            np.testing.assert_allclose(rotation, Rotation.from_rotvec(clip.pose[t, :3]).as_matrix(), atol=1e-4)
+            np.testing.assert_allclose(rotation, orientation[t], atol=1e-4)
         errors.append(np.linalg.norm(project(clip.joints3d) - clip.joints2d, axis=-1))
     errors = np.concatenate(errors, axis=None)
     assert errors.max() <= np.sqrt(0.5) + 1e-3  # joints2D are rounded to whole pixels

@@ -21,6 +21,7 @@ from synthgen.cli import main
 from synthgen.config import Config
 from synthgen.errors import (
     CorruptFileError,
+    InconsistentDataError,
     MissingFileError,
     MissingKeyError,
     SourceError,
@@ -223,6 +224,18 @@ def test_bad_sequence_files_raise_source_errors_naming_file_and_reason(dataset, 
         threedpw.check_images(root / "imageFiles/bad_missing_image", range(9))
 
 
+def test_a_reflecting_camera_pose_is_refused(dataset, tmp_path):
+    """3DPW stores declare proper-rotation camera joints: a cam_poses reflection is bad input."""
+    root, truths = dataset
+    data = threedpw.load_pickle(truths["courtyard_a"]["path"])
+    data["cam_poses"][:, :3, 0] *= -1  # det R = -1
+    path = tmp_path / "mirror.pkl"
+    with open(path, "wb") as f:
+        threedpw.dump_py2_pickle(data, f)
+    with pytest.raises(InconsistentDataError, match=r"mirror\.pkl: .*determinant -1\.0000, not \+1"):
+        threedpw.read_sequence(path)
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading and the protocol
 
@@ -329,7 +342,7 @@ def test_store_has_documented_arrays_attrs_and_skips(built):
     out, summary, truths = built
     group = store.open_group(out)
     attrs = dict(group.attrs)
-    assert attrs["kind"] == "3dpw"
+    assert attrs["kind"] == "3dpw" and attrs["joints_convention"] == "smpl24_camera_world_pose"
     specs = store.schema_3dpw(CLIP, 48)
     for name, spec in specs.items():
         assert group[name].shape == (summary.clips, *spec.shape), name

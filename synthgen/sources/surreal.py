@@ -479,8 +479,8 @@ def read_clip(
     sides : {"measure", "as_is", "swap"}
         Left/right convention of the released joints. ``"measure"``: :func:`measure_sides` on the
         window, swap back if it finds them swapped, keep them as they are if it is undecided (call
-        ``measure_sides(clip.segm, clip.joints2d)`` to see its confidence). ``"as_is"``: never swap.
-        ``"swap"``: always swap. This aligns the released 2D joints with the part map; the mirror
+        ``measure_sides(clip.segm, clip.joints2d[:, LEFT_RIGHT_SWAP])`` to see its confidence).
+        ``"as_is"``: never swap. ``"swap"``: always swap. This aligns the released 2D joints with the part map; the mirror
         (module docstring) exchanges sides again afterwards.
     max_reprojection_px : float
         Largest allowed distance (pixels) between ``joints2D`` and the projection of the released

@@ -366,10 +366,11 @@ def read_sequence(path) -> Sequence:
     if not np.all(np.isfinite(valid)):
         raise InconsistentDataError(path, "non-finite 'cam_poses' on frames marked valid")
     det = np.linalg.det(valid[:, :3, :3]) if len(valid) else np.ones(1)
-    if not np.all(np.abs(det - 1.0) <= MAX_ROTATION_DET_ERROR):
-        raise InconsistentDataError(
-            path, f"'cam_poses' rotation of a valid frame has determinant {det[np.argmax(np.abs(det - 1))]:.4f}, "
-                  f"not +1: camera-frame joints would be mirrored")
+    worst = det[np.argmax(np.abs(det - 1.0))]
+    if not abs(worst - 1.0) <= MAX_ROTATION_DET_ERROR:
+        raise InconsistentDataError(path, f"'cam_poses' rotation of a valid frame has determinant "
+                                          f"{worst:.4f}, not +1: camera-frame joints would be "
+                                          f"mirrored")
     return Sequence(path, str(data["sequence"]), frame_ids, cam_poses, intrinsics, tuple(actors))
 
 
