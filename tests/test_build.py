@@ -150,6 +150,31 @@ def test_bad_inputs_are_skipped_with_reasons_and_the_build_goes_on(small_demo, t
     assert {Path(s["path"]).name for s in group.attrs["skipped"]} >= {"garbage.mp4", info.name}
 
 
+def test_build_without_smpl_models_says_what_to_pass_in_one_line(small_demo, tmp_path):
+    from click.testing import CliRunner
+
+    from synthgen.cli.build import build as build_command
+
+    surreal = tmp_path / "people" / "surreal"  # no 'smpl' beside it
+    shutil.copytree(small_demo.surreal_dir, surreal)
+    result = CliRunner().invoke(build_command, [
+        "--kinetics", str(small_demo.kinetics_dir), "--surreal", str(surreal),
+        "--out", str(tmp_path / "out.zarr"), "--serial", "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and f"{surreal.parent / 'smpl'}: no such directory" in lines[0]
+    assert "pass --smpl DIR" in lines[0]
+    models = tmp_path / "models"
+    shutil.copytree(small_demo.smpl_dir, models)
+    (models / "SMPL_MALE.pkl").write_bytes(b"not a pickle")
+    result = CliRunner().invoke(build_command, [
+        "--kinetics", str(small_demo.kinetics_dir), "--surreal", str(surreal), "--smpl", str(models),
+        "--out", str(tmp_path / "out.zarr"), "--serial", "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "SMPL_MALE.pkl: corrupt or truncated pickle" in result.output
+    assert not (tmp_path / "out.zarr").exists()
+
+
 @pytest.mark.slow
 def test_killed_build_resumes_to_the_same_bytes(reference, small_demo, tmp_path):
     _, cache, digest, _ = reference

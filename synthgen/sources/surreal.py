@@ -411,8 +411,11 @@ def check_smpl_dir(smpl_dir) -> None:
     Raises
     ------
     FileNotFoundError, synthgen.core.smpl.ModelFileError
-        A model is missing or unusable (the message names the file and why).
+        The directory or a model is missing, or a model is unusable (the message names the file
+        and why).
     """
+    if not Path(smpl_dir).is_dir():
+        raise FileNotFoundError(f"{smpl_dir}: no such directory")
     for gender in _GENDERS:
         _body_model(str(model_file(Path(smpl_dir), gender)))
 
