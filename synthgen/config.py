@@ -49,6 +49,10 @@ class CameraMotionConfig:
     ``inlier_radius``: px; *decision*: the median is re-taken over flow within this radius of the
     first median, so independently moving objects do not pull it (``inf``: the paper's plain median).
     ``batch_pairs``: frame pairs computed at once (memory bound, not a result parameter).
+    ``phase_correlation``: start each pair's TV-L1 from the phase-correlation translation (large
+    pans; off: from zero flow, the earlier behaviour). ``fallback_px``: px; where the flow's median
+    and that translation differ by more, DIS flow is computed and kept if it explains the frames
+    better (``inf``: never). See ``synthgen.steps.camera_motion`` and the benchmark.
     """
 
     downscale: int = 1
@@ -60,6 +64,8 @@ class CameraMotionConfig:
     tile: int = 16
     inlier_radius: float = 0.5
     batch_pairs: int = 8
+    phase_correlation: bool = True
+    fallback_px: float = 2.0
 
 
 @dataclass(frozen=True)
