@@ -112,6 +112,8 @@ _FAST_SPECS = (
 _LOW_TEXTURE_SIGMA, _LOW_TEXTURE_CONTRAST = 3.0, 0.35
 #: Motion-blurred variant: sub-frames averaged over the exposure.
 _BLUR_SUBFRAMES = 9
+#: Frames of one to-and-fro cycle of the fast pans.
+WHIP_PERIOD = 48
 
 
 def make_fast_pan_videos(out_dir: str | Path, *, seed: int = 0, num_frames: int = 48,
@@ -120,8 +122,8 @@ def make_fast_pan_videos(out_dir: str | Path, *, seed: int = 0, num_frames: int 
 
     Each is a 240x320 avi (MJPG) at 30 fps filming a bundled photograph with a pure translation
     (no zoom, no moving objects) whose speed ramps from rest to ``speed`` output pixels per frame,
-    holds it, and slows down again, in a random direction (mostly horizontal, as in real whip
-    pans). The photograph extends beyond its edges by reflection, so any travel stays a
+    holds it, slows down and pans back (a cycle of :data:`WHIP_PERIOD` frames), in a random
+    direction (mostly horizontal, as in real whip pans). The photograph extends beyond its edges by reflection, so any travel stays a
     translation of one static scene. Low-texture: the photograph is low-passed and its contrast
     reduced; motion-blurred: each frame averages sub-frames over an exposure of half the frame
     interval (blur up to ``speed / 2`` px). Tracks and :func:`ground_truth_camera_motion` as for
@@ -360,19 +362,20 @@ def _camera_track(spec: _Spec, photo_hw: tuple[int, int], n: int,
 
 def _whip_track(spec: _Spec, photo_hw: tuple[int, int], n: int,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed magnification and a translation whose speed ramps 0 -> ``spec.speed`` -> 0.
+    """Fixed magnification and whip pans to and fro: speed ramps 0 -> ``spec.speed`` -> 0, then back.
 
-    Speed per frame (output px) is ``spec.speed * min(1, 2 sin(pi t / (n - 1)))``: about a
-    sixth of the frames accelerate, two thirds hold the peak, a sixth slow down. Direction within
-    25 degrees of horizontal, sign random. Rounded to 1/32 photograph px like
-    :func:`_camera_track`."""
+    Velocity per frame (output px) along one direction is ``spec.speed * clip(2 sin(2 pi t /
+    WHIP_PERIOD), -1, 1)``: two thirds of the frames hold the peak speed, the others accelerate,
+    slow down or reverse, and the travel stays within about one photograph (OpenCV reflects the
+    border only that far). Direction within 25 degrees of horizontal, sign random. Rounded to
+    1/32 photograph px like :func:`_camera_track`."""
     hi, wi = photo_hw
     k = np.full(n, max(MIN_MAGNIFICATION, spec.width / (VIEW_FRACTION * wi),
                        spec.height / (VIEW_FRACTION * hi)))
     angle = rng.uniform(-25, 25) * np.pi / 180 + (np.pi if rng.random() < 0.5 else 0.0)
-    steps = spec.speed * np.minimum(1.0, 2 * np.sin(np.pi * np.arange(1, n) / max(n - 1, 1)))
+    steps = spec.speed * np.clip(2 * np.sin(2 * np.pi * np.arange(1, n) / WHIP_PERIOD), -1.0, 1.0)
     travel = np.concatenate([[0.0], np.cumsum(steps)]) / k  # photo px
-    offsets = np.outer(travel - travel[-1] / 2, [np.cos(angle), np.sin(angle)])
+    offsets = np.outer(travel - (travel.max() + travel.min()) / 2, [np.cos(angle), np.sin(angle)])
     p0 = np.array([(spec.width - 1) / 2, (spec.height - 1) / 2])
     translation = np.array([wi / 2, hi / 2]) + offsets - p0 / k[:, None]
     translation = np.round(translation * 32.0) / 32.0
