@@ -48,7 +48,13 @@ class CameraMotionConfig:
     (16 px: ~0.005 px from the full-resolution window median at ~1.2 kB per frame pair).
     ``inlier_radius``: px; *decision*: the median is re-taken over flow within this radius of the
     first median, so independently moving objects do not pull it (``inf``: the paper's plain median).
-    ``batch_pairs``: frame pairs computed at once (memory bound, not a result parameter).
+    ``batch_pairs``: frame pairs computed at once (not a result parameter); 1 is fastest at
+    240x320 (CPU ms per pair for batches of 1/2/4/8: 34/38/43/49, the larger arrays fall out of
+    cache).
+    ``phase_correlation``: start each pair's TV-L1 from the phase-correlation translation (large
+    pans; off: from zero flow, the earlier behaviour). ``fallback_px``: px; where the flow's median
+    and that translation differ by more, DIS flow is computed and kept if it explains the frames
+    better (``inf``: never). See ``synthgen.steps.camera_motion`` and the benchmark.
     """
 
     downscale: int = 1
@@ -59,7 +65,9 @@ class CameraMotionConfig:
     num_levels: int = 4
     tile: int = 16
     inlier_radius: float = 0.5
-    batch_pairs: int = 8
+    batch_pairs: int = 1
+    phase_correlation: bool = True
+    fallback_px: float = 2.0
 
 
 @dataclass(frozen=True)

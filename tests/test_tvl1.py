@@ -74,3 +74,21 @@ def test_identical_frames_give_zero_flow():
 def test_bad_input_rejected(shape0, shape1, kwargs, match):
     with pytest.raises(ValueError, match=match):
         optical_flow_tvl1(np.zeros(shape0, np.uint8), np.zeros(shape1, np.uint8), **kwargs)
+
+
+def test_initial_motion_reaches_displacements_beyond_the_pyramid():
+    frame0, frame1 = shifted_pair(25.4, -7.3)
+    cfg = CameraMotionConfig()
+    kwargs = dict(attachment=cfg.attachment, tightness=cfg.tightness, num_warp=cfg.num_warp,
+                  num_iter=cfg.num_iter, num_levels=cfg.num_levels)
+    median = lambda flow: np.median(flow[0, 32:-32, 32:-32].reshape(-1, 2), axis=0)  # noqa: E731
+    started = optical_flow_tvl1_batch(frame0[None], frame1[None], initial_motion=[[24.0, -6.0]], **kwargs)
+    np.testing.assert_allclose(median(started), [25.4, -7.3], atol=0.05)
+    unstarted = optical_flow_tvl1_batch(frame0[None], frame1[None], **kwargs)
+    assert np.abs(median(unstarted) - [25.4, -7.3]).max() > 1.0
+
+
+def test_initial_motion_of_wrong_shape_rejected():
+    frames = np.zeros((2, 32, 32), np.uint8)
+    with pytest.raises(ValueError, match=r"initial_motion must be \(2, 2\)"):
+        optical_flow_tvl1_batch(frames, frames, initial_motion=np.zeros(2))

@@ -44,6 +44,7 @@ import hashlib
 import json
 import math
 import zlib
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,9 @@ class _Spec:
     speed: float
     zoom: float
     objects: int
+    whip: bool = False
+    blur: float = 0.0
+    low_texture: bool = False
 
 
 _SPECS = (
@@ -94,6 +98,60 @@ _SPECS = (
     _Spec("fast_camera", "fast_pan", "camera", "mp4", 360, 640, 60.0, 6.0, 0.0, 0),
     _Spec("frames_coins", "frame_folder", "coins", "frames", 300, 400, 30.0, 4.0, 0.0, 2),
 )
+
+
+#: Fast pans (:func:`make_fast_pan_videos`): 240x320 at 30 fps, so video and output pixels agree.
+_FAST_SPECS = (
+    _Spec("whip_textured", "fast_pan_textured", "chelsea", "avi", 240, 320, 30.0, 28.0, 0.0, 0, whip=True),
+    _Spec("whip_low_texture", "fast_pan_low_texture", "coffee", "avi", 240, 320, 30.0, 28.0, 0.0, 0,
+          whip=True, low_texture=True),
+    _Spec("whip_blurred", "fast_pan_blurred", "astronaut", "avi", 240, 320, 30.0, 28.0, 0.0, 0,
+          whip=True, blur=0.5),
+)
+#: Low-texture variant: the photograph low-passed (Gaussian sigma, photo px) and its contrast scaled.
+_LOW_TEXTURE_SIGMA, _LOW_TEXTURE_CONTRAST = 3.0, 0.35
+#: Motion-blurred variant: sub-frames averaged over the exposure.
+_BLUR_SUBFRAMES = 9
+#: Frames of one to-and-fro cycle of the fast pans.
+WHIP_PERIOD = 48
+
+
+def make_fast_pan_videos(out_dir: str | Path, *, seed: int = 0, num_frames: int = 48,
+                         speed: float = 28.0) -> list[Path]:
+    """Write whip-pan videos with known camera motion: textured, low-texture and motion-blurred.
+
+    Each is a 240x320 avi (MJPG) at 30 fps filming a bundled photograph with a pure translation
+    (no zoom, no moving objects) whose speed ramps from rest to ``speed`` output pixels per frame,
+    holds it, slows down and pans back (a cycle of :data:`WHIP_PERIOD` frames), in a random
+    direction (mostly horizontal, as in real whip pans). The photograph extends beyond its edges by reflection, so any travel stays a
+    translation of one static scene. Low-texture: the photograph is low-passed and its contrast
+    reduced; motion-blurred: each frame averages sub-frames over an exposure of half the frame
+    interval (blur up to ``speed / 2`` px). Tracks and :func:`ground_truth_camera_motion` as for
+    :func:`make_demo_backgrounds`; bit-identical for a given ``seed``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Created if needed; videos go to ``out_dir/<label>/<name>.avi``.
+    seed : int
+        Seeds the pan directions (``numpy.random.default_rng([seed, 1000 + index])``).
+    num_frames : int
+        Frames per video.
+    speed : float
+        Peak camera motion, output pixels per frame.
+
+    Returns
+    -------
+    list of Path
+        ``whip_textured.avi``, ``whip_low_texture.avi``, ``whip_blurred.avi``.
+    """
+    out_dir = Path(out_dir)
+    paths = []
+    for index, spec in enumerate(_FAST_SPECS):
+        spec = dataclasses.replace(spec, speed=speed)
+        rng = np.random.default_rng([seed, 1000 + index])
+        paths.append(_make_video(out_dir / spec.label, spec.name, spec, num_frames, rng, seed))
+    return paths
 
 
 def make_demo_backgrounds(out_dir: str | Path, *, seed: int = 0, num_videos: int = 6,
@@ -238,9 +296,15 @@ def _make_video(folder: Path, name: str, spec: _Spec, num_frames: int, rng: np.r
                 seed: int) -> Path:
     n_src = _source_frames_for(num_frames, spec.fps)
     photo = _photo(spec.photo)
-    k, centre = _camera_track(spec, photo.shape[:2], n_src, rng)
+    if spec.low_texture:
+        smooth = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), _LOW_TEXTURE_SIGMA)
+        photo = np.clip(np.rint(128 + _LOW_TEXTURE_CONTRAST * (smooth - 128)), 0, 255).astype(np.uint8)
+    track = _whip_track if spec.whip else _camera_track
+    k, centre = track(spec, photo.shape[:2], n_src, rng)
     objects = [_moving_object(spec, n_src, rng, o) for o in range(spec.objects)]
-    frames = (_render(photo, k[j], centre[j], spec, [(obj, obj["centre_xy"][j]) for obj in objects])
+    velocity = np.gradient(centre, axis=0) if n_src > 1 else np.zeros_like(centre)
+    frames = (_render_exposure(photo, k[j], centre[j], velocity[j], spec,
+                               [(obj, obj["centre_xy"][j]) for obj in objects])
               for j in range(n_src))
     folder.mkdir(parents=True, exist_ok=True)
     if spec.container == "frames":
@@ -296,6 +360,28 @@ def _camera_track(spec: _Spec, photo_hw: tuple[int, int], n: int,
     return k, translation + p0 / k[:, None]
 
 
+def _whip_track(spec: _Spec, photo_hw: tuple[int, int], n: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed magnification and whip pans to and fro: speed ramps 0 -> ``spec.speed`` -> 0, then back.
+
+    Velocity per frame (output px) along one direction is ``spec.speed * clip(2 sin(2 pi t /
+    WHIP_PERIOD), -1, 1)``: two thirds of the frames hold the peak speed, the others accelerate,
+    slow down or reverse, and the travel stays within about one photograph (OpenCV reflects the
+    border only that far). Direction within 25 degrees of horizontal, sign random. Rounded to
+    1/32 photograph px like :func:`_camera_track`."""
+    hi, wi = photo_hw
+    k = np.full(n, max(MIN_MAGNIFICATION, spec.width / (VIEW_FRACTION * wi),
+                       spec.height / (VIEW_FRACTION * hi)))
+    angle = rng.uniform(-25, 25) * np.pi / 180 + (np.pi if rng.random() < 0.5 else 0.0)
+    steps = spec.speed * np.clip(2 * np.sin(2 * np.pi * np.arange(1, n) / WHIP_PERIOD), -1.0, 1.0)
+    travel = np.concatenate([[0.0], np.cumsum(steps)]) / k  # photo px
+    offsets = np.outer(travel - (travel.max() + travel.min()) / 2, [np.cos(angle), np.sin(angle)])
+    p0 = np.array([(spec.width - 1) / 2, (spec.height - 1) / 2])
+    translation = np.array([wi / 2, hi / 2]) + offsets - p0 / k[:, None]
+    translation = np.round(translation * 32.0) / 32.0
+    return k, translation + p0 / k[:, None]
+
+
 def _moving_object(spec: _Spec, n: int, rng: np.random.Generator, number: int) -> dict:
     """An elliptical textured patch moving on its own, bouncing inside the frame (video pixels).
 
@@ -332,6 +418,18 @@ def _window_wh(spec: _Spec) -> tuple[float, float]:
     """Width and height, in video pixels, of the reader's 240x320 output window."""
     out_scale = cover_size(spec.height, spec.width)[2]
     return 320 / out_scale, 240 / out_scale
+
+
+def _render_exposure(photo: np.ndarray, k: float, centre: np.ndarray, velocity: np.ndarray,
+                     spec: _Spec, objects) -> np.ndarray:
+    """One frame; with ``spec.blur`` the mean of sub-frames at ``centre + s * velocity`` (photo px),
+    ``s`` spread evenly over ``[-blur / 2, blur / 2]`` frame intervals, so the blur is centred on
+    the track."""
+    if not spec.blur:
+        return _render(photo, k, centre, spec, objects)
+    shifts = np.linspace(-spec.blur / 2, spec.blur / 2, _BLUR_SUBFRAMES)
+    total = sum(_render(photo, k, centre + s * velocity, spec, objects).astype(np.float32) for s in shifts)
+    return np.clip(np.rint(total / _BLUR_SUBFRAMES), 0, 255).astype(np.uint8)
 
 
 def _render(photo: np.ndarray, k: float, centre: np.ndarray, spec: _Spec, objects) -> np.ndarray:

@@ -2,8 +2,11 @@
 
 One ``.npz`` file per video in the cache directory holds, for every consecutive frame pair of the
 whole video (resampled to 30 fps and resized to cover 240x320 by the Kinetics reader, uncropped),
-the median TV-L1 flow of each ``tile`` x ``tile`` block (:func:`synthgen.steps.camera_motion.
-tile_medians`), float16, pixels of the resized frame, x then y. Any 240x320 window's camera motion
+the median flow of each ``tile`` x ``tile`` block (:func:`synthgen.steps.camera_motion.
+tile_medians`), float16, pixels of the resized frame, x then y, and which estimate that flow is
+(``estimate``: TV-L1 from the phase-correlation start, or the DIS fallback; codes in
+:data:`synthgen.steps.camera_motion.ESTIMATES`) with its reliability (fraction of pixels it
+explains, :func:`synthgen.steps.camera_motion.reliability`). Any 240x320 window's camera motion
 is then the area-weighted median of the tiles it covers (:meth:`VideoMotion.pair_motion`).
 Measured on real clips, 16 px tiles reproduce the window's full-resolution median to about 0.005 px
 (median) for about 1.2 kB per frame pair (``benchmarks/bench_camera_motion.py``).
@@ -24,7 +27,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +35,11 @@ import numpy as np
 
 from synthgen.config import CameraMotionConfig, ClipConfig
 from synthgen.errors import MissingFileError, ShortClipError, SourceError
-from synthgen.steps.camera_motion import tile_medians, tile_weights, window_camera_motion
-from synthgen.steps.tvl1 import optical_flow_tvl1_batch
+from synthgen.steps.camera_motion import pair_flows, tile_medians, tile_weights, window_camera_motion
 
 #: Bump when what is stored or how it is computed changes: every old file then misses.
-CACHE_VERSION = 1
+#: 2: phase-correlation start, DIS fallback, per-pair estimate and reliability.
+CACHE_VERSION = 2
 MANIFEST = "manifest.json"
 #: Fields that do not change what is stored (applied when reading, or batching only): not in the key.
 _NOT_STORED = ("batch_pairs", "inlier_radius")
@@ -61,12 +64,19 @@ class VideoMotion:
         Tile side, pixels.
     path : str
         The video.
+    estimate : ndarray, shape (P,), uint8
+        Which flow each pair's medians come from (index into
+        :data:`synthgen.steps.camera_motion.ESTIMATES`).
+    reliability : ndarray, shape (P,), float32 (rounded to float16, as stored)
+        Fraction of the frame's pixels that flow explains, 0..1.
     """
 
     medians: np.ndarray
     frame_shape: tuple[int, int]
     tile: int
     path: str
+    estimate: np.ndarray
+    reliability: np.ndarray
 
     @property
     def num_frames(self) -> int:
@@ -138,7 +148,8 @@ def cache_file(cache_dir: str | Path, video: str | Path, cfg: CameraMotionConfig
 
 def compute_video_motion(frames: Iterable[np.ndarray], cfg: CameraMotionConfig, *,
                          path: str = "") -> VideoMotion:
-    """TV-L1 flow of every consecutive pair of a frame stream, reduced to per-tile medians.
+    """Flow of every consecutive pair of a frame stream (:func:`~synthgen.steps.camera_motion.
+    pair_flows`), reduced to per-tile medians, with each pair's estimate and reliability.
 
     Frames are processed ``cfg.batch_pairs`` pairs at a time, so memory stays bounded however long
     the video.
@@ -157,30 +168,34 @@ def compute_video_motion(frames: Iterable[np.ndarray], cfg: CameraMotionConfig, 
     synthgen.errors.ShortClipError
         If the stream has fewer than 2 frames.
     """
-    medians = []
+    medians, estimates, reliabilities = [], [], []
     chunk: list[np.ndarray] = []
     for frame in frames:
         chunk.append(frame)
         if len(chunk) == cfg.batch_pairs + 1:
-            medians.extend(_chunk_medians(chunk, cfg))
+            _add_chunk(chunk, cfg, medians, estimates, reliabilities)
             chunk = chunk[-1:]
     if len(chunk) > 1:
-        medians.extend(_chunk_medians(chunk, cfg))
+        _add_chunk(chunk, cfg, medians, estimates, reliabilities)
     if not medians:
         raise ShortClipError(path, "fewer than 2 frames: no frame pair for camera motion")
     # Rounded to the stored float16 now, so a fresh result equals what the cache serves later.
-    stored = np.stack(medians).astype(np.float16).astype(np.float32)
-    return VideoMotion(medians=stored, frame_shape=tuple(chunk[-1].shape[:2]),
-                       tile=cfg.tile, path=str(path))
+    return VideoMotion(medians=_as_stored(np.stack(medians)), frame_shape=tuple(chunk[-1].shape[:2]),
+                       tile=cfg.tile, path=str(path), estimate=np.concatenate(estimates),
+                       reliability=_as_stored(np.concatenate(reliabilities)))
 
 
-def _chunk_medians(chunk: list[np.ndarray], cfg: CameraMotionConfig) -> Iterator[np.ndarray]:
+def _add_chunk(chunk: list[np.ndarray], cfg: CameraMotionConfig, medians: list,
+               estimates: list, reliabilities: list) -> None:
     frames = np.stack(chunk)
-    flow = optical_flow_tvl1_batch(frames[:-1], frames[1:], attachment=cfg.attachment,
-                                   tightness=cfg.tightness, num_warp=cfg.num_warp,
-                                   num_iter=cfg.num_iter, num_levels=cfg.num_levels,
-                                   downscale=cfg.downscale)
-    return (tile_medians(f, tile=cfg.tile) for f in flow)
+    flows = pair_flows(frames[:-1], frames[1:], cfg)
+    medians.extend(tile_medians(f, tile=cfg.tile) for f in flows.flow)
+    estimates.append(flows.estimate)
+    reliabilities.append(flows.reliability)
+
+
+def _as_stored(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.float16).astype(np.float32)
 
 
 def save(motion: VideoMotion, file: str | Path) -> None:
@@ -192,7 +207,9 @@ def save(motion: VideoMotion, file: str | Path) -> None:
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, medians=motion.medians.astype(np.float16),
                                 frame_shape=np.asarray(motion.frame_shape), tile=motion.tile,
-                                path=motion.path, version=CACHE_VERSION)
+                                path=motion.path, version=CACHE_VERSION,
+                                estimate=motion.estimate.astype(np.uint8),
+                                reliability=motion.reliability.astype(np.float16))
         os.chmod(tmp, 0o644)
         os.replace(tmp, file)
     except BaseException:
@@ -208,7 +225,9 @@ def load(file: str | Path) -> VideoMotion | None:
                 return None
             return VideoMotion(medians=data["medians"].astype(np.float32),
                                frame_shape=tuple(int(v) for v in data["frame_shape"]),
-                               tile=int(data["tile"]), path=str(data["path"]))
+                               tile=int(data["tile"]), path=str(data["path"]),
+                               estimate=data["estimate"].astype(np.uint8),
+                               reliability=data["reliability"].astype(np.float32))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
 

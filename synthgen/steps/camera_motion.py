@@ -15,12 +15,139 @@ the plain median when nothing moves independently. Known limit: an object held s
 while the camera pans, beside a textureless region, lends that region its motion in the TV-L1 flow
 (scikit-image's as well), and the median drifts (``wide_coffee`` demo video, 2 px over 31 frames).
 
+Large displacements (:func:`pair_flows`, *decision*; the paper says only "TVL1"): TV-L1's
+coarse-to-fine pyramid (4 levels at 240x320, depth set by the frame size) reaches about 8 px per
+frame; whip pans in Kinetics reach 30. So each pair's TV-L1 starts from a global translation found
+by phase correlation on the frames at half resolution (``cv2.phaseCorrelate``; at full resolution
+its whitening amplifies compression noise, and it failed on motion-blurred frames, 17 px off).
+TV-L1 then only recovers what differs from that translation. Where the median of the resulting
+flow and the phase-correlation estimate disagree by more than ``fallback_px`` (phase correlation
+is a single translation; a disagreement means one of them failed), OpenCV's DIS flow (medium
+preset) is computed too, and the one that explains the frames better is kept: higher
+:func:`reliability`, the fraction of pixels whose match lies inside the next frame and whose grey
+level there differs by at most :data:`RELIABLE_RESIDUAL`. The cache records per pair which
+estimate was kept (:data:`ESTIMATES`) and its reliability. Measured in
+``benchmarks/bench_camera_motion.py``.
+
 Coordinates are pixels of the reader's resized frame (the 240x320 crop is a window of it), x then y.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import cv2
 import numpy as np
+
+from synthgen.config import CameraMotionConfig
+from synthgen.steps.tvl1 import optical_flow_tvl1_batch
+
+#: Names of the per-pair estimates, indexed by the code the cache stores.
+ESTIMATES = ("tvl1", "dis")
+#: Largest grey-level difference (of 255) between a pixel and its match that counts as explained.
+RELIABLE_RESIDUAL = 8.0
+
+
+@dataclass(frozen=True)
+class PairFlows:
+    """Flows of B frame pairs, which estimate each is, and how well it explains the frames.
+
+    Attributes
+    ----------
+    flow : ndarray, shape (B, H, W, 2), float32
+        Displacement from frame t to frame t+1, pixels, x then y.
+    estimate : ndarray, shape (B,), uint8
+        Index into :data:`ESTIMATES` of each pair's flow.
+    reliability : ndarray, shape (B,), float32
+        :func:`reliability` of each pair's flow, 0..1.
+    """
+
+    flow: np.ndarray
+    estimate: np.ndarray
+    reliability: np.ndarray
+
+
+def pair_flows(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotionConfig) -> PairFlows:
+    """Optical flow of B frame pairs for camera motion, robust to large displacements.
+
+    TV-L1 (``cfg``'s parameters) initialised by :func:`global_translation`; where the flow's
+    median and that translation differ by more than ``cfg.fallback_px`` in x or y, DIS (medium)
+    replaces it if its :func:`reliability` is higher (module notes).
+
+    Parameters
+    ----------
+    frames0, frames1 : ndarray, shape (B, H, W, 3), uint8
+        RGB frames; pair b is ``frames0[b]`` to ``frames1[b]``.
+    cfg : CameraMotionConfig
+        TV-L1 parameters, ``phase_correlation`` and ``fallback_px``.
+    """
+    gray0, gray1 = _gray(frames0), _gray(frames1)
+    init = global_translation(gray0, gray1) if cfg.phase_correlation else None
+    flow = optical_flow_tvl1_batch(frames0, frames1, attachment=cfg.attachment,
+                                   tightness=cfg.tightness, num_warp=cfg.num_warp,
+                                   num_iter=cfg.num_iter, num_levels=cfg.num_levels,
+                                   downscale=cfg.downscale, initial_motion=init)
+    estimate = np.zeros(len(flow), dtype=np.uint8)
+    score = np.array([reliability(g0, g1, f) for g0, g1, f in zip(gray0, gray1, flow)], np.float32)
+    if init is not None:
+        medians = np.median(flow.reshape(len(flow), -1, 2), axis=1)
+        for b in np.flatnonzero(np.abs(medians - init).max(axis=1) > cfg.fallback_px):
+            dis = _dis().calc(gray0[b], gray1[b], None)
+            dis_score = reliability(gray0[b], gray1[b], dis)
+            if dis_score > score[b]:
+                flow[b], estimate[b], score[b] = dis, ESTIMATES.index("dis"), dis_score
+    return PairFlows(flow=flow, estimate=estimate, reliability=score)
+
+
+def global_translation(gray0: np.ndarray, gray1: np.ndarray) -> np.ndarray:
+    """Global translation of B grey frame pairs by phase correlation at half resolution.
+
+    Parameters
+    ----------
+    gray0, gray1 : ndarray, shape (B, H, W), uint8
+
+    Returns
+    -------
+    shift : ndarray, shape (B, 2), float64
+        Displacement from ``gray0[b]`` to ``gray1[b]``, full-resolution pixels, x then y.
+    """
+    shifts = np.empty((len(gray0), 2))
+    for b, (g0, g1) in enumerate(zip(gray0, gray1)):
+        half0, half1 = (cv2.pyrDown(g.astype(np.float32)) for g in (g0, g1))
+        h, w = half0.shape[0] // 2 * 2, half0.shape[1] // 2 * 2  # odd sizes bias OpenCV's peak
+        window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+        (dx, dy), _ = cv2.phaseCorrelate(half0[:h, :w], half1[:h, :w], window)
+        shifts[b] = 2 * dx, 2 * dy
+    return shifts
+
+
+def reliability(gray0: np.ndarray, gray1: np.ndarray, flow: np.ndarray) -> float:
+    """Fraction of pixels a flow explains: match inside frame 1, grey levels within
+    :data:`RELIABLE_RESIDUAL`.
+
+    Parameters
+    ----------
+    gray0, gray1 : ndarray, shape (H, W), uint8
+        Frames t and t+1.
+    flow : ndarray, shape (H, W, 2)
+        Displacement from frame t to t+1, pixels, x then y.
+    """
+    height, width = gray0.shape
+    map_x = np.arange(width, dtype=np.float32)[None, :] + flow[..., 0].astype(np.float32)
+    map_y = np.arange(height, dtype=np.float32)[:, None] + flow[..., 1].astype(np.float32)
+    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+    warped = cv2.remap(gray1.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+    explained = inside & (np.abs(warped - gray0) <= RELIABLE_RESIDUAL)
+    return float(explained.mean())
+
+
+def _gray(frames: np.ndarray) -> np.ndarray:
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+
+
+def _dis() -> cv2.DISOpticalFlow:
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
 
 def camera_motion(flow: np.ndarray, *, inlier_radius: float = np.inf) -> np.ndarray:

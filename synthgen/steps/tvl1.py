@@ -75,7 +75,8 @@ def optical_flow_tvl1(frame0: np.ndarray, frame1: np.ndarray, *, attachment: flo
 
 def optical_flow_tvl1_batch(frames0: np.ndarray, frames1: np.ndarray, *, attachment: float = 15.0,
                             tightness: float = 0.3, num_warp: int = 5, num_iter: int = 10,
-                            num_levels: int = 5, downscale: int = 1) -> np.ndarray:
+                            num_levels: int = 5, downscale: int = 1,
+                            initial_motion: np.ndarray | None = None) -> np.ndarray:
     """TV-L1 optical flow of B frame pairs at once (pair b: ``frames0[b]`` to ``frames1[b]``).
 
     Same algorithm, parameters and conventions as :func:`optical_flow_tvl1`; pair b's result
@@ -85,6 +86,10 @@ def optical_flow_tvl1_batch(frames0: np.ndarray, frames1: np.ndarray, *, attachm
     ----------
     frames0, frames1 : ndarray, shape (B, H, W) or (B, H, W, 3)
         Grey or RGB frames, uint8 (0..255) or float (0..1).
+    initial_motion : ndarray, shape (B, 2), optional
+        A global displacement per pair (input pixels, x then y) the coarsest level starts from
+        instead of zero flow, e.g. a phase-correlation estimate: the pyramid then only has to
+        recover what differs from it, so displacements beyond its reach are found.
 
     Returns
     -------
@@ -104,11 +109,16 @@ def optical_flow_tvl1_batch(frames0: np.ndarray, frames1: np.ndarray, *, attachm
         raise ValueError(f"frames must be (B, H, W) or (B, H, W, 3), got shape {frames0.shape}")
     if min(num_warp, num_iter, num_levels, downscale) < 1:
         raise ValueError("num_warp, num_iter, num_levels and downscale must all be >= 1")
+    if initial_motion is not None and np.shape(initial_motion) != (frames0.shape[0], 2):
+        raise ValueError(f"initial_motion must be ({frames0.shape[0]}, 2), got {np.shape(initial_motion)}")
     height, width = frames0.shape[1:3]
     gray0, gray1 = _to_gray(frames0, downscale), _to_gray(frames1, downscale)
     pyramid0 = _pyramid(gray0, num_levels)
     pyramid1 = _pyramid(gray1, num_levels)
     flow = np.zeros((gray0.shape[0], 2) + pyramid0[0].shape[1:], dtype=np.float32)
+    if initial_motion is not None:
+        coarse_per_input = np.array([flow.shape[3] / width, flow.shape[2] / height], np.float32)
+        flow += (np.asarray(initial_motion, np.float32) * coarse_per_input)[:, :, None, None]
     for level, (image0, image1) in enumerate(zip(pyramid0, pyramid1)):
         if level:
             flow = _resize_flow(flow, image0.shape[1:])
