@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 from synthgen.progress import Progress
 
+#: Ray's environment variable for its authentication mode ("token" or "disabled").
+RAY_AUTH_MODE = "RAY_AUTH_MODE"
+
 
 @dataclass(frozen=True)
 class TaskFailure:
@@ -85,6 +88,9 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
                   configure_logging=True)
     if address is None:
+        # A local Ray keeps Ray's token authentication; saying so explicitly silences the warning
+        # Ray prints on every local start. A remote cluster's own setting (and warnings) stand.
+        os.environ.setdefault(RAY_AUTH_MODE, "token")
         kwargs.update(num_cpus=num_cpus or os.cpu_count())
         if temp_dir is not None:
             kwargs["_temp_dir"] = temp_dir

@@ -9,9 +9,12 @@ synthgen) writes BlazePose-33 landmarks to an ``.npz``, read back with
 Where the detector's Python is found (:func:`detector_python`), first match wins:
 
 1. the environment variable ``SYNTHGEN_DETECTOR_PYTHON`` (a Python with ``mediapipe`` installed);
-2. ``.venv-detector/bin/python`` at the repository root, created by ``make detector``
-   (``python3.11 -m venv .venv-detector && .venv-detector/bin/pip install mediapipe==0.10.21``),
-   used only once the install finished (``.venv-detector/.installed`` exists).
+2. in a source checkout only, ``.venv-detector/bin/python`` at the repository root, created by
+   ``make detector`` (``python3.11 -m venv .venv-detector && .venv-detector/bin/pip install
+   mediapipe==0.10.21``), used only once the install finished (``.venv-detector/.installed``).
+
+An installed wheel has no repository root: there, make that environment anywhere and name its
+Python in ``SYNTHGEN_DETECTOR_PYTHON``.
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ from synthgen.video_keypoints import VideoKeypoints, read_blazepose_npz
 
 #: Environment variable naming the detector environment's Python.
 ENV_VAR = "SYNTHGEN_DETECTOR_PYTHON"
-#: ``make detector``'s environment, at the repository root.
-DEFAULT_VENV = Path(__file__).resolve().parents[2] / ".venv-detector"
+#: The repository root when synthgen runs from a source checkout (None for an installed wheel).
+_ROOT = Path(__file__).resolve().parents[2]
+CHECKOUT = _ROOT if (_ROOT / "pyproject.toml").is_file() else None
+#: ``make detector``'s environment, at the repository root of a source checkout.
+DEFAULT_VENV = CHECKOUT / ".venv-detector" if CHECKOUT is not None else None
 #: The runner script, run with the detector's Python.
 RUNNER = Path(__file__).resolve().with_name("mediapipe_runner.py")
 
@@ -51,6 +57,11 @@ def detector_python() -> Path:
         if not Path(named).is_file():
             raise DetectorUnavailableError(f"{ENV_VAR}={named}: no such Python")
         return Path(named)
+    if DEFAULT_VENV is None:
+        raise DetectorUnavailableError(
+            f"no MediaPipe detector environment: make one (python3.11 -m venv DIR && "
+            f"DIR/bin/pip install mediapipe==0.10.21) and set {ENV_VAR}=DIR/bin/python, or pass "
+            f"keypoints from a file with --keypoints")
     python = DEFAULT_VENV / "bin" / "python"
     if python.is_file() and (DEFAULT_VENV / ".installed").is_file():
         return python
