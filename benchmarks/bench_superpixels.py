@@ -2,7 +2,7 @@
 
 Inputs are synthetic (no files): camera pans over skimage.data photos (``tests.test_superpixels``).
 Everything runs on one thread at the paper's settings (position scale 5e-4, compactness 0.01,
-20 superpixels per frame).
+20 centres per frame).
 
 - Speed: median ms per T x 240 x 320 clip of ours (``method="synthgen"``, each ``downsample``) and
   of scikit-image's ``slic`` (the paper's call), on the same inputs.
@@ -10,7 +10,9 @@ Everything runs on one thread at the paper's settings (position scale 5e-4, comp
   scikit-image's result; the row "skimage +-1 noise" is scikit-image on the same clip with +-1 grey
   level of noise: how far scikit-image moves from itself.
 - Tracking: area-weighted IoU of the superpixels of frame 0, moved by the known camera motion, with
-  frame k (k = 1..10) on an 11-frame pan of 3 px/frame in x and 1 in y.
+  frame k (k = 1..10) on 11-frame pans of 3 and 12 px/frame in x (1 and 4 in y).
+- Calibration: ``calibrated_slic`` (what a build runs) per target 10, 20, 30 on a T-frame pan of
+  3 px/frame: median ms per clip, SLIC calls made and superpixels per frame (min-max).
 
 ``python -m benchmarks superpixels -- --runs 3`` (default); ``--frames`` sets T.
 """
@@ -24,7 +26,7 @@ import time
 import numpy as np
 import torch
 
-from synthgen.steps.superpixels import motion_compensated_slic
+from synthgen.steps.superpixels import calibrated_slic, motion_compensated_slic
 from tests.test_superpixels import (boundary_recall, panned_clip, tracking_iou,
                                     undersegmentation_error)
 
@@ -72,10 +74,10 @@ def main(argv=None) -> None:
                   f"{boundary_recall(labels, reference):6.3f} "
                   f"{undersegmentation_error(labels, reference):6.3f}")
 
-    print("\nTracking IoU of frame 0 vs frame k, 11-frame pan (3, 1) px/frame, paper scale 5e-4")
-    print(f"{'photo':10s} {'method':32s} " + " ".join(f"{k:>5d}" for k in range(1, 11)))
-    for photo in args.photos:
-        frames, offsets = panned_clip(11, (3.0, 1.0), photo=photo)
+    print("\nTracking IoU of frame 0 vs frame k, 11-frame pans, paper scale 5e-4")
+    print(f"{'photo':10s} {'pan':8s} {'method':32s} " + " ".join(f"{k:>5d}" for k in range(1, 11)))
+    for photo, pan in ((photo, pan) for photo in args.photos for pan in ((3.0, 1.0), (12.0, 4.0))):
+        frames, offsets = panned_clip(11, pan, photo=photo)
         for name, method, compensated in (("synthgen compensated", "synthgen", True),
                                           ("synthgen no compensation", "synthgen", False),
                                           ("skimage compensated channels", "skimage", True),
@@ -84,7 +86,19 @@ def main(argv=None) -> None:
                 frames, offsets if compensated else np.zeros_like(offsets), method=method,
                 **PAPER)
             ious = [tracking_iou(labels, offsets, 0, k) for k in range(1, 11)]
-            print(f"{photo:10s} {name:32s} " + " ".join(f"{v:5.2f}" for v in ious))
+            print(f"{photo:10s} {str(pan):8s} {name:32s} " + " ".join(f"{v:5.2f}" for v in ious))
+
+    print(f"\nCalibrated SLIC, {args.frames} x 240 x 320, pan (3, 1) px/frame, limits 10..30")
+    print(f"{'photo':10s} {'target':>6s} {'ms':>8s} {'calls':>5s} {'asked':>5s} {'per frame':>9s}")
+    for photo in args.photos:
+        frames, offsets = panned_clip(args.frames, (3.0, 1.0), photo=photo)
+        for target in (10, 20, 30):
+            ms, result = _median_ms(lambda: calibrated_slic(
+                frames, offsets, target=target, limits=(10, 30), position_scale=5e-4,
+                compactness=0.01), args.runs)
+            counts = result.per_frame
+            print(f"{photo:10s} {target:6d} {ms:8.0f} {result.tries:5d} {result.requested:5d} "
+                  f"{counts.min():4d}-{counts.max():<4d}")
 
 
 if __name__ == "__main__":

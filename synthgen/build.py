@@ -355,7 +355,8 @@ def example_arrays(example: Example, plan: ExamplePlan, flow: np.ndarray, cfg: C
         "surreal_start": np.int32(plan.person_start),
         "occluder_reason": np.uint8(OCCLUDER_REASONS.index(example.occluder_reason)),
         "occluder_segment": np.int32(example.occluder_superpixel),
-        "occluder_num_segments": np.int32(example.segments_per_frame * cfg.clip.length),
+        "occluder_num_segments": np.int32(example.slic_segments),
+        "superpixels_per_frame": np.float32(example.superpixels_per_frame),
         "occluder_scale": np.float32(example.position_scale),
         "occluded_fraction": np.float32(example.occluded_fraction),
     }

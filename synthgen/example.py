@@ -24,7 +24,7 @@ from synthgen.steps.composite import composite, person_mask
 from synthgen.steps.crops import (boxes_from_keypoints, crop_frames, crop_masks, crop_pairs,
                                   frame_to_crop)
 from synthgen.steps.occluder import Occluder, apply_occluder, disabled_occluder, pick_superpixel
-from synthgen.steps.superpixels import motion_compensated_slic
+from synthgen.steps.superpixels import Superpixels, calibrated_slic
 from synthgen.steps.total_occlusion import draw_total_occlusion, total_occlusion_indicator
 from synthgen.steps.tracking import TrackedPerson, track_person
 from synthgen.steps.visibility import (behind_depth, covered_by_mask, outside_frame,
@@ -39,7 +39,8 @@ class RandomDraws:
     Attributes
     ----------
     segments_per_frame : int
-        SLIC superpixels per frame (paper: 10..30).
+        Target superpixels per frame (paper: 10..30), measured on SLIC's labels
+        (`synthgen.steps.superpixels.calibrated_slic`).
     position_scale : float
         Scale of SLIC's position channels (paper: 4e-4..6e-4).
     superpixel_u : float
@@ -115,7 +116,11 @@ class Example:
     occluded_fraction : float
         Fraction of the person's pixels removed by the occluder.
     num_superpixels : int
-        Superpixels SLIC returned (0 when disabled).
+        Superpixels SLIC returned over the clip (0 when disabled).
+    superpixels_per_frame : float
+        Mean number of superpixels per frame, measured on the labels (NaN when disabled).
+    slic_segments : int
+        Centres per frame asked of SLIC after calibration (-1 when disabled).
     segments_per_frame : int
     position_scale : float
         The SLIC draws (recorded even when the occluder is disabled).
@@ -142,6 +147,8 @@ class Example:
     occluder_superpixel: int
     occluded_fraction: float
     num_superpixels: int
+    superpixels_per_frame: float
+    slic_segments: int
     segments_per_frame: int
     position_scale: float
     provenance: dict = field(default_factory=dict)
@@ -210,8 +217,8 @@ class ExampleLayers:
         See :class:`Example`.
     tracked : synthgen.steps.tracking.TrackedPerson
         The SURREAL person translated by ``tracking_offsets``.
-    labels : ndarray, shape (T, H, W), int or None
-        SLIC superpixels (None when the occluder is disabled).
+    superpixels : synthgen.steps.superpixels.Superpixels or None
+        SLIC superpixels and their per-frame counts (None when the occluder is disabled).
     occluder : synthgen.steps.occluder.Occluder
     composited : ndarray, shape (T, H, W, 3), uint8
         The person, minus the occluder, pasted on the background.
@@ -224,11 +231,16 @@ class ExampleLayers:
     camera_offsets: np.ndarray
     tracking_offsets: np.ndarray
     tracked: TrackedPerson
-    labels: np.ndarray | None
+    superpixels: Superpixels | None
     occluder: Occluder
     composited: np.ndarray
     total_occlusion: np.ndarray
     visibility: np.ndarray
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """Superpixel labels (T, H, W), None when the occluder is disabled."""
+        return None if self.superpixels is None else self.superpixels.labels
 
 
 def example_layers(background: BackgroundClip, camera_offsets: np.ndarray, person: SurrealClip,
@@ -255,16 +267,17 @@ def example_layers(background: BackgroundClip, camera_offsets: np.ndarray, perso
         behind = behind_depth(tracked.joints2d, person.joints3d, tracked.depth,
                               margin_m=config.visibility.behind_margin_m)
 
-    labels = None
+    superpixels = None
     if config.occluder.enabled:
         sp = config.superpixels
         with _timed(timings, "superpixels"):
             slic_offsets = camera_offsets if sp.motion_compensated else no_motion
-            labels = motion_compensated_slic(frames, slic_offsets,
-                                             segments_per_frame=draws.segments_per_frame,
-                                             position_scale=draws.position_scale,
-                                             compactness=sp.compactness, method=sp.method,
-                                             downsample=sp.downsample)
+            superpixels = calibrated_slic(frames, slic_offsets, target=draws.segments_per_frame,
+                                          limits=sp.segments_per_frame,
+                                          position_scale=draws.position_scale,
+                                          compactness=sp.compactness, method=sp.method,
+                                          downsample=sp.downsample)
+        labels = superpixels.labels
         with _timed(timings, "occluder"):
             occluder = apply_occluder(labels, pick_superpixel(labels, draws.superpixel_u),
                                       tracked.segm > 0, tracked.joints2d, outside | behind,
@@ -281,7 +294,7 @@ def example_layers(background: BackgroundClip, camera_offsets: np.ndarray, perso
         visibility = visibility_bitmask(outside=outside,
                                         occluded=covered_by_mask(tracked.joints2d, occluder.mask),
                                         total_occlusion=total, behind=behind)
-    return ExampleLayers(draws, frames, camera_offsets, tracking_offsets, tracked, labels,
+    return ExampleLayers(draws, frames, camera_offsets, tracking_offsets, tracked, superpixels,
                          occluder, composited, total, visibility)
 
 
@@ -351,5 +364,8 @@ def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person:
         occluder_reason=occluder.reason, occluder_superpixel=occluder.superpixel,
         occluded_fraction=occluder.occluded_fraction,
         num_superpixels=0 if layers.labels is None else int(layers.labels.max()),
+        superpixels_per_frame=(float("nan") if layers.superpixels is None
+                               else float(layers.superpixels.per_frame.mean())),
+        slic_segments=-1 if layers.superpixels is None else layers.superpixels.requested,
         segments_per_frame=draws.segments_per_frame, position_scale=draws.position_scale,
         provenance={**sources, **dict(provenance or {})})

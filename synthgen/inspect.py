@@ -122,6 +122,9 @@ class Statistics:
         Fraction of examples with an occluder (paper: about 0.3).
     mean_occluded_fraction : float
         Mean fraction of the person's pixels removed, over occluded examples (NaN if none).
+    superpixels_per_frame : dict of int to float
+        Percentiles over examples of the mean superpixels per frame (paper: 10..30), examples
+        with the occluder disabled left out.
     visibility : dict of str to float
         Fraction of joint-frames (all 24 joints, all frames) with each hidden-reason bit set,
         plus ``"hidden"`` (any bit) and ``"visible"``. Reasons can overlap.
@@ -145,6 +148,7 @@ class Statistics:
     occluder_reasons: dict
     occlusion_rate: float
     mean_occluded_fraction: float
+    superpixels_per_frame: dict
     visibility: dict
     total_occlusion_examples: float
     total_occlusion_frames: float
@@ -166,7 +170,8 @@ class _Accumulator:
         self.parts: dict[str, list[np.ndarray]] = {}
 
     def add(self, arrays: dict) -> None:
-        for name in ("occluder_reason", "occluded_fraction", "visibility", "total_occlusion",
+        for name in ("occluder_reason", "occluded_fraction", "superpixels_per_frame",
+                     "visibility", "total_occlusion",
                      "boxes", "camera_motion", "gender"):
             self.parts.setdefault(name, []).append(np.asarray(arrays[name]))
         flow = np.asarray(arrays["flow"], dtype=np.float32)  # int16 quanta
@@ -183,6 +188,7 @@ class _Accumulator:
     def result(self) -> Statistics:
         reasons = self._all("occluder_reason", ()).astype(np.int64)
         fraction = self._all("occluded_fraction", ())
+        superpixels = self._all("superpixels_per_frame", ())
         visibility = self._all("visibility", (1, 24)).astype(np.uint8)
         total = self._all("total_occlusion", (1,)).astype(bool)
         boxes = self._all("boxes", (1, 3))
@@ -205,6 +211,7 @@ class _Accumulator:
                               for i, r in enumerate(self.occluder_reasons)},
             occlusion_rate=mean(occluded),
             mean_occluded_fraction=mean(fraction[occluded]),
+            superpixels_per_frame=percentiles(superpixels[np.isfinite(superpixels)]),
             visibility=vis,
             total_occlusion_examples=mean(total.any(axis=1)) if n else float("nan"),
             total_occlusion_frames=mean(total),
@@ -441,6 +448,8 @@ def report_lines(url: str, group, infos: list[ArrayInfo], statistics: Statistics
               f"  occlusion rate {s.occlusion_rate:.1%}; occluder outcomes "
               + ", ".join(f"{r} {n}" for r, n in s.occluder_reasons.items())
               + f"; mean person fraction removed when occluded {s.mean_occluded_fraction:.1%}",
+              "  superpixels per frame: " + _format_percentiles(s.superpixels_per_frame,
+                                                                "mean over frames, per example"),
               "  joint-frames hidden: "
               + ", ".join(f"{r} {v:.1%}" for r, v in s.visibility.items()),
               f"  total occlusion: {s.total_occlusion_examples:.1%} of examples, "

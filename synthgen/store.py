@@ -98,7 +98,12 @@ def schema(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
         "surreal_start": ArraySpec((), (), "int32", "first SURREAL frame of the window"),
         "occluder_reason": ArraySpec((), (), "uint8", "index into attrs['occluder_reasons']"),
         "occluder_segment": ArraySpec((), (), "int32", "superpixel label used (-1: none)"),
-        "occluder_num_segments": ArraySpec((), (), "int32", "SLIC n_segments asked for the clip"),
+        "occluder_num_segments": ArraySpec((), (), "int32",
+                                           "SLIC centres asked per frame after calibration "
+                                           "(-1: occluder disabled)"),
+        "superpixels_per_frame": ArraySpec((), (), "float32",
+                                           "superpixels per frame: mean over frames of the SLIC "
+                                           "labels present (NaN: occluder disabled)"),
         "occluder_scale": ArraySpec((), (), "float32", "SLIC position-channel scale"),
         "occluded_fraction": ArraySpec((), (), "float32", "fraction of person pixels removed"),
     }

@@ -147,7 +147,7 @@ def test_example_fields_are_consistent(inputs, example):
     assert np.array_equal(example.visibility[:, 0] & TOTAL_OCCLUSION > 0, example.total_occlusion)
     assert example.provenance["seed"] == 7 and example.provenance["background_path"] == "pan.mp4"
     assert example.occluder_reason in ("occluded", "missed_person", "too_few_visible")
-    assert T * 10 // 2 <= example.num_superpixels
+    assert 10 <= example.superpixels_per_frame <= 30, example.superpixels_per_frame
 
 
 def test_an_accepted_occluder_removes_pixels_and_hides_joints(inputs, config):

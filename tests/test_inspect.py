@@ -80,6 +80,10 @@ def test_statistics_equal_values_computed_from_the_arrays(tiny_store):
     assert stats.total_occlusion_examples == pytest.approx(total.any(axis=1).mean())
     # Totally occluded frames hide every joint with bit 4, and nothing else sets it.
     assert stats.visibility["total_occlusion"] == pytest.approx(total.mean())
+    per_frame = ds["superpixels_per_frame"].values
+    assert np.all((per_frame >= 10) & (per_frame <= 30)), per_frame
+    np.testing.assert_allclose(list(stats.superpixels_per_frame.values()),
+                               np.percentile(per_frame, insp.PERCENTILES))
     sides = ds["boxes"].values[..., 2]
     np.testing.assert_allclose(list(stats.box_side_px.values()),
                                np.percentile(sides, insp.PERCENTILES))

@@ -31,6 +31,15 @@ Algorithm (scikit-image's ``slic`` with ``convert2lab=False``, ``max_num_iter=10
 
 *Decisions* (ours only)
 
+- Superpixels per image (appendix A: "between 10 and 30 superpixels per image"): the grid has one
+  layer in time, at the centre frame with a time step of T (its windows span the clip), and in
+  each frame scikit-image's 2-D ``regular_grid`` of ``segments_per_frame`` points, so a centre
+  is a superpixel of every frame. This is the grid scikit-image's own 3-D call builds for
+  ``n_segments = segments_per_frame`` whenever ``T < sqrt(H * W / segments_per_frame)`` (on
+  240 x 320: T <= 50 at 30 per frame). ``n_segments = T * segments_per_frame`` on the 3-D grid
+  (before) gave cells ~16 frames long and 200-400 superpixels per frame. Since colour dominates,
+  a frame then holds only 0.4-0.9 of the centres: `calibrated_slic` sets the request from the
+  count measured on the labels.
 - Compensated coordinates are ``(t, y - dy[t], x - dx[t])``; the initial grid covers every
   compensated position some frame sees, with scikit-image's steps and phase (identical to
   scikit-image's grid when the offsets are zero).
@@ -53,6 +62,7 @@ Algorithm (scikit-image's ``slic`` with ``convert2lab=False``, ``max_num_iter=10
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -63,6 +73,11 @@ from skimage.util import regular_grid
 _FAR = 1e30  # distance penalty of a pixel outside a centre's window
 _BLOCK_PX = 32  # side of the assignment blocks in full-resolution pixels
 _CHUNK = 1 << 19  # distance entries computed at once (keeps them in cache)
+#: `calibrated_slic`: SLIC calls at most, the fraction of the target its mean count may miss by,
+#: and the typical ratio of superpixels per frame to centres per frame (its first request).
+MAX_TRIES = 3
+TOLERANCE = 0.25
+TYPICAL_YIELD = 0.6
 
 
 def position_channels(offsets: np.ndarray, height: int, width: int, *,
@@ -105,7 +120,9 @@ def motion_compensated_slic(frames: np.ndarray, offsets: np.ndarray, *, segments
         Integrated camera motion ``(dx, dy)`` in frame pixels (see `position_channels`); zeros
         disable the motion compensation.
     segments_per_frame : int
-        Requested superpixels per frame; SLIC gets ``n_segments = T * segments_per_frame``.
+        Centres requested per frame: scikit-image's ``regular_grid`` of one frame with this many
+        points, in one layer at the centre frame with a time step of T (module docstring). The
+        labels returned per frame are fewer or more (`calibrated_slic` aims at a count).
     position_scale : float
         Scale of the position channels (paper: 4e-4..6e-4).
     compactness : float
@@ -121,16 +138,14 @@ def motion_compensated_slic(frames: np.ndarray, offsets: np.ndarray, *, segments
     Returns
     -------
     ndarray, shape (T, H, W), int32
-        Superpixel label of every pixel, 1..N (consecutive; N near ``T * segments_per_frame``).
-        Deterministic for a given input.
+        Superpixel label of every pixel, 1..N (consecutive). Deterministic for a given input.
     """
     num_frames, height, width = frames.shape[:3]
-    n_segments = num_frames * segments_per_frame
     if method == "skimage":
         features = np.empty((num_frames, height, width, 5), dtype=np.float32)
         np.multiply(frames, np.float32(1.0 / 255.0), out=features[..., :3])
         features[..., 3:] = position_channels(offsets, height, width, scale=position_scale)
-        labels = slic(features, n_segments=n_segments, compactness=compactness,
+        labels = slic(features, n_segments=segments_per_frame, compactness=compactness,
                       convert2lab=False, start_label=1, channel_axis=-1)
         return labels.astype(np.int32)
     if method != "synthgen":
@@ -143,10 +158,110 @@ def motion_compensated_slic(frames: np.ndarray, offsets: np.ndarray, *, segments
     torch.set_num_threads(1)
     try:
         return _compensated_slic(frames, np.asarray(offsets, dtype=np.float64),
-                                 n_segments=n_segments, position_scale=position_scale,
+                                 segments_per_frame=segments_per_frame,
+                                 position_scale=position_scale,
                                  compactness=compactness, downsample=downsample)
     finally:
         torch.set_num_threads(threads)
+
+
+def superpixels_per_frame(labels: np.ndarray) -> np.ndarray:
+    """Number of distinct labels in each frame.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (T, H, W)
+        Superpixel labels (>= 0).
+
+    Returns
+    -------
+    ndarray, shape (T,), int64
+        Superpixels present in frame t.
+    """
+    num_frames = len(labels)
+    span = int(labels.max()) + 1
+    keys = labels.reshape(num_frames, -1).astype(np.int64) + span * np.arange(num_frames)[:, None]
+    present = np.bincount(keys.ravel(), minlength=num_frames * span).reshape(num_frames, span) > 0
+    return present.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Superpixels:
+    """Outcome of `calibrated_slic`.
+
+    Attributes
+    ----------
+    labels : ndarray, shape (T, H, W), int32
+        Superpixel labels 1..N.
+    per_frame : ndarray, shape (T,), int64
+        Superpixels present in each frame (`superpixels_per_frame`).
+    requested : int
+        ``segments_per_frame`` of the `motion_compensated_slic` call that gave ``labels``.
+    tries : int
+        SLIC calls made.
+    """
+
+    labels: np.ndarray
+    per_frame: np.ndarray
+    requested: int
+    tries: int
+
+
+def calibrated_slic(frames: np.ndarray, offsets: np.ndarray, *, target: int,
+                    limits: tuple[int, int], position_scale: float, compactness: float,
+                    method: str = "synthgen", downsample: int = 4) -> Superpixels:
+    """`motion_compensated_slic` with the grid set so that each frame holds about ``target``
+    superpixels, measured on the labels.
+
+    At compactness 0.01 colour dominates the distance, so many centres end up with only
+    fragments smaller than half a segment, which the connectivity pass merges away: a frame holds
+    0.4-0.9 of the centres asked for (median 0.6, ``TYPICAL_YIELD``; measured on real and demo
+    clips), and how many depends on the content. So the first call asks for
+    ``target / TYPICAL_YIELD`` centres per frame; the request is then corrected by
+    ``target / measured mean`` (or by ``limit / count`` of the frame furthest outside
+    ``limits``) and SLIC rerun, up to ``MAX_TRIES`` calls, until every frame's
+    count is within ``limits`` and the mean within ``TOLERANCE`` of the target. Otherwise the
+    call that came closest (all frames within ``limits`` first, then the mean nearest the target)
+    is returned.
+
+    Parameters
+    ----------
+    frames, offsets, position_scale, compactness, method, downsample
+        As `motion_compensated_slic`.
+    target : int
+        Wanted superpixels per frame (paper: drawn in 10..30 per example).
+    limits : (int, int)
+        Inclusive range every frame's count should fall in (paper: 10, 30).
+
+    Returns
+    -------
+    Superpixels
+        Deterministic for a given input.
+    """
+    best, best_key, request = None, None, max(1, round(target / TYPICAL_YIELD))
+    tried = set()
+    for tries in range(1, MAX_TRIES + 1):
+        tried.add(request)
+        labels = motion_compensated_slic(frames, offsets, segments_per_frame=request,
+                                         position_scale=position_scale, compactness=compactness,
+                                         method=method, downsample=downsample)
+        counts = superpixels_per_frame(labels)
+        mean = float(counts.mean())
+        inside = bool(counts.min() >= limits[0] and counts.max() <= limits[1])
+        key = (not inside, abs(mean - target))
+        if best_key is None or key < best_key:
+            best, best_key = Superpixels(labels, counts, request, tries), key
+        if inside and abs(mean - target) <= TOLERANCE * target:
+            break
+        # Aim at the target; a frame outside the limits pulls the whole clip back instead.
+        aim = (limits[1] / counts.max() if counts.max() > limits[1] else
+               limits[0] / counts.min() if counts.min() < limits[0] else target / mean)
+        request = max(1, round(request * aim))
+        while request in tried:  # the correction rounds back to a request already made
+            request += 1 if mean < target else -1
+        if request < 1:
+            break
+    return Superpixels(best.labels, best.per_frame, best.requested, tries)
 
 
 class _Features:
@@ -185,14 +300,16 @@ class _Features:
         return out
 
 
-def _initial_centres(shape: tuple[int, int, int], n_segments: int,
+def _initial_centres(shape: tuple[int, int, int], segments_per_frame: int,
                      offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """scikit-image's regular grid, extended over all compensated positions the frames see.
+    """One layer of centres per clip: scikit-image's 2-D grid of each frame, extended over all
+    compensated positions the frames see, at the centre frame with a time step of the clip length.
 
     Returns centres (N, 3) float64 in compensated ``(t, v, u)`` and the integer grid steps (3,).
     """
     num_frames, height, width = shape
-    slices = regular_grid(shape, n_segments)
+    slices = (slice(num_frames // 2, None, num_frames),) + regular_grid((height, width),
+                                                                         segments_per_frame)
     steps = np.array([1 if s.step is None else int(s.step) for s in slices])
     starts = [0 if s.start is None else int(s.start) for s in slices]
     bounds = ((0, num_frames - 1), (-offsets[:, 1].max(), height - 1 - offsets[:, 1].min()),
@@ -399,12 +516,12 @@ def _enforce_connectivity(labels: np.ndarray, offsets: np.ndarray, min_size: int
     return np.stack([canvas[view] for view in views]).astype(np.int32)
 
 
-def _compensated_slic(frames: np.ndarray, offsets: np.ndarray, *, n_segments: int,
+def _compensated_slic(frames: np.ndarray, offsets: np.ndarray, *, segments_per_frame: int,
                       position_scale: float, compactness: float, downsample: int,
                       max_num_iter: int = 10) -> np.ndarray:
     """Our SLIC (module docstring); arguments as `motion_compensated_slic`."""
     num_frames, height, width = frames.shape[:3]
-    grid, steps = _initial_centres((num_frames, height, width), n_segments, offsets)
+    grid, steps = _initial_centres((num_frames, height, width), segments_per_frame, offsets)
     features = _Features(frames, offsets, scale=position_scale, compactness=compactness,
                          step=float(steps.max()))
     level = _Level(frames, features, downsample)
