@@ -1,0 +1,1 @@
+"""Small shared foundations of synthgen and the trainer (the config base, ...)."""
