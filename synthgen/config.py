@@ -206,7 +206,8 @@ def from_dict(data: dict) -> Config:
     return Config.from_dict(data)
 
 
-def load_config(pipeline: str | Path | None = None, *, sets=()) -> Config:
+def load_config(pipeline: str | Path | None = None, *, overrides: dict | None = None,
+                sets=()) -> Config:
     """Load a named pipeline (``"full"``, ``"pipelines/full"``, or a path to a ``.toml`` file).
 
     ``pipelines/train_*.toml`` are the trainer's configurations, not data pipelines. A pipeline
@@ -220,4 +221,5 @@ def load_config(pipeline: str | Path | None = None, *, sets=()) -> Config:
         Unknown pipeline or base (a ``FileNotFoundError`` too), TOML syntax, unknown section or
         key, or a bad value; one line naming it.
     """
-    return core_config.load(Config, pipeline, sets=sets, trainer=False)
+    return core_config.load(Config, pipeline, overrides=overrides, sets=sets,
+                            trainer=False)

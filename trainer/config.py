@@ -172,7 +172,8 @@ def from_dict(data: dict) -> TrainConfig:
     return TrainConfig.from_dict(data)
 
 
-def load_train_config(pipeline: str | Path | None = None, *, sets=()) -> TrainConfig:
+def load_train_config(pipeline: str | Path | None = None, *, overrides: dict | None = None,
+                      sets=()) -> TrainConfig:
     """Load a trainer pipeline: a path to a ``.toml`` file or a name in ``pipelines/``
     (``"train_demo"``), with ``sets`` (``"section.key=value"``) applied last. ``None`` gives the
     paper's defaults.
@@ -183,4 +184,5 @@ def load_train_config(pipeline: str | Path | None = None, *, sets=()) -> TrainCo
         No such pipeline or base (a ``FileNotFoundError`` too; the message lists the known trainer
         pipelines), TOML syntax, unknown section or key, or an invalid value.
     """
-    return core_config.load(TrainConfig, pipeline, sets=sets, trainer=True)
+    return core_config.load(TrainConfig, pipeline, overrides=overrides, sets=sets,
+                            trainer=True)

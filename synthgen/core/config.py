@@ -284,8 +284,10 @@ def read_pipeline(pipeline: str | Path, *, trainer: bool, _seen: tuple = ()) -> 
     return data
 
 
-def load(root_cls, pipeline: str | Path | None = None, *, sets=(), trainer: bool = False):
-    """Load a pipeline (name or path; ``None``: the defaults) with ``--set`` items applied.
+def load(root_cls, pipeline: str | Path | None = None, *, overrides: dict | None = None, sets=(),
+         trainer: bool = False):
+    """Load a pipeline (name or path; ``None``: the defaults), then apply ``overrides`` (a nested
+    dict, e.g. from command-line flags) and ``--set`` items, in that order.
 
     Raises
     ------
@@ -293,4 +295,4 @@ def load(root_cls, pipeline: str | Path | None = None, *, sets=(), trainer: bool
         Any problem of the file, its base, the ``--set`` items or a value.
     """
     data = {} if pipeline is None else read_pipeline(pipeline, trainer=trainer)
-    return root_cls.from_dict(merge(data, parse_sets(sets)))
+    return root_cls.from_dict(merge(merge(data, overrides or {}), parse_sets(sets)))
