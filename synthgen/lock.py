@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import errno
 import json
 import os
 import socket
@@ -124,11 +123,9 @@ def _flock(path: str):
             if there is not None and (there.st_ino, there.st_dev) == (mine.st_ino, mine.st_dev):
                 break
             os.close(fd)
-    except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR):
-            raise StoreAccessError(f"cannot write {path}: {exc.strerror} ({exc.filename}); "
-                                   f"choose a writable --out") from None
-        raise
+    except OSError as exc:  # read-only, forbidden, or a path through a file
+        raise StoreAccessError(f"cannot write {path}: {exc.strerror} ({exc.filename}); "
+                               f"choose a writable --out") from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(_holder()).encode(), 0)

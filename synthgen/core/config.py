@@ -103,7 +103,8 @@ def _check_rules(value, meta, key: str) -> None:
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if (lo is not None and not v >= lo) or (hi is not None and not v <= hi):
                 bounds = [f">= {lo}"] * (lo is not None) + [f"<= {hi}"] * (hi is not None)
-                raise FieldError(key, value, "a number " + " and ".join(bounds))
+                kind = "an integer" if isinstance(v, int) else "a number"
+                raise FieldError(key, value, f"{kind} " + " and ".join(bounds))
 
 
 class Section:
