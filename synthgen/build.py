@@ -131,7 +131,8 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
     Returns
     -------
     Sources
-        Videos and clips with at least ``cfg.clip.length`` frames, sorted by path.
+        Videos and clips with at least ``cfg.clip.length`` frames, sorted by path; none (and no
+        camera motion computed) when no video or no SURREAL clip is found at all.
     """
     from synthgen.parallel import TaskFailure, ray_map
     from synthgen.sources.kinetics import find_videos
@@ -147,6 +148,13 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
                 for p, reason in video_skips]
     if not videos:
         skipped.append(_skip(kinetics_dir, "empty", "no background video found"))
+    clips, clip_skips = find_clips(surreal_dir, splits=splits)
+    skipped += [_skip(p, *reason.split(": ", 1)) if ": " in reason else _skip(p, reason)
+                for p, reason in clip_skips]
+    if not clips:
+        skipped.append(_skip(surreal_dir, "empty", _no_clips_detail(surreal_dir, splits)))
+    if not videos or not clips:  # nothing to build from: stop before any camera motion
+        return Sources((), (), tuple(sorted_skips(skipped)))
     print(f"camera motion of {len(videos)} background videos (cache {cache_dir})", file=stream)
     run = build_cache(videos, cache_dir, cfg=cfg.camera_motion, clip=cfg.clip, address=address,
                       num_cpus=num_cpus, serial=serial, progress_stream=stream)
@@ -163,11 +171,6 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
         else:
             video_sources.append(VideoSource(path, motion.num_frames, tuple(motion.frame_shape)))
 
-    clips, clip_skips = find_clips(surreal_dir, splits=splits)
-    skipped += [_skip(p, *reason.split(": ", 1)) if ": " in reason else _skip(p, reason)
-                for p, reason in clip_skips]
-    if not clips:
-        skipped.append(_skip(surreal_dir, "empty", _no_clips_detail(surreal_dir, splits)))
     paths = sorted(str(c.path) for c in clips)
     print(f"checking {len(paths)} SURREAL clips", file=stream)
     people = []
@@ -201,8 +204,9 @@ def nothing_to_build(sources: Sources) -> str:
     """The one-line reason a build has nothing to draw from, with the skipped inputs summarised."""
     reasons = Counter(s["reason"] for s in sources.skipped)
     empty = [f"{s['path']}: {s['detail']}" for s in sources.skipped if s["reason"] == "empty"]
-    return (f"nothing to build from: {len(sources.videos)} usable background videos, "
-            f"{len(sources.people)} usable SURREAL clips; skipped inputs: "
+    missing = " or ".join(what for what, have in (("background video", sources.videos),
+                                                  ("SURREAL clip", sources.people)) if not have)
+    return (f"nothing to build from: no usable {missing}; skipped inputs: "
             + (", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "none")
             + "".join(f"; {line}" for line in empty)
             + " (check --kinetics, --surreal and --split; each skipped input is listed above)")

@@ -4,11 +4,13 @@ before any work starts."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from synthgen.build import build
 from synthgen.cli import main as synthgen_cli
 from trainer.cli import main as trainer_cli
 
@@ -156,3 +158,25 @@ def test_a_read_only_out_fails_in_one_line(inputs):
     result = CliRunner().invoke(synthgen_cli, base)
     assert result.exit_code == 1 and "cannot write" in result.stderr
     assert list(locked.iterdir()) == []
+
+
+def test_nothing_to_build_from_says_which_splits_hold_clips(small_demo, tmp_path):
+    surreal = tmp_path / "surreal"
+    shutil.copytree(small_demo.surreal_dir / "cmu" / "val", surreal / "val")
+    shutil.copytree(small_demo.surreal_dir / "cmu" / "test", surreal / "test")
+    args = ["build", "--kinetics", str(small_demo.kinetics_dir), "--surreal", str(surreal),
+            "--out", str(tmp_path / "out.zarr"), "--cache", str(tmp_path / "cache"), "--serial",
+            "--split", "train"]
+    result = CliRunner().invoke(synthgen_cli, args)
+    assert result.exit_code == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("error: nothing to build from") and "1 empty" in last
+    assert "no SURREAL clip in split(s) train; clips found: 1 in test, 1 in val" in last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["surreal"]  # no store, no camera motion
+
+
+def test_build_refuses_a_negative_seed_before_creating_anything(small_demo, tmp_path):
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        build(small_demo.kinetics_dir, small_demo.surreal_dir, str(tmp_path / "out.zarr"),
+              num_examples=2, seed=-1, cache_dir=tmp_path / "cache", serial=True)
+    assert list(tmp_path.iterdir()) == []
