@@ -70,10 +70,13 @@ def _coerce(value, hint, key: str):
         if not isinstance(value, (list, tuple)):
             raise FieldError(key, value, "a list")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], key) for v in value)
-        if len(value) != len(args):
+            args = (args[0],) * len(value)
+        elif len(value) != len(args):
             raise FieldError(key, value, f"a list of {len(args)} values")
-        return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+        try:
+            return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+        except FieldError as exc:
+            raise FieldError(key, value, f"a list of items each {exc.expected}") from None
     if hint is bool:
         if not isinstance(value, bool):
             raise FieldError(key, value, "true or false")
@@ -237,14 +240,19 @@ def parse_sets(sets) -> dict:
 def resolve_pipeline(pipeline: str | Path, *, trainer: bool) -> Path:
     """The file of a pipeline name (``"full"``, ``"pipelines/full"``) or path.
 
+    Names are looked up in ``pipelines/`` among the trainer's files (``train_*``) when ``trainer``,
+    else among the data pipelines.
+
     Raises
     ------
     UnknownPipelineError
         No such file (the message lists the known pipelines of this kind).
     """
     path = Path(pipeline)
-    for candidate in (path, path.with_suffix(".toml"), PIPELINES_DIR / path.name,
-                      PIPELINES_DIR / f"{path.name}.toml"):
+    candidates = [path, path.with_suffix(".toml")]
+    if path.name.startswith("train_") == trainer:  # by name: only the pipelines of this kind
+        candidates += [PIPELINES_DIR / path.name, PIPELINES_DIR / f"{path.name}.toml"]
+    for candidate in candidates:
         if candidate.is_file():
             return candidate
     known = sorted(p.stem for p in PIPELINES_DIR.glob("*.toml")
