@@ -36,6 +36,7 @@ from synthgen import store
 from synthgen.config import Config, from_dict
 from synthgen.errors import SourceError
 from synthgen.example import Example, make_example
+from synthgen.lock import claim_store, store_exists
 from synthgen.steps.camera_motion import integrate_camera_motion
 from synthgen.steps.occluder import OCCLUDED, REASONS as OCCLUDER_REASONS
 
@@ -140,7 +141,8 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
     Returns
     -------
     Sources
-        Videos and clips with at least ``cfg.clip.length`` frames, sorted by path.
+        Videos and clips with at least ``cfg.clip.length`` frames, sorted by path; none (and no
+        camera motion computed) when no video or no SURREAL clip is found at all.
 
     Raises
     ------
@@ -167,6 +169,13 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
                 for p, reason in video_skips]
     if not videos:
         skipped.append(_skip(kinetics_dir, "empty", "no background video found"))
+    clips, clip_skips = find_clips(surreal_dir, splits=splits)
+    skipped += [_skip(p, *reason.split(": ", 1)) if ": " in reason else _skip(p, reason)
+                for p, reason in clip_skips]
+    if not clips:
+        skipped.append(_skip(surreal_dir, "empty", _no_clips_detail(surreal_dir, splits)))
+    if not videos or not clips:  # nothing to build from: stop before any camera motion
+        return Sources((), (), tuple(sorted_skips(skipped)))
     print(f"camera motion of {len(videos)} background videos (cache {cache_dir})", file=stream)
     run = build_cache(videos, cache_dir, cfg=cfg.camera_motion, clip=cfg.clip, address=address,
                       num_cpus=num_cpus, serial=serial, progress_stream=stream)
@@ -183,11 +192,6 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
         else:
             video_sources.append(VideoSource(path, motion.num_frames, tuple(motion.frame_shape)))
 
-    clips, clip_skips = find_clips(surreal_dir, splits=splits)
-    skipped += [_skip(p, *reason.split(": ", 1)) if ": " in reason else _skip(p, reason)
-                for p, reason in clip_skips]
-    if not clips:
-        skipped.append(_skip(surreal_dir, "empty", f"no SURREAL clip found (splits {splits})"))
     paths = sorted(str(c.path) for c in clips)
     print(f"checking {len(paths)} SURREAL clips", file=stream)
     people = []
@@ -204,6 +208,30 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
             people.append(PersonSource(paths[index], int(result)))
     return Sources(tuple(video_sources), tuple(people), tuple(sorted_skips(skipped)),
                    str(smpl_dir.resolve()))
+
+
+def _no_clips_detail(surreal_dir, splits) -> str:
+    """Why no SURREAL clip was found: the splits asked for and the clips each split does hold."""
+    from synthgen.sources.surreal import find_clips
+
+    if splits is None:
+        return "no SURREAL clip (*_cNNNN.mp4 with its .mat files) anywhere inside"
+    found = Counter(c.split or "outside any split folder" for c in find_clips(surreal_dir)[0])
+    holds = ", ".join(f"{n} in {split}" for split, n in sorted(found.items())) or "none at all"
+    return (f"no SURREAL clip in split(s) {', '.join(splits)}; clips found: {holds} "
+            f"(choose --split accordingly, or --split all)")
+
+
+def nothing_to_build(sources: Sources) -> str:
+    """The one-line reason a build has nothing to draw from, with the skipped inputs summarised."""
+    reasons = Counter(s["reason"] for s in sources.skipped)
+    empty = [f"{s['path']}: {s['detail']}" for s in sources.skipped if s["reason"] == "empty"]
+    missing = " or ".join(what for what, have in (("background video", sources.videos),
+                                                  ("SURREAL clip", sources.people)) if not have)
+    return (f"nothing to build from: no usable {missing}; skipped inputs: "
+            + (", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "none")
+            + "".join(f"; {line}" for line in empty)
+            + " (check --kinetics, --surreal and --split; each skipped input is listed above)")
 
 
 def sorted_skips(skipped) -> list[dict]:
@@ -517,47 +545,62 @@ def build(kinetics_dir, surreal_dir, out: str, *, num_examples: int, seed: int =
 
     ``smpl_dir`` holds the SMPL models (``SMPL_FEMALE.pkl``, ``SMPL_MALE.pkl``) the stored joints
     are posed with; default :func:`default_smpl_dir` (the demo data's ``smpl``).
+    The arguments, the crop-flow backend and the store location are checked, and the store's
+    write lock (:mod:`synthgen.lock`) taken, before any work; the lock is held to the end.
 
     Raises
     ------
     FileExistsError
         ``out`` exists and neither ``resume`` nor ``overwrite`` was given.
     ValueError
-        ``resume`` on a store made from other data, seed or pipeline; unusable SMPL models.
+        A negative seed, no examples, a bad crop-flow backend, unusable SMPL models, or
+        ``resume`` on a store made from other data, seed or pipeline.
+    synthgen.lock.StoreLockedError
+        Another build is writing ``out``.
+    synthgen.lock.StoreAccessError
+        ``out`` cannot be written.
+    SourceError
+        A FlowNet checkpoint that cannot be used.
     """
     from synthgen.parallel import ray_session
+    from synthgen.steps.crop_flow import backend_from_config
 
     start = time.monotonic()
-    session = contextlib.nullcontext() if serial else ray_session(address, num_cpus=num_cpus)
-    with session:
-        return _build(kinetics_dir, surreal_dir, out, num_examples=num_examples, seed=seed,
-                      cfg=cfg or Config(), cache_dir=str(cache_dir or default_cache_dir()),
-                      splits=splits, smpl_dir=smpl_dir, resume=resume, overwrite=overwrite,
-                      address=address,
-                      num_cpus=num_cpus, serial=serial, stream=stream or sys.stderr, start=start)
+    cfg = cfg or Config()
+    if seed < 0:
+        raise ValueError(f"the build seed must be >= 0, got {seed}: pass --seed 0 or more")
+    if num_examples < 1:
+        raise ValueError(f"need at least one example, got --num-examples {num_examples}")
+    flow_backend = backend_from_config(cfg.crop_flow)  # refuse a bad backend before any work
+    with claim_store(out, resume=resume, overwrite=overwrite):
+        session = contextlib.nullcontext() if serial else ray_session(address, num_cpus=num_cpus)
+        with session:
+            return _build(kinetics_dir, surreal_dir, out, num_examples=num_examples, seed=seed,
+                          cfg=cfg, flow_backend=flow_backend,
+                          cache_dir=str(cache_dir or default_cache_dir()), splits=splits,
+                          smpl_dir=smpl_dir, resume=resume, address=address,
+                          num_cpus=num_cpus, serial=serial, stream=stream or sys.stderr,
+                          start=start)
 
 
-def _build(kinetics_dir, surreal_dir, out, *, num_examples, seed, cfg, cache_dir, splits, smpl_dir,
-           resume, overwrite, address, num_cpus, serial, stream, start) -> BuildSummary:
+def _build(kinetics_dir, surreal_dir, out, *, num_examples, seed, cfg, flow_backend, cache_dir,
+           splits, smpl_dir, resume, address, num_cpus, serial, stream, start) -> BuildSummary:
     from synthgen.parallel import TaskFailure, ray_map
-    from synthgen.steps.crop_flow import backend_from_config
 
     sources = discover_sources(kinetics_dir, surreal_dir, cfg, cache_dir=cache_dir, splits=splits,
                                smpl_dir=smpl_dir, address=address, num_cpus=num_cpus,
                                serial=serial, stream=stream)
     if not sources.videos or not sources.people:
-        raise RuntimeError("nothing to build from: no usable background video or SURREAL clip "
-                           "(see the skipped inputs reported above)")
+        for item in sources.skipped:
+            print(f"skipped {item['path']}: {item['reason']} {item['detail']}".rstrip(),
+                  file=stream)
+        raise RuntimeError(nothing_to_build(sources))
     per_shard = cfg.store.examples_per_shard
-    attrs = _store_attrs(cfg, sources, seed, backend_from_config(cfg.crop_flow))
+    attrs = _store_attrs(cfg, sources, seed, flow_backend)
     expected = {**attrs, "num_examples": num_examples, "examples_per_shard": per_shard}
-    exists = "://" not in out and (Path(out) / "zarr.json").exists()
-    if exists and resume:
+    if resume and store_exists(out):
         group = store.open_group(out, mode="r+")
         _check_resumable(group, expected)
-    elif exists and not overwrite:
-        raise FileExistsError(f"{out} already holds a store: pass --resume to continue it or "
-                              f"--overwrite to replace it")
     else:
         group = store.create_store(out, num_examples=num_examples, num_frames=cfg.clip.length,
                                    crop_size=cfg.crops.size, examples_per_shard=per_shard,

@@ -25,7 +25,6 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +32,7 @@ import synthgen
 from synthgen import store
 from synthgen.config import Config
 from synthgen.errors import SourceError
+from synthgen.lock import claim_store
 from synthgen.progress import Progress
 from synthgen.threedpw_clips import (
     CONFIDENCE_THRESHOLD,
@@ -348,13 +348,13 @@ def build_3dpw(root, out: str, *, cfg: Config | None = None, protocol: Protocol 
     ------
     FileExistsError
         ``out`` holds a store and ``overwrite`` is false.
+    synthgen.lock.StoreLockedError, synthgen.lock.StoreAccessError
+        Another build is writing ``out``, or it cannot be written (:func:`synthgen.lock.claim_store`).
     ValueError
         Backend or crops differ from ``match_store``.
     RuntimeError
         No usable clip, or shards that failed (their errors are listed).
     """
-    from synthgen.build import sorted_skips
-    from synthgen.parallel import TaskFailure, ray_map, ray_session
     from synthgen.steps.crop_flow import backend_from_config
 
     start_time = time.monotonic()
@@ -365,8 +365,20 @@ def build_3dpw(root, out: str, *, cfg: Config | None = None, protocol: Protocol 
     crop_flow = {"name": backend.name, "params": backend.params}
     if match_store is not None:
         check_same_backend(match_store, crop_flow, cfg)
-    if "://" not in out and (Path(out) / "zarr.json").exists() and not overwrite:
-        raise FileExistsError(f"{out} already holds a store: pass --overwrite to replace it")
+    if examples_per_shard < 1:
+        raise ValueError(f"need at least 1 clip per shard, got {examples_per_shard}")
+    with claim_store(out, overwrite=overwrite, can_resume=False):
+        return _build_3dpw(root, out, cfg=cfg, protocol=protocol, splits=splits,
+                           examples_per_shard=examples_per_shard, crop_flow=crop_flow,
+                           address=address, num_cpus=num_cpus, serial=serial, stream=stream,
+                           start_time=start_time)
+
+
+def _build_3dpw(root, out, *, cfg, protocol, splits, examples_per_shard, crop_flow, address,
+                num_cpus, serial, stream, start_time) -> Summary3DPW:
+    from synthgen.build import sorted_skips
+    from synthgen.parallel import TaskFailure, ray_map, ray_session
+
     sources, plans, skipped = discover(root, cfg, protocol, splits=splits)
     print(f"{len(sources)} usable sequences, {len(plans)} clips of {protocol.clip_length} frames",
           file=stream)

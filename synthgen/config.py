@@ -1,40 +1,43 @@
 """One configuration object for the whole pipeline.
 
 Every number of ``method.md`` is a field here with the paper's value as default. Named pipelines in
-``pipelines/*.toml`` override fields by section (``[occluder] enabled = false``); unknown sections or
-keys are errors, so a typo never silently falls back to a default. The resolved config is saved with
-every output (``Config.to_dict``).
+``pipelines/*.toml`` override fields by section (``[occluder] enabled = false``) and may name a
+``base``; ``--set section.key=value`` overrides one field. Every field is checked when the config is
+made (:mod:`synthgen.core.config`: type, range, allowed names; unknown sections or keys are errors),
+so a bad value stops a build before any work. The resolved config is saved with every output
+(``Config.to_dict``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PIPELINES_DIR = Path(__file__).resolve().parent.parent / "pipelines"
+from synthgen.core import config as core_config
+from synthgen.core.config import PIPELINES_DIR, ConfigError, FieldError, Root, Section, setting
+
+__all__ = ["PIPELINES_DIR", "Config", "ConfigError", "from_dict", "load_config"]
 
 
 @dataclass(frozen=True)
-class ClipConfig:
+class ClipConfig(Section):
     """Clip geometry: T frames of ``height`` x ``width`` pixels at ``fps`` (SURREAL's)."""
 
-    length: int = 31
-    height: int = 240
-    width: int = 320
-    fps: float = 30.0
+    length: int = setting(31, min=2)
+    height: int = setting(240, min=1)
+    width: int = setting(320, min=1)
+    fps: float = setting(30.0, min=1.0)
 
 
 @dataclass(frozen=True)
-class BackgroundConfig:
+class BackgroundConfig(Section):
     """Background clip (method step 1). ``static``: one Kinetics frame repeated (Table 2 ablation)."""
 
     static: bool = False
 
 
 @dataclass(frozen=True)
-class CameraMotionConfig:
+class CameraMotionConfig(Section):
     """Camera motion from TVL1 flow of consecutive background frames (method step 2).
 
     ``downscale``: flow is computed on frames shrunk by this factor (1: full resolution).
@@ -57,28 +60,28 @@ class CameraMotionConfig:
     better (``inf``: never). See ``synthgen.steps.camera_motion`` and the benchmark.
     """
 
-    downscale: int = 1
-    attachment: float = 40.0
-    tightness: float = 0.3
-    num_warp: int = 2
-    num_iter: int = 12
-    num_levels: int = 4
-    tile: int = 16
-    inlier_radius: float = 0.5
-    batch_pairs: int = 1
-    phase_correlation: bool = True
-    fallback_px: float = 2.0
+    downscale: int = setting(1, min=1)
+    attachment: float = setting(40.0, min=0.0)
+    tightness: float = setting(0.3, min=0.0)
+    num_warp: int = setting(2, min=1)
+    num_iter: int = setting(12, min=1)
+    num_levels: int = setting(4, min=1)
+    tile: int = setting(16, min=1)
+    inlier_radius: float = setting(0.5, min=0.0)
+    batch_pairs: int = setting(1, min=1)
+    phase_correlation: bool = setting(True)
+    fallback_px: float = setting(2.0, min=0.0)
 
 
 @dataclass(frozen=True)
-class TrackingConfig:
+class TrackingConfig(Section):
     """Translate the person by the integrated camera motion (method step 3); off = Table 2 ablation."""
 
     enabled: bool = True
 
 
 @dataclass(frozen=True)
-class SuperpixelConfig:
+class SuperpixelConfig(Section):
     """Motion-compensated 4-D SLIC over the background clip (method step 4).
 
     ``method``: ``"synthgen"`` (our SLIC, centres, windows and connectivity in camera-compensated
@@ -87,48 +90,58 @@ class SuperpixelConfig:
     (1: all at full resolution). See ``synthgen.steps.superpixels``.
     """
 
-    position_scale: tuple[float, float] = (4e-4, 6e-4)
-    compactness: float = 0.01
-    segments_per_frame: tuple[int, int] = (10, 30)
+    position_scale: tuple[float, float] = setting((4e-4, 6e-4), min=0.0)
+    compactness: float = setting(0.01, min=0.0)
+    segments_per_frame: tuple[int, int] = setting((10, 30), min=1)
     motion_compensated: bool = True
-    method: str = "synthgen"
-    downsample: int = 4
+    method: str = setting("synthgen", choices=("synthgen", "skimage"))
+    downsample: int = setting(4, min=1)
+
+    def check(self):
+        for key in ("position_scale", "segments_per_frame"):
+            lo, hi = getattr(self, key)
+            if lo > hi:
+                raise FieldError(key, [lo, hi], "a [low, high] range with low <= high")
 
 
 @dataclass(frozen=True)
-class OccluderConfig:
+class OccluderConfig(Section):
     """One random superpixel as occluder (method step 5); rejected below ``min_visible`` of COCO-14."""
 
     enabled: bool = True
-    min_visible: float = 7.0
+    min_visible: float = setting(7.0, min=0.0, max=14.0)
 
 
 @dataclass(frozen=True)
-class TotalOcclusionConfig:
+class TotalOcclusionConfig(Section):
     """Contiguous totally occluded frames (method step 7)."""
 
-    probability: float = 0.5
-    min_frames: int = 1
-    max_frames: int = 15
+    probability: float = setting(0.5, min=0.0, max=1.0)
+    min_frames: int = setting(1, min=1)
+    max_frames: int = setting(15, min=1)
+
+    def check(self):
+        if self.max_frames < self.min_frames:
+            raise FieldError("max_frames", self.max_frames, f">= min_frames ({self.min_frames})")
 
 
 @dataclass(frozen=True)
-class VisibilityConfig:
+class VisibilityConfig(Section):
     """Keypoint visibility (method step 8): hidden when >= ``behind_margin_m`` behind the depth map."""
 
-    behind_margin_m: float = 0.2
+    behind_margin_m: float = setting(0.2, min=0.0)
 
 
 @dataclass(frozen=True)
-class CropConfig:
+class CropConfig(Section):
     """HMR-style crops (method step 9): ``size`` x ``size`` with the person ``person_height`` px tall."""
 
-    size: int = 224
-    person_height: float = 150.0
+    size: int = setting(224, min=8)
+    person_height: float = setting(150.0, min=1.0)
 
 
 @dataclass(frozen=True)
-class CropFlowConfig:
+class CropFlowConfig(Section):
     """Optical flow of paired-box crops (method step 10); see ``synthgen.steps.crop_flow``.
 
     ``backend``: ``"tvl1"`` (classical default, no weights needed) or a FlowNet model
@@ -151,29 +164,29 @@ class CropFlowConfig:
     backend: str = "tvl1"
     checkpoint: str | None = None
     device: str = "cpu"
-    gpu_fraction: float = 0.25
-    batch_size: int = 8
+    gpu_fraction: float = setting(0.25, min=0.0, max=1.0)
+    batch_size: int = setting(8, min=1)
     mixed_precision: bool = True
-    tvl1_attachment: float = 30.0
-    tvl1_tightness: float = 0.3
-    tvl1_num_warp: int = 3
-    tvl1_num_iter: int = 20
-    tvl1_num_levels: int = 3
-    tvl1_downscale: int = 2
+    tvl1_attachment: float = setting(30.0, min=0.0)
+    tvl1_tightness: float = setting(0.3, min=0.0)
+    tvl1_num_warp: int = setting(3, min=1)
+    tvl1_num_iter: int = setting(20, min=1)
+    tvl1_num_levels: int = setting(3, min=1)
+    tvl1_downscale: int = setting(2, min=1)
 
 
 @dataclass(frozen=True)
-class StoreConfig:
+class StoreConfig(Section):
     """Zarr store layout: ``examples_per_shard`` examples per shard file, Blosc zstd ``clevel``,
     crop flow quantised to ``flow_quantum`` pixels (stored as int16)."""
 
-    examples_per_shard: int = 128
-    clevel: int = 5
-    flow_quantum: float = 1.0 / 32.0
+    examples_per_shard: int = setting(128, min=1)
+    clevel: int = setting(5, min=0, max=9)
+    flow_quantum: float = setting(1.0 / 32.0, min=1e-6)
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Root):
     """The resolved pipeline configuration. ``name``: the pipeline it came from."""
 
     name: str = "default"
@@ -189,92 +202,32 @@ class Config:
     crop_flow: CropFlowConfig = field(default_factory=CropFlowConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
 
-    def to_dict(self) -> dict:
-        """Plain nested dict (JSON/TOML-serialisable), the form saved beside every output."""
-        return _to_plain(dataclasses.asdict(self))
-
-    def replace(self, **sections) -> "Config":
-        """A copy with whole sections or section fields replaced: ``cfg.replace(clip={"length": 8})``."""
-        return from_dict(_merge(self.to_dict(), sections))
-
-
-def _to_plain(value):
-    if isinstance(value, dict):
-        return {k: _to_plain(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_to_plain(v) for v in value]
-    return value
-
-
-def _merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
 
 def from_dict(data: dict) -> Config:
-    """Build a Config from a nested dict, rejecting unknown sections and keys.
+    """Build a checked :class:`Config` from a nested dict.
 
     Raises
     ------
-    ValueError
-        On an unknown section or key, naming it and the known ones.
+    ConfigError
+        On an unknown section or key (naming it and the known ones) or a bad value.
     """
-    kwargs = {}
-    sections = {f.name: f for f in dataclasses.fields(Config)}
-    for key, value in data.items():
-        if key not in sections:
-            raise ValueError(f"unknown config section {key!r}; known: {sorted(sections)}")
-        if key == "name":
-            kwargs[key] = str(value)
-            continue
-        cls = sections[key].default_factory
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        if not isinstance(value, dict):
-            raise ValueError(f"config section {key!r} must be a table, got {value!r}")
-        for sub in value:
-            if sub not in known:
-                raise ValueError(f"unknown key {key}.{sub}; known: {sorted(known)}")
-        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
-        kwargs[key] = cls(**fixed)
-    return Config(**kwargs)
+    return Config.from_dict(data)
 
 
-def load_config(pipeline: str | Path | None = None) -> Config:
+def load_config(pipeline: str | Path | None = None, *, overrides: dict | None = None,
+                sets=()) -> Config:
     """Load a named pipeline (``"full"``, ``"pipelines/full"``, or a path to a ``.toml`` file).
 
-    ``pipelines/train_*.toml`` are the trainer's configurations, not data pipelines.
+    ``pipelines/train_*.toml`` are the trainer's configurations, not data pipelines. A pipeline
+    file may name a base with ``base = "full"``; its tables override the base's. ``sets``:
+    ``"section.key=value"`` overrides applied last. ``None`` gives the defaults (the paper's full
+    recipe).
 
-    A pipeline file may name a base with ``base = "full"``; its tables override the base's.
-    ``None`` gives the defaults (the paper's full recipe).
+    Raises
+    ------
+    ConfigError
+        Unknown pipeline or base (a ``FileNotFoundError`` too), TOML syntax, unknown section or
+        key, or a bad value; one line naming it.
     """
-    if pipeline is None:
-        return Config()
-    return from_dict(_read_pipeline(pipeline))
-
-
-def _resolve_pipeline_path(pipeline: str | Path) -> Path:
-    path = Path(pipeline)
-    candidates = [path, path.with_suffix(".toml"), PIPELINES_DIR / path.name,
-                  PIPELINES_DIR / f"{path.name}.toml"]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    known = sorted(p.stem for p in PIPELINES_DIR.glob("*.toml") if not p.name.startswith("train_"))
-    raise FileNotFoundError(f"no pipeline {str(pipeline)!r}; known pipelines: {known}")
-
-
-def _read_pipeline(pipeline: str | Path) -> dict:
-    path = _resolve_pipeline_path(pipeline)
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
-    base = data.pop("base", None)
-    data.setdefault("name", path.stem)
-    if base is not None:
-        data = _merge(_read_pipeline(base), data)
-        data["name"] = path.stem
-    return data
+    return core_config.load(Config, pipeline, overrides=overrides, sets=sets,
+                            trainer=False)

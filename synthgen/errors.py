@@ -70,3 +70,9 @@ class InconsistentDataError(SourceError):
     """Values that contradict each other (e.g. joints2D far from the projection of joints3D)."""
 
     reason = "inconsistent"
+
+
+class NonFiniteError(SourceError):
+    """Values a step would use that are NaN or infinite (joints, pose, shape, depth...)."""
+
+    reason = "non_finite"

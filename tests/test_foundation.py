@@ -53,7 +53,7 @@ def test_config_round_trips_and_rejects_unknown_keys():
     cfg = Config().replace(clip={"length": 8}, occluder={"enabled": False})
     assert cfg.clip.length == 8 and not cfg.occluder.enabled and cfg.clip.height == 240
     assert from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ValueError, match="unknown key clip.lenght"):
+    with pytest.raises(ValueError, match="unknown config key clip.lenght"):
         from_dict({"clip": {"lenght": 8}})
     with pytest.raises(ValueError, match="unknown config section"):
         from_dict({"clips": {}})

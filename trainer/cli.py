@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from synthgen.core.cli import OneLineGroup, set_option
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main():
     """Train and evaluate Motion HMR on synthgen stores (Doersch & Zisserman, NeurIPS 2019)."""
 
@@ -27,17 +29,14 @@ def main():
               help="Store of real clips for the DANN adversary (overrides dann.real_stores).")
 @click.option("--device", help="cpu, cuda, cuda:1... (overrides run.device).")
 @click.option("--steps", type=int, help="Optimiser steps (overrides optim.steps).")
-@click.option("--seed", type=int, help="Run seed (overrides run.seed).")
+@click.option("--seed", type=click.IntRange(min=0), help="Run seed (overrides run.seed).")
+@set_option
 def train(stores, pipeline, out_dir, resume, allow_mixed_flow, smpl, imagenet_weights,
-          real_stores, device, steps, seed):
+          real_stores, device, steps, seed, sets):
     """Train Motion HMR; print validation PA-MPJPE against two baselines at the end."""
     from trainer.config import load_train_config
     from trainer.train import train as run_training
 
-    try:
-        config = load_train_config(pipeline)
-    except (FileNotFoundError, ValueError) as exc:
-        raise click.UsageError(str(exc)) from exc
     overrides = {"data": {}, "model": {}, "optim": {}, "run": {}, "dann": {}}
     if allow_mixed_flow:
         overrides["data"]["allow_mixed_flow"] = True
@@ -53,7 +52,10 @@ def train(stores, pipeline, out_dir, resume, allow_mixed_flow, smpl, imagenet_we
         overrides["run"]["seed"] = seed
     if steps is not None:
         overrides["optim"]["steps"] = steps
-    config = config.replace(**overrides)
+    try:
+        config = load_train_config(pipeline, overrides=overrides, sets=sets)
+    except ValueError as exc:  # ConfigError: one line naming the field
+        raise click.ClickException(str(exc)) from exc
     out_dir = out_dir or f"runs/{config.name}"
     try:
         run_training(config, list(stores), out_dir=out_dir, resume=resume,

@@ -11,12 +11,14 @@ are relative to the working directory; an empty string means "none".
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PIPELINES_DIR = Path(__file__).resolve().parent.parent / "pipelines"
+from synthgen.core import config as core_config
+from synthgen.core.config import PIPELINES_DIR, ConfigError, FieldError, Root, Section, setting
+
+__all__ = ["PIPELINES_DIR", "BACKBONE_NAMES", "MODALITIES", "ConfigError", "TrainConfig",
+           "from_dict", "load_train_config"]
 
 #: Input modalities of Table 1 -> their parts, in channel order. RGB comes first when present,
 #: else flow: :func:`trainer.model.resnet.load_imagenet_weights` gives channels 0-2 the ImageNet
@@ -34,7 +36,7 @@ BACKBONE_NAMES = ("resnet50", "small")
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Section):
     """What the network sees (method.md section 2 and steps 8 and 11).
 
     ``modality``: a key of :data:`MODALITIES`. ``clip_length``: frames per training clip T (T - 1
@@ -49,21 +51,21 @@ class DataConfig:
     ``allow_mixed_flow``: train on stores made with different crop-flow backends.
     """
 
-    modality: str = "flow_keypoints"
-    clip_length: int = 31
-    input_size: int = 224
-    batch_size: int = 3
-    num_workers: int = 4
-    val_every: int = 10
-    heatmap_sigma: float = 10.0
-    flow_scale: float = 20.0
-    leg_unhide_probability: float = 0.5
-    flip_probability: float = 0.05
+    modality: str = setting("flow_keypoints", choices=tuple(MODALITIES))
+    clip_length: int = setting(31, min=2)
+    input_size: int = setting(224, min=32)
+    batch_size: int = setting(3, min=1)
+    num_workers: int = setting(4, min=0)
+    val_every: int = setting(10, min=1)
+    heatmap_sigma: float = setting(10.0, min=0.0)
+    flow_scale: float = setting(20.0, min=1e-6)
+    leg_unhide_probability: float = setting(0.5, min=0.0, max=1.0)
+    flip_probability: float = setting(0.05, min=0.0, max=1.0)
     allow_mixed_flow: bool = False
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Section):
     """Motion HMR sizes (paper: 1024 everywhere, 3 iterations) and the files it starts from.
 
     ``backbone``: the per-pair CNN, ``"resnet50"`` (the paper's) or ``"small"`` (a light CNN for
@@ -78,49 +80,55 @@ class ModelConfig:
     file: from the zero pose, Adam needs thousands of steps just to lower the arms).
     """
 
-    backbone: str = "resnet50"
-    lstm_hidden: int = 1024
-    head_hidden: int = 1024
-    regressor_hidden: int = 1024
-    iterations: int = 3
-    dropout: float = 0.5
+    backbone: str = setting("resnet50", choices=BACKBONE_NAMES)
+    lstm_hidden: int = setting(1024, min=1)
+    head_hidden: int = setting(1024, min=1)
+    regressor_hidden: int = setting(1024, min=1)
+    iterations: int = setting(3, min=1)
+    dropout: float = setting(0.5, min=0.0, max=1.0)
     smpl: str = "demo_data/smpl"
     imagenet_weights: str = ""
     mean_params: str = ""
     init_from_training: bool = False
 
+    def check(self):
+        if self.imagenet_weights and self.backbone != "resnet50":
+            raise FieldError("imagenet_weights", self.imagenet_weights,
+                             f'empty: torchvision resnet50 weights need model.backbone = '
+                             f'"resnet50", not {self.backbone!r}')
+
 
 @dataclass(frozen=True)
-class OptimConfig:
+class OptimConfig(Section):
     """AdamW (*decision*; the paper does not name its optimiser). ``steps``: total optimiser steps;
     ``grad_clip``: global gradient-norm clip (0 = off)."""
 
-    lr: float = 1e-4
-    weight_decay: float = 1e-4
-    steps: int = 100_000
-    grad_clip: float = 10.0
+    lr: float = setting(1e-4, min=0.0)
+    weight_decay: float = setting(1e-4, min=0.0)
+    steps: int = setting(100_000, min=0)
+    grad_clip: float = setting(10.0, min=0.0)
 
 
 @dataclass(frozen=True)
-class LossConfig:
+class LossConfig(Section):
     """``weight_2d``: weight of the reprojection term (*decision* 1)."""
 
-    weight_2d: float = 1.0
+    weight_2d: float = setting(1.0, min=0.0)
 
 
 @dataclass(frozen=True)
-class DannConfig:
+class DannConfig(Section):
     """DANN baseline (Table 1 "RGB+DANN"): adversary on the per-pair features through gradient
     reversal. ``weight`` 0 = off (paper sweeps 0.2..5). ``real_stores``: stores of unlabelled real
     clips (same schema; only ``rgb``, ``flow`` and ``total_occlusion`` are read)."""
 
-    weight: float = 0.0
-    hidden: int = 1024
+    weight: float = setting(0.0, min=0.0)
+    hidden: int = setting(1024, min=1)
     real_stores: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Section):
     """``seed``: every random draw of the run; ``device``: ``auto`` (CUDA when present), ``cpu``,
     ``cuda``...; ``mixed_precision``: float16 autocast + GradScaler on CUDA (CPU stays float32);
     ``log_every``, ``val_every_steps``, ``checkpoint_every_steps``: in optimiser steps;
@@ -128,18 +136,18 @@ class RunConfig:
     the training process (0 = torch's default; on a busy machine 1 can be several times faster
     than oversubscribed threads)."""
 
-    seed: int = 0
+    seed: int = setting(0, min=0)
     device: str = "auto"
     mixed_precision: bool = True
-    log_every: int = 50
-    val_every_steps: int = 2000
-    checkpoint_every_steps: int = 1000
-    val_max_clips: int = 0
-    num_threads: int = 0
+    log_every: int = setting(50, min=1)
+    val_every_steps: int = setting(2000, min=1)
+    checkpoint_every_steps: int = setting(1000, min=1)
+    val_max_clips: int = setting(0, min=0)
+    num_threads: int = setting(0, min=0)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Root):
     """The resolved trainer configuration. ``name``: the pipeline file it came from."""
 
     name: str = "default"
@@ -150,106 +158,31 @@ class TrainConfig:
     dann: DannConfig = field(default_factory=DannConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
-    def __post_init__(self):
-        if self.data.modality not in MODALITIES:
-            raise ValueError(f"unknown modality {self.data.modality!r}; known: {sorted(MODALITIES)}")
-        if self.data.clip_length < 2:
-            raise ValueError(f"data.clip_length must be >= 2 (one pair), got {self.data.clip_length}")
-        if self.data.input_size < 32:
-            raise ValueError(f"data.input_size must be >= 32, got {self.data.input_size}")
-        if self.model.backbone not in BACKBONE_NAMES:
-            raise ValueError(f"unknown model.backbone {self.model.backbone!r}; "
-                             f"known: {list(BACKBONE_NAMES)}")
-        if self.model.imagenet_weights and self.model.backbone != "resnet50":
-            raise ValueError(f"model.imagenet_weights are torchvision resnet50 weights: they need "
-                             f"model.backbone = \"resnet50\", not {self.model.backbone!r}")
-
-    def to_dict(self) -> dict:
-        """Plain nested dict (JSON/TOML-serialisable)."""
-        return _to_plain(dataclasses.asdict(self))
-
-    def replace(self, **sections) -> "TrainConfig":
-        """A copy with section fields replaced: ``cfg.replace(optim={"steps": 10})``."""
-        return from_dict(_merge(self.to_dict(), sections))
-
-
-def _to_plain(value):
-    if isinstance(value, dict):
-        return {k: _to_plain(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_to_plain(v) for v in value]
-    return value
-
-
-def _merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+    LABEL = "trainer config"
 
 
 def from_dict(data: dict) -> TrainConfig:
-    """Build a :class:`TrainConfig` from a nested dict.
+    """Build a checked :class:`TrainConfig` from a nested dict.
 
     Raises
     ------
-    ValueError
+    ConfigError
         On an unknown section or key (naming it and the known ones) or an invalid value.
     """
-    kwargs = {}
-    sections = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    for key, value in data.items():
-        if key not in sections:
-            raise ValueError(f"unknown trainer config section {key!r}; known: {sorted(sections)}")
-        if key == "name":
-            kwargs[key] = str(value)
-            continue
-        cls = sections[key].default_factory
-        known = {f.name for f in dataclasses.fields(cls)}
-        if not isinstance(value, dict):
-            raise ValueError(f"trainer config section {key!r} must be a table, got {value!r}")
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(f"unknown trainer config key(s) {key}.{unknown}; known: {sorted(known)}")
-        kwargs[key] = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
-    return TrainConfig(**kwargs)
+    return TrainConfig.from_dict(data)
 
 
-def load_train_config(pipeline: str | Path | None = None) -> TrainConfig:
+def load_train_config(pipeline: str | Path | None = None, *, overrides: dict | None = None,
+                      sets=()) -> TrainConfig:
     """Load a trainer pipeline: a path to a ``.toml`` file or a name in ``pipelines/``
-    (``"train_demo"``). ``None`` gives the paper's defaults.
+    (``"train_demo"``), with ``sets`` (``"section.key=value"``) applied last. ``None`` gives the
+    paper's defaults.
 
     Raises
     ------
-    FileNotFoundError
-        No such pipeline (the message lists the known trainer pipelines).
-    ValueError
-        As :func:`from_dict`.
+    ConfigError
+        No such pipeline or base (a ``FileNotFoundError`` too; the message lists the known trainer
+        pipelines), TOML syntax, unknown section or key, or an invalid value.
     """
-    if pipeline is None:
-        return TrainConfig()
-    return from_dict(_read(pipeline))
-
-
-def _resolve(pipeline: str | Path) -> Path:
-    path = Path(pipeline)
-    for candidate in (path, path.with_suffix(".toml"), PIPELINES_DIR / path.name,
-                      PIPELINES_DIR / f"{path.name}.toml"):
-        if candidate.is_file():
-            return candidate
-    known = sorted(p.stem for p in PIPELINES_DIR.glob("train_*.toml"))
-    raise FileNotFoundError(f"no trainer pipeline {str(pipeline)!r}; known: {known}")
-
-
-def _read(pipeline: str | Path) -> dict:
-    path = _resolve(pipeline)
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
-    base = data.pop("base", None)
-    if base is not None:
-        data = _merge(_read(base), data)
-    data["name"] = path.stem
-    return data
+    return core_config.load(TrainConfig, pipeline, overrides=overrides, sets=sets,
+                            trainer=True)

@@ -144,7 +144,8 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
         No URL; a store without finished examples; a store whose ``joints_convention`` is not one
         of ``synthgen.store.JOINTS_CONVENTIONS`` (its joints3d would be misread); stores with
         different crop sizes; stores with different crop-flow backends (unless
-        ``allow_mixed_flow``). Messages name the stores.
+        ``allow_mixed_flow``); NaN or infinite values (:func:`check_finite`). Messages name the
+        stores.
     """
     if not urls:
         raise ValueError("no store given")
@@ -160,6 +161,7 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
         examples = synthstore.finished_examples(group)
         if examples.size == 0:
             raise ValueError(f"{url}: store has no finished shard yet")
+        check_finite(group, str(url))
         surreal = np.asarray(group["surreal_index"].get_orthogonal_selection((examples,)))
         infos.append(StoreInfo(str(url), int(attrs["num_frames"]), int(attrs["crop_size"]),
                                _crop_flow(attrs), examples, _person_names(attrs, str(url), surreal)))
@@ -175,6 +177,30 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
                 f"{json.dumps(info.crop_flow, sort_keys=True)}; pass --allow-mixed-flow "
                 f"(data.allow_mixed_flow) to train on both anyway")
     return infos
+
+
+def check_finite(group, url: str) -> None:
+    """Refuse a store with NaN or infinite values in any float array of a finished shard.
+
+    Reads the float arrays (joints, pose, betas, boxes, camera motion...) shard by shard; the
+    integer and boolean arrays (crops, quantised flow, masks) cannot hold them.
+
+    Raises
+    ------
+    ValueError
+        Naming the store, the array and the first example with such values.
+    """
+    names = sorted(name for name, array in group.arrays() if array.dtype.kind == "f")
+    for shard in np.flatnonzero(synthstore.finished_shards(group)):
+        rows = synthstore.shard_slice(group, int(shard))
+        for name in names:
+            values = np.asarray(group[name][rows])
+            finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+            if not finite.all():
+                example = rows.start + int(np.argmin(finite))
+                raise ValueError(f"{url}: example {example} has NaN or infinite values in "
+                                 f"'{name}': rebuild the store (synthgen build) from clean inputs")
+
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import click
 
+from synthgen.core.cli import OneLineGroup, fail, set_option
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+__all__ = ["fail", "main", "set_option", "user_errors"]
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input or arguments (not a bug): reported in one line."""
+    from synthgen.errors import SourceError
+
+    return ValueError, OSError, RuntimeError, SourceError
+
+
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="synthgen")
 def main():
     """Synthetic motion data for sim2real 3D human pose estimation.

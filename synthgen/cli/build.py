@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
+
+from synthgen.cli import fail, set_option, user_errors
 
 
 @click.command()
@@ -17,7 +17,8 @@ import click
                    "[default: the 'smpl' directory beside --surreal, as synthgen demo-data writes].")
 @click.option("--out", required=True, help="Output store: a local path or an fsspec URL (s3://...).")
 @click.option("--num-examples", default=1000, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, help="Build seed: every random choice.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Build seed: every random choice.")
 @click.option("--pipeline", default=None,
               help="Pipeline name in pipelines/ or a TOML file (default: the paper's full recipe).")
 @click.option("--flow", "flow_backend", default=None,
@@ -37,8 +38,10 @@ import click
               help="Ray cluster to join ('auto' or 'ray://host:port'); default a local Ray.")
 @click.option("--num-cpus", type=int, default=None, help="Cores for a local Ray (default: all).")
 @click.option("--serial", is_flag=True, help="Run in this process without Ray (debugging).")
+@set_option
 def build(kinetics_dir, surreal_dir, smpl_dir, out, num_examples, seed, pipeline, flow_backend,
-          flow_checkpoint, flow_device, splits, cache_dir, resume, overwrite, address, num_cpus, serial):
+          flow_checkpoint, flow_device, splits, cache_dir, resume, overwrite, address, num_cpus,
+          serial, sets):
     """Build a store of NUM_EXAMPLES training examples from Kinetics and SURREAL.
 
     Work is planned from the seed, so the result does not depend on the number of workers; a
@@ -47,20 +50,19 @@ def build(kinetics_dir, surreal_dir, smpl_dir, out, num_examples, seed, pipeline
     from synthgen.build import build as run_build
     from synthgen.config import load_config
 
-    cfg = load_config(pipeline)
-    if flow_backend or flow_checkpoint or flow_device:
-        cfg = cfg.replace(crop_flow={"backend": flow_backend or cfg.crop_flow.backend,
-                                     "checkpoint": flow_checkpoint or cfg.crop_flow.checkpoint,
-                                     "device": flow_device or cfg.crop_flow.device})
+    if resume and overwrite:
+        raise click.UsageError("give --resume or --overwrite, not both")
+    flags = {k: v for k, v in (("backend", flow_backend), ("checkpoint", flow_checkpoint),
+                               ("device", flow_device)) if v is not None}
     try:
+        cfg = load_config(pipeline, overrides={"crop_flow": flags}, sets=sets)
         summary = run_build(kinetics_dir, surreal_dir, out, num_examples=num_examples, seed=seed,
                             cfg=cfg, cache_dir=cache_dir,
                             splits=None if "all" in splits else tuple(splits),
                             smpl_dir=smpl_dir, resume=resume,
                             overwrite=overwrite, address=address, num_cpus=num_cpus,
                             serial=serial)
-    except (FileExistsError, ValueError, RuntimeError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    except user_errors() as exc:
+        fail(exc)
     for line in summary.lines():
         click.echo(line)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from synthgen.build_3dpw import EXAMPLES_PER_SHARD
+from synthgen.cli import fail, set_option, user_errors
 
 
 @click.command("build-3dpw")
@@ -35,9 +34,10 @@ from synthgen.build_3dpw import EXAMPLES_PER_SHARD
               help="Ray cluster to join ('auto' or 'ray://host:port'); default a local Ray.")
 @click.option("--num-cpus", type=int, default=None, help="Cores for a local Ray (default: all).")
 @click.option("--serial", is_flag=True, help="Run in this process without Ray.")
+@set_option
 def build_3dpw(root, out, splits, pipeline, flow_backend, flow_checkpoint, flow_device,
                clip_length, match_store, examples_per_shard, overwrite, address, num_cpus,
-               serial):
+               serial, sets):
     """Convert 3DPW sequences to a store of evaluation clips (one per actor and window).
 
     Crops come from the provided OpenPose detections (HMR boxes), flow from the same crop-flow
@@ -46,20 +46,16 @@ def build_3dpw(root, out, splits, pipeline, flow_backend, flow_checkpoint, flow_
     """
     from synthgen.build_3dpw import Protocol, build_3dpw as run
     from synthgen.config import load_config
-    from synthgen.errors import SourceError
 
-    cfg = load_config(pipeline)
-    overrides = {k: v for k, v in (("backend", flow_backend), ("checkpoint", flow_checkpoint),
-                                   ("device", flow_device)) if v is not None}
-    if overrides:
-        cfg = cfg.replace(crop_flow=overrides)
+    flags = {k: v for k, v in (("backend", flow_backend), ("checkpoint", flow_checkpoint),
+                               ("device", flow_device)) if v is not None}
     try:
+        cfg = load_config(pipeline, overrides={"crop_flow": flags}, sets=sets)
         summary = run(root, out, cfg=cfg, protocol=Protocol(clip_length=clip_length),
                       splits=tuple(splits), examples_per_shard=examples_per_shard,
                       match_store=match_store, overwrite=overwrite, address=address,
                       num_cpus=num_cpus, serial=serial)
-    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError, SourceError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    except user_errors() as exc:
+        fail(exc)
     for line in summary.lines():
         click.echo(line)

@@ -215,6 +215,20 @@ def choose_crop(resized_hw: tuple[int, int], *, crop_yx: tuple[int, int] | None 
     return (rh - height) // 2, (rw - width) // 2
 
 
+def _frames(info: VideoInfo, indices: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`iter_source_frames`, blaming a frame image that does not decode on its folder.
+
+    A frame folder is one video: its bad frame makes the whole video unusable, so the error names
+    the folder (``exc.path``; the frame is in the detail) and the build skips that video.
+    """
+    try:
+        yield from iter_source_frames(info, indices)
+    except SourceError as exc:
+        if exc.path == info.path:
+            raise
+        raise type(exc)(info.path, f"frame {Path(exc.path).name}: {exc.detail}") from None
+
+
 def read_clip(path: str | Path, *, start: int, length: int, crop_yx: tuple[int, int] | None = None,
               rng: np.random.Generator | None = None, fps: float = OUTPUT_FPS, height: int = 240,
               width: int = 320, info: VideoInfo | None = None,
@@ -254,7 +268,8 @@ def read_clip(path: str | Path, *, start: int, length: int, crop_yx: tuple[int, 
     ShortClipError
         Fewer than ``start + length`` frames after resampling.
     SourceError
-        Any error of :func:`probe` or a frame that does not decode.
+        Any error of :func:`probe` or a frame that does not decode (for a frame folder, the
+        error's path is the folder).
     """
     if start < 0 or length < 1:
         raise ValueError(f"need start >= 0 and length >= 1, got start={start}, length={length}")
@@ -268,7 +283,7 @@ def read_clip(path: str | Path, *, start: int, length: int, crop_yx: tuple[int, 
     indices = source_index(np.arange(start, start + length), info.fps, fps=fps)
     out = np.empty((length, height, width, 3), dtype=np.uint8)
     last = -1
-    for t, (index, frame) in enumerate(iter_source_frames(info, indices)):
+    for t, (index, frame) in enumerate(_frames(info, indices)):
         if index != last:
             crop = resize_to_cover(frame, out_height=height, out_width=width)[y:y + height, x:x + width]
             last = index
@@ -292,7 +307,7 @@ def iter_resized_frames(path: str | Path, *, fps: float = OUTPUT_FPS, height: in
     info = probe(path, folder_fps=folder_fps) if info is None else info
     indices = source_index(np.arange(num_frames_30fps(info, fps=fps)), info.fps, fps=fps)
     last, resized = -1, None
-    for index, frame in iter_source_frames(info, indices):
+    for index, frame in _frames(info, indices):
         if index != last:
             resized, last = resize_to_cover(frame, out_height=height, out_width=width), index
         yield resized

@@ -120,19 +120,28 @@ class VideoMotion:
 
 
 def cache_key(video: str | Path, cfg: CameraMotionConfig, clip: ClipConfig) -> str:
-    """Hex key of a video's identity (resolved path, size, mtime) and every parameter.
+    """Hex key of a video's identity and every parameter.
+
+    The identity is the resolved path with the file's size and mtime, or for a frame folder the
+    name, size and mtime of every frame image (so a frame replaced, added or removed in place
+    changes the key; the folder's own mtime does not see a file rewritten in place).
 
     Raises
     ------
     synthgen.errors.MissingFileError
         If the video does not exist.
     """
+    from synthgen.sources.video import frame_files
+
     path = Path(video).resolve()
     try:
         stat = path.stat()
+        files = ([(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in frame_files(path)]
+                 if path.is_dir() else None)
     except FileNotFoundError:
         raise MissingFileError(path, "video not found") from None
     identity = {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                **({"frames": files} if files is not None else {}),
                 "camera_motion": {k: v for k, v in dataclasses.asdict(cfg).items()
                                   if k not in _NOT_STORED},
                 "height": clip.height,

@@ -52,6 +52,7 @@ from synthgen.errors import (
     InconsistentDataError,
     MissingFileError,
     MissingKeyError,
+    NonFiniteError,
     ShortClipError,
     SourceError,
 )
@@ -356,6 +357,7 @@ def _checked_info(mp4: Path, info_path: Path, segm_path: Path, depth_path: Path)
     gender = _frames_last(info["gender"], (), "gender", info_path)
     per_variable = {"joints2D": joints2d, "joints3D": joints3d, "pose": pose, "shape": shape, "zrot": zrot,
                     "gender": gender}
+    check_finite(info_path, dict(per_variable, camLoc=info["camLoc"]))
     counts = {name: arr.shape[-1] for name, arr in per_variable.items()}
     if len(set(counts.values())) > 1:
         listing = ", ".join(f"{name} {count}" for name, count in counts.items())
@@ -381,6 +383,22 @@ def _checked_info(mp4: Path, info_path: Path, segm_path: Path, depth_path: Path)
         raise FrameCountMismatchError(mp4, f"the clip's files disagree on the number of frames: {listing}")
     arrays = dict(per_variable, camLoc=cam_loc, gender_code=gender_code)
     return arrays, video
+
+
+def check_finite(path: Path, arrays: dict) -> None:
+    """Refuse NaN or infinite values in any of ``arrays`` (name -> array) read from ``path``.
+
+    Raises
+    ------
+    NonFiniteError
+        Naming the first such variable and how many of its values are not finite.
+    """
+    for name, values in arrays.items():
+        values = np.asarray(values)
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            bad = int(np.size(values) - np.isfinite(values).sum())
+            raise NonFiniteError(path, f"{name} has {bad} NaN or infinite values of "
+                                       f"{np.size(values)}")
 
 
 def probe_clip(mp4_path) -> int:
@@ -530,6 +548,7 @@ def read_clip(
 
     segm = _load_frames(segm_path, "segm", start, length, np.uint8)
     depth = _load_frames(depth_path, "depth", start, length, np.float32)
+    check_finite(depth_path, {f"depth_{start + 1}..{start + length}": depth})
     rgb = _read_video_window(video, start, length, segm.shape[1:])
 
     R, t = surreal_extrinsics(cam_loc)
