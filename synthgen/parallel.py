@@ -16,8 +16,21 @@ from dataclasses import dataclass
 
 from synthgen.progress import Progress
 
-#: Ray's environment variable for its authentication mode ("token" or "disabled").
-RAY_AUTH_MODE = "RAY_AUTH_MODE"
+#: Ray's logger for its token-authentication set-up, and the notice it prints at each local start.
+_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+_TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster."
+
+
+class _DropTokenNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(_TOKEN_NOTICE)
+
+
+def _quiet_local_token_notice() -> None:
+    """Drop Ray's "token authentication is enabled" notice (authentication itself stays on)."""
+    logger = logging.getLogger(_TOKEN_LOGGER)
+    if not any(isinstance(f, _DropTokenNotice) for f in logger.filters):
+        logger.addFilter(_DropTokenNotice())
 
 
 @dataclass(frozen=True)
@@ -88,9 +101,9 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
                   configure_logging=True)
     if address is None:
-        # A local Ray keeps Ray's token authentication; saying so explicitly silences the warning
-        # Ray prints on every local start. A remote cluster's own setting (and warnings) stand.
-        os.environ.setdefault(RAY_AUTH_MODE, "token")
+        # A local Ray keeps Ray's default token authentication, without the notice Ray prints
+        # about it on every start. Joining a cluster (below) keeps all of Ray's messages.
+        _quiet_local_token_notice()
         kwargs.update(num_cpus=num_cpus or os.cpu_count())
         if temp_dir is not None:
             kwargs["_temp_dir"] = temp_dir

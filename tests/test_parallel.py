@@ -14,7 +14,7 @@ def test_local_ray_keeps_token_auth_and_prints_no_warning(tmp_path):
         from synthgen.parallel import ray_session
         with ray_session(num_cpus=1) as ray:
             assert ray.get(ray.put(7)) == 7
-        print("mode", os.environ["RAY_AUTH_MODE"])
+        print("mode", os.environ.get("RAY_AUTH_MODE"))
     """)
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
     env["HOME"] = str(tmp_path)  # no token yet: Ray generates one
