@@ -175,7 +175,7 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
     if not clips:
         skipped.append(_skip(surreal_dir, "empty", _no_clips_detail(surreal_dir, splits)))
     if not videos or not clips:  # nothing to build from: stop before any camera motion
-        return Sources((), (), tuple(sorted_skips(skipped)))
+        return Sources((), (), tuple(sorted_skips(skipped)), str(smpl_dir.resolve()))
     print(f"camera motion of {len(videos)} background videos (cache {cache_dir})", file=stream)
     run = build_cache(videos, cache_dir, cfg=cfg.camera_motion, clip=cfg.clip, address=address,
                       num_cpus=num_cpus, serial=serial, progress_stream=stream)

@@ -165,6 +165,7 @@ def test_nothing_to_build_from_says_which_splits_hold_clips(small_demo, tmp_path
     shutil.copytree(small_demo.surreal_dir / "cmu" / "val", surreal / "val")
     shutil.copytree(small_demo.surreal_dir / "cmu" / "test", surreal / "test")
     args = ["build", "--kinetics", str(small_demo.kinetics_dir), "--surreal", str(surreal),
+            "--smpl", str(small_demo.smpl_dir),
             "--out", str(tmp_path / "out.zarr"), "--cache", str(tmp_path / "cache"), "--serial",
             "--split", "train"]
     result = CliRunner().invoke(synthgen_cli, args)
