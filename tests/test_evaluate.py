@@ -26,7 +26,8 @@ from synthgen.threedpw_clips import OPENPOSE_INDEX, SMPL_FROM_OPENPOSE
 from tests.trainer_support import (CFG, CLIP, FOCAL, HEIGHT, WIDTH, mean_pose_joints, tiny_config,
                                     tvl1_record, write_checkpoint)
 from trainer.cli import main
-from trainer.evaluate import evaluate, load_checkpoint, protocol_means, training_data
+from trainer.checkpoint import load_checkpoint
+from trainer.evaluate import evaluate, protocol_means, training_data
 from trainer.joints import EVAL_JOINTS
 from trainer.metrics import pa_mpjpe
 from trainer.smpl import SMPLJoints

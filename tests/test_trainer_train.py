@@ -14,10 +14,13 @@ from trainer.cli import main
 from trainer.config import PIPELINES_DIR, TrainConfig, load_train_config
 from trainer.data import (ClipBatchSampler, ClipDataset, arrays_for, hidden_keypoints,
                           make_inputs, make_loader, make_targets, open_stores, split_stores)
+from trainer.checkpoint import load_checkpoint
+from trainer.forward import training_loss
 from trainer.model import ResNet50, SmallCNN
+from trainer.model.build import build_model
 from trainer.smpl import SMPLJoints
 from trainer.synthetic import make_synthetic_store
-from trainer.train import build_model, compute_loss, train
+from trainer.train import train
 
 CROP = 48
 
@@ -62,7 +65,7 @@ def test_a_few_steps_reduce_the_loss(store, smpl_dir):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     history = []
     for _ in range(6):
-        loss = compute_loss(model(inputs), targets, smpl, weight_2d=1.0)["loss"]
+        loss = training_loss(model(inputs), targets, smpl, weight_2d=1.0)["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -85,17 +88,17 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(store, smpl_dir, tmp
     whole = train(config, [store], out_dir=tmp_path / "whole", log=lambda line: None)
     with pytest.raises(KeyboardInterrupt):
         train(config, [store], out_dir=tmp_path / "cut", log=_interrupt_at(4))
-    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["step"] == 3
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["step"] == 3
     lines = []
     resumed = train(config, [store], out_dir=tmp_path / "cut", resume=True, log=lines.append)
     assert any(line.startswith("resumed from") and "at step 3 (epoch 0, batch 3)" in line
                for line in lines)
-    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)
+    a = load_checkpoint(tmp_path / "whole" / "last.pt")
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")
     assert a["step"] == b["step"] == 5
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
-    assert torch.equal(a["randomizer"], b["randomizer"])
+    assert torch.equal(a["trainer"]["randomizer"], b["trainer"]["randomizer"])
     assert resumed == whole
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train(config, [store], out_dir=tmp_path / "none", resume=True)

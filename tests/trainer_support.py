@@ -12,9 +12,9 @@ from synthgen.demo.body_model import write_smpl_model
 from synthgen.steps.crop_flow import backend_from_config
 from trainer.config import TrainConfig
 from trainer.model import mean_params
+from trainer.model.build import build_model
 from trainer.smpl import SMPLJoints
 from trainer.synthetic import make_synthetic_store
-from trainer.train import build_model
 
 #: Small crops and a quick TV-L1 keep the stores fast; the protocol does not depend on them.
 CFG = Config().replace(crops={"size": 48, "person_height": 32.0},

@@ -41,13 +41,12 @@ from synthgen.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
 from synthgen.sources.video import iter_source_frames
 from synthgen.video_clips import VideoClip, VideoPlan, flow_backend, iter_clips, plan_video
 from synthgen.video_keypoints import VideoKeypoints, read_keypoints
+from trainer.checkpoint import checkpoint_smpl, load_checkpoint, load_model
 from trainer.config import MODALITIES
-from trainer.data import hidden_keypoints, make_inputs
-from trainer.evaluate import TrainingData, load_checkpoint, load_model, training_data
-from trainer.model import clip_predictions
+from trainer.evaluate import TrainingData, training_data
+from trainer.forward import predict_parameters, select_device
 from trainer.model.regressor import BETAS, CAMERA, POSE
 from trainer.smpl import SMPLJoints, weak_perspective
-from trainer.train import select_device
 
 #: Detectors ``--detector`` can run.
 DETECTORS = ("mediapipe",)
@@ -191,7 +190,7 @@ def predict_video(video: str | Path, checkpoint_path: str | Path, keypoints: Vid
     training = training_data(checkpoint, training_store=training_store)
     torch_device = select_device(device)
     model, config = load_model(checkpoint, device=torch_device)
-    body = SMPLJoints.from_path(smpl or config.model.smpl, gender="neutral").to(torch_device)
+    body = SMPLJoints.from_path(checkpoint_smpl(config, smpl), gender="neutral").to(torch_device)
     backend = (flow_backend(training.crop_flow or {}, checkpoint=flow_checkpoint,
                             device=str(torch_device))
                if "flow" in MODALITIES[config.data.modality] else None)
@@ -209,11 +208,8 @@ def predict_video(video: str | Path, checkpoint_path: str | Path, keypoints: Vid
 
     @torch.no_grad()
     def run(clips: list[VideoClip]) -> None:
-        batch = _batch(clips, torch_device)
-        hidden = hidden_keypoints(batch, config=config.data, generator=None)
-        inputs = make_inputs(batch, config=config.data, crop_size=training.crop_size,
-                             hidden=hidden)
-        theta = clip_predictions(model(inputs)).float()
+        theta = predict_parameters(model, _batch(clips, torch_device), config=config.data,
+                                   crop_size=training.crop_size)
         joints = body(theta[..., POSE], theta[..., BETAS])
         projected = weak_perspective(joints, theta[..., CAMERA]).cpu().numpy()
         theta, joints = theta.cpu().numpy(), joints.cpu().numpy()
