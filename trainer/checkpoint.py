@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -80,10 +81,14 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found is None:
+            detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
+            raise ValueError(f"{path}: not a readable torch checkpoint "
+                             f"({detail.group(1).strip() if detail else exc})") from exc
         raise ValueError(f"{path}: refused: it holds pickled objects other than tensors and "
-                         f"plain data, which could run code when loaded; trainer checkpoints "
-                         f"never do ({reason})") from exc
+                         f"plain data ({found.group(1)}), which could run code when loaded; "
+                         f"trainer checkpoints never do") from exc
     except Exception as exc:  # torch raises many types for a damaged file
         raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from exc
     if not isinstance(checkpoint, dict) or not {"model", "config"} <= set(checkpoint):

@@ -150,7 +150,7 @@ def normalised_to_frame(points: np.ndarray, boxes: np.ndarray, *, crop_size: int
     return crop * (boxes[:, None, 2:3] / crop_size) + boxes[:, None, :2]
 
 
-def predict_video(video: str | Path, checkpoint_path: str | Path, keypoints: VideoKeypoints, *,
+def predict_video(video: str | Path, checkpoint: dict, keypoints: VideoKeypoints, *,
                   training_store: str | None = None, flow_checkpoint: str | None = None,
                   smpl: str | None = None, device: str = "auto", clip_length: int | None = None,
                   log=print) -> tuple[Prediction, VideoPlan, TrainingData]:
@@ -160,8 +160,8 @@ def predict_video(video: str | Path, checkpoint_path: str | Path, keypoints: Vid
     ----------
     video : str or Path
         A video file or frame folder.
-    checkpoint_path : str or Path
-        A ``last.pt`` of :func:`trainer.train.train`.
+    checkpoint : dict
+        A ``last.pt`` of :func:`trainer.train.train` (:func:`trainer.checkpoint.load_checkpoint`).
     keypoints : VideoKeypoints
         One row per frame (:func:`video_keypoints`).
     training_store : str, optional
@@ -186,7 +186,6 @@ def predict_video(video: str | Path, checkpoint_path: str | Path, keypoints: Vid
     SourceError
         An unreadable video, mismatching keypoints, no frame with enough keypoints.
     """
-    checkpoint = load_checkpoint(checkpoint_path)
     training = training_data(checkpoint, training_store=training_store)
     torch_device = select_device(device)
     model, config = load_model(checkpoint, device=torch_device)
@@ -361,13 +360,14 @@ def predict(video: str | Path, checkpoint_path: str | Path, out_dir: str | Path,
     dict of str to Path
         ``npz``, ``json``, ``mp4`` (and ``keypoints`` when the detector ran).
     """
+    checkpoint = load_checkpoint(checkpoint_path)  # refused before any detector runs
     found = video_keypoints(video, keypoints=keypoints, detector=detector, out_dir=out_dir,
                             log=log)
     detected = int(found.detected().sum())
     log(f"keypoints: {found.layout} from {found.source}, a person on {detected} of "
         f"{found.num_frames} frames")
     prediction, plan, training = predict_video(
-        video, checkpoint_path, found, training_store=training_store,
+        video, checkpoint, found, training_store=training_store,
         flow_checkpoint=flow_checkpoint, smpl=smpl, device=device, clip_length=clip_length,
         log=log)
     meta = {"checkpoint": str(checkpoint_path), "keypoints": found.source,
