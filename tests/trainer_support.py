@@ -37,10 +37,12 @@ def tiny_config(smpl_dir, **sections) -> TrainConfig:
     return config.replace(**sections)
 
 
-def write_checkpoint(path, config: TrainConfig, stores: list[str], **extra) -> None:
-    """A checkpoint in ``trainer.train``'s format whose network predicts the mean pose."""
+def write_checkpoint(path, config: TrainConfig, stores: list[str], *,
+                     init_params: np.ndarray | None = None, **extra) -> None:
+    """A checkpoint in ``trainer.train``'s format whose network predicts its regressors' start
+    (``init_params``, default the mean pose) whatever its input."""
     torch.manual_seed(0)
-    state = build_model(config).state_dict()
+    state = build_model(config, init_params=init_params).state_dict()
     for name in state:
         if name.endswith("mlp.6.weight"):  # the regressors' last layer (its bias is zero)
             state[name] = torch.zeros_like(state[name])

@@ -324,7 +324,8 @@ class SMPLMesh(SMPLJoints):
     def vertices(self, pose: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
         """(..., V, 3) metres, SMPL model frame, of pose (..., 72) radians and betas (..., 10)."""
         lead = pose.shape[:-1]
-        verts, _ = lbs(betas.reshape(-1, NUM_BETAS).float(), pose.reshape(-1, 72).float(),
+        verts, _ = lbs(betas.reshape(-1, NUM_BETAS).float().contiguous(),
+                       pose.reshape(-1, 72).float().contiguous(),
                        self.v_template, self.shapedirs, self.posedirs, self.J_regressor,
                        self.parents, self.lbs_weights)
         return verts.reshape(*lead, self.num_vertices, 3)
