@@ -125,4 +125,8 @@ def train(config: TrainConfig, stores: list[str], *, out_dir: str | Path, resume
             raise ValueError(f"{path}: holds no trainer state to resume from")
         config, stores, state = (checkpoint_config(checkpoint), checkpoint["stores"],
                                  checkpoint["trainer"])
-    return Trainer(config, list(stores), out_dir=out_dir, log=log, initial_state=state).fit()
+    run = Trainer(config, list(stores), out_dir=out_dir, log=log, initial_state=state)
+    try:
+        return run.fit()
+    finally:
+        run.close()

@@ -336,6 +336,7 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def _clip_loader(infos, items, num_frames, *, data, seed, num_workers, device, process):
+    """A :class:`LoaderCursor` over shuffled training windows of ``items``, this rank's slice."""
     sampler = ClipBatchSampler(num_frames, clip_length=data.clip_length,
                                batch_size=data.batch_size, seed=seed)
     batches = RankBatches(sampler, process)
@@ -362,7 +363,7 @@ class Trainer:
         the validation baselines are taken from it.
     process : Distributed, optional
         This process's rank (default :meth:`Distributed.from_environment`); with more than one
-        process a ``torch.distributed`` group is started if none is.
+        process a ``torch.distributed`` group is started if none is (ended by :meth:`close`).
 
     Raises
     ------
@@ -387,9 +388,10 @@ class Trainer:
             if device.type == "cuda":
                 device = torch.device("cuda", self.process.local_rank)
                 torch.cuda.set_device(device)
-            if not dist.is_initialized():
-                dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         self.device = device
+        self.owns_group = self.process.active and not dist.is_initialized()
+        if self.owns_group:
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if run.num_threads > 0:
             torch.set_num_threads(run.num_threads)
         if device.type == "cpu":
@@ -443,7 +445,7 @@ class Trainer:
             _global_batch_norm(self.networks)
             self.networks = DistributedDataParallel(
                 self.networks, device_ids=[device.index] if device.type == "cuda" else None)
-        self.params = [p for p in self.networks.parameters()]
+        self.params = list(self.networks.parameters())
         self.optimizer = torch.optim.AdamW(self.params, lr=config.optim.lr,
                                            weight_decay=config.optim.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -455,6 +457,12 @@ class Trainer:
         self.last_val = float("nan")
         if initial_state is not None:
             self.load_state_dict(initial_state)
+
+    def close(self) -> None:
+        """End the process group this trainer started (if any)."""
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+        self.owns_group = False
 
     # -- state ---------------------------------------------------------------------------------
 
