@@ -26,7 +26,8 @@ from trainer.data import (ClipBatchSampler, ClipDataset, arrays_for, hidden_keyp
                           to_device)
 from trainer.smpl import SMPLJoints
 from trainer.synthetic import make_synthetic_store
-from trainer.train import build_model, compute_loss, select_device
+from trainer.forward import select_device, training_loss
+from trainer.model.build import build_model
 
 
 def _sync(device: torch.device) -> None:
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         def step(inputs, targets):
             with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
                 outputs = model(inputs)
-            loss = compute_loss(outputs, targets, smpl, weight_2d=config.loss.weight_2d)["loss"]
+            loss = training_loss(outputs, targets, smpl, weight_2d=config.loss.weight_2d)["loss"]
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

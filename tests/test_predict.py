@@ -31,6 +31,7 @@ from synthgen.video_keypoints import (
     read_keypoints,
 )
 from tests.trainer_support import CFG, mean_pose_joints, tiny_config, tvl1_record, write_checkpoint
+from trainer.checkpoint import load_checkpoint
 from trainer.cli import main
 from trainer.data import crop_to_normalised
 from trainer.model import mean_params
@@ -249,12 +250,12 @@ def test_keypoints_only_network_needs_no_crop_flow(shared_data, smpl_dir, tmp_pa
     checkpoint = tmp_path / "last.pt"
     write_checkpoint(checkpoint, tiny_config(smpl_dir, data={"modality": "keypoints"}), [store])
     found = _standing_person(probe(video), np.random.default_rng(5))
-    prediction, plan, _ = predict_video(video, checkpoint, found, device="cpu", log=lambda _: None)
+    prediction, plan, _ = predict_video(video, load_checkpoint(checkpoint), found, device="cpu", log=lambda _: None)
     assert prediction.frame.tolist() == list(range(32)) and len(plan.starts) == 4
     flow_checkpoint = tmp_path / "flow.pt"
     write_checkpoint(flow_checkpoint, tiny_config(smpl_dir), [store])
     with pytest.raises(ValueError, match="unknown crop-flow backend 'synthetic'"):
-        predict_video(video, flow_checkpoint, found, device="cpu", log=lambda _: None)
+        predict_video(video, load_checkpoint(flow_checkpoint), found, device="cpu", log=lambda _: None)
 
 
 def test_keypoints_longer_than_the_video_or_never_confident_are_refused(shared_data, tmp_path):

@@ -5,19 +5,24 @@ from __future__ import annotations
 import csv
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from trainer.cli import main
 from trainer.config import PIPELINES_DIR, TrainConfig, load_train_config
 from trainer.data import (ClipBatchSampler, ClipDataset, arrays_for, hidden_keypoints,
                           make_inputs, make_loader, make_targets, open_stores, split_stores)
+from trainer.checkpoint import load_checkpoint
+from trainer.forward import training_loss
 from trainer.model import ResNet50, SmallCNN
+from trainer.model.build import build_model
 from trainer.smpl import SMPLJoints
 from trainer.synthetic import make_synthetic_store
-from trainer.train import build_model, compute_loss, train
+from trainer.train import train
 
 CROP = 48
 
@@ -62,7 +67,7 @@ def test_a_few_steps_reduce_the_loss(store, smpl_dir):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     history = []
     for _ in range(6):
-        loss = compute_loss(model(inputs), targets, smpl, weight_2d=1.0)["loss"]
+        loss = training_loss(model(inputs), targets, smpl, weight_2d=1.0)["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -85,17 +90,17 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(store, smpl_dir, tmp
     whole = train(config, [store], out_dir=tmp_path / "whole", log=lambda line: None)
     with pytest.raises(KeyboardInterrupt):
         train(config, [store], out_dir=tmp_path / "cut", log=_interrupt_at(4))
-    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["step"] == 3
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["step"] == 3
     lines = []
     resumed = train(config, [store], out_dir=tmp_path / "cut", resume=True, log=lines.append)
     assert any(line.startswith("resumed from") and "at step 3 (epoch 0, batch 3)" in line
                for line in lines)
-    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)
+    a = load_checkpoint(tmp_path / "whole" / "last.pt")
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")
     assert a["step"] == b["step"] == 5
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
-    assert torch.equal(a["randomizer"], b["randomizer"])
+    assert torch.equal(a["trainer"]["randomizer"], b["trainer"]["randomizer"])
     assert resumed == whole
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train(config, [store], out_dir=tmp_path / "none", resume=True)
@@ -120,6 +125,13 @@ def test_cli_trains_logs_csv_and_reports_baselines(store, smpl_dir, tmp_path):
         rows = list(csv.DictReader(f))
     metrics = {row["metric"] for row in rows}
     assert {"train/loss", "train/clips_per_s", "val/pa_mpjpe_mm"} <= metrics
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert {"train/loss", "val/pa_mpjpe_mm", "val/baseline_mean_pose_mm"} <= set(
+        events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2]
+    curves = cv2.imread(str(out / "curves.png"))
+    assert curves is not None and curves.shape[0] > 100 and curves.std() > 0
     saved = json.loads((out / "config.json").read_text())
     assert saved["config"]["name"] == "train_tiny" and saved["stores"] == [store]
     bad = CliRunner().invoke(main, ["train", "--store", store, "--pipeline", "train_nope"])
@@ -138,6 +150,32 @@ def test_dann_trains_with_real_stores_and_needs_them(store, smpl_dir, tmp_path, 
     result = train(config.replace(dann={"real_stores": [real]}), [store],
                    out_dir=tmp_path / "dann", log=lambda line: None)
     assert result.steps == 2 and np.isfinite(result.last_loss)
+
+
+def test_resumed_dann_run_is_bit_identical(store, smpl_dir, tmp_path):
+    """6 steps straight == 2 steps, a kill, resume to 6: the real-data loader crosses epochs
+    (4 real examples, batch 2) and dropout draws from the restored torch RNG."""
+    real = str(tmp_path / "real.zarr")
+    make_synthetic_store(real, SMPLJoints.from_path(smpl_dir), num_examples=4, num_frames=6,
+                         crop_size=CROP, seed=9, crop_flow={"name": "other", "params": {}})
+    config = _tiny(smpl_dir, data={"modality": "rgb"}, model={"backbone": "small"},
+                   optim={"steps": 6}, dann={"weight": 1.0, "hidden": 8, "real_stores": [real]},
+                   run={"val_every_steps": 6})
+    whole = train(config, [store], out_dir=tmp_path / "whole", log=lambda line: None)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, [store], out_dir=tmp_path / "cut", log=_interrupt_at(3))
+    cut = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert cut["step"] == 2 and cut["trainer"]["real_loader"] == {"epoch": 0, "batch": 2}
+    resumed = train(config, [store], out_dir=tmp_path / "cut", resume=True, log=lambda line: None)
+    a = load_checkpoint(tmp_path / "whole" / "last.pt")["trainer"]
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")["trainer"]
+    assert a["real_loader"] == b["real_loader"] == {"epoch": 2, "batch": 2}
+    for part in ("model", "adversary"):
+        for key, value in a[part].items():
+            assert torch.equal(value, b[part][key]), (part, key)
+    for key, value in a["optimizer"]["state"].items():
+        assert torch.equal(value["exp_avg_sq"], b["optimizer"]["state"][key]["exp_avg_sq"])
+    assert resumed == whole
 
 
 def test_pipeline_configs_cover_table_1_and_clip_lengths():

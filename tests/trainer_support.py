@@ -12,9 +12,9 @@ from synthgen.demo.body_model import GENDERS, write_smpl_model
 from synthgen.steps.crop_flow import backend_from_config
 from trainer.config import TrainConfig
 from trainer.model import mean_params
+from trainer.model.build import build_model
 from trainer.smpl import SMPLJoints
 from trainer.synthetic import make_synthetic_store
-from trainer.train import build_model
 
 #: Small crops and a quick TV-L1 keep the stores fast; the protocol does not depend on them.
 CFG = Config().replace(crops={"size": 48, "person_height": 32.0},
@@ -37,10 +37,12 @@ def tiny_config(smpl_dir, **sections) -> TrainConfig:
     return config.replace(**sections)
 
 
-def write_checkpoint(path, config: TrainConfig, stores: list[str], **extra) -> None:
-    """A checkpoint in ``trainer.train``'s format whose network predicts the mean pose."""
+def write_checkpoint(path, config: TrainConfig, stores: list[str], *,
+                     init_params: np.ndarray | None = None, **extra) -> None:
+    """A checkpoint in ``trainer.train``'s format whose network predicts its regressors' start
+    (``init_params``, default the mean pose) whatever its input."""
     torch.manual_seed(0)
-    state = build_model(config).state_dict()
+    state = build_model(config, init_params=init_params).state_dict()
     for name in state:
         if name.endswith("mlp.6.weight"):  # the regressors' last layer (its bias is zero)
             state[name] = torch.zeros_like(state[name])

@@ -20,7 +20,8 @@ def main():
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Run directory (checkpoint, logs). Default: runs/<pipeline name>.")
 @click.option("--resume", is_flag=True,
-              help="Continue from <out>/last.pt (its saved config and stores are used).")
+              help="Continue from <out>/last.pt (its saved config and stores are used). Under "
+                   "torchrun, every process resumes.")
 @click.option("--allow-mixed-flow", is_flag=True,
               help="Accept stores made with different crop-flow backends.")
 @click.option("--smpl", help="SMPL model directory (overrides model.smpl).")
@@ -33,7 +34,11 @@ def main():
 @set_option
 def train(stores, pipeline, out_dir, resume, allow_mixed_flow, smpl, imagenet_weights,
           real_stores, device, steps, seed, sets):
-    """Train Motion HMR; print validation PA-MPJPE against two baselines at the end."""
+    """Train Motion HMR; print validation PA-MPJPE against two baselines at the end.
+
+    Several processes: `torchrun --nproc_per_node N $(which trainer) train ...` (one per GPU;
+    data.batch_size is the global batch, split over the processes).
+    """
     from trainer.config import load_train_config
     from trainer.train import train as run_training
 
@@ -77,9 +82,14 @@ def train(stores, pipeline, out_dir, resume, allow_mixed_flow, smpl, imagenet_we
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda...")
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Clips per forward pass (default: the training batch size).")
-def eval_command(checkpoint, store, out_dir, training_store, smpl, device, batch_size):
+@click.option("--h36m-regressor", type=click.Path(exists=True, dir_okay=False),
+              help="J_regressor_h36m.npy (17 x 6890, as SPIN ships it): also report the h36m "
+                   "protocol of most published 3DPW tables (frame-averaged).")
+def eval_command(checkpoint, store, out_dir, training_store, smpl, device, batch_size,
+                 h36m_regressor):
     """PA-MPJPE (mm) of a checkpoint by the paper's protocol: 14 joints, frames with at least 7
-    visible keypoints, averaged per person then over people (also frame-weighted), per sequence.
+    visible keypoints, averaged per person then over people (also frame-weighted), per sequence;
+    with --h36m-regressor also by the H36M-regressor protocol. Every output names its protocol.
 
     Refuses a store made with another crop-flow backend or crop size than the training data.
     """
@@ -88,6 +98,7 @@ def eval_command(checkpoint, store, out_dir, training_store, smpl, device, batch
     try:
         result = evaluate(checkpoint, store, out_dir=out_dir, training_store=training_store,
                           smpl=smpl, device=device, batch_size=batch_size,
+                          h36m_regressor=h36m_regressor,
                           log=lambda line: click.echo(line, err=True))
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

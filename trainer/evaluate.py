@@ -13,7 +13,13 @@ Protocol (method.md section 3):
 - **the paper's figure**: the mean frame error of each person, then the mean over people. A person
   is (sequence, actor) on 3DPW and the SURREAL clip on a synthetic store (the ``persons`` of
   :func:`trainer.data.open_stores`). The frame-weighted mean (every frame counts once) is
-  reported beside it.
+  reported beside it. This is protocol ``paper`` (:data:`PROTOCOLS`).
+
+Protocol ``h36m`` (with ``--h36m-regressor J_regressor_h36m.npy``, the variant of most published
+3DPW tables, e.g. SPIN and VIBE): the same frames, 14 joints regressed by the H36M joint regressor
+from the SMPL mesh, predicted (neutral model) and true (the stored pose and betas; gendered
+models when the SMPL directory holds them), PA-MPJPE averaged over frames. Every output names
+its protocol.
 
 Refusals: a store whose crop-flow backend or crop size differs from the checkpoint's training
 data (:func:`training_data`, :func:`check_store_matches`): a network trained on one flow method
@@ -39,17 +45,23 @@ import cv2
 import numpy as np
 import torch
 
+from smplx.lbs import lbs
+
 from synthgen import store as synthstore
 from synthgen.build_3dpw import backend_identity
+
+from trainer.checkpoint import checkpoint_smpl, load_checkpoint, load_model
 from trainer.config import TrainConfig
-from trainer.data import (ClipBatchSampler, ClipDataset, StoreInfo, arrays_for, hidden_keypoints,
-                          make_inputs, make_loader, open_stores, to_device)
+from trainer.data import (ClipBatchSampler, ClipDataset, StoreInfo, arrays_for, make_loader,
+                          open_stores, to_device)
+from trainer.forward import (MIN_VISIBLE_JOINTS, evaluated_frames, predict_parameters,
+                             predicted_joints, select_device)
 from trainer.joints import EVAL_JOINTS
 from trainer.metrics import METRES_TO_MM, average_per_person, pa_mpjpe
-from trainer.model import MotionHMR, clip_predictions
+from trainer.model import MotionHMR
+from trainer.model.regressor import BETAS, NUM_BETAS, POSE
 from trainer.smpl import SMPLJoints
 from trainer.synthetic import PERSON_HEIGHT, REFERENCE_CROP
-from trainer.train import MIN_VISIBLE_JOINTS, build_model, predicted_joints, select_device
 
 
 # ----------------------------------------------------------------------------------------------
@@ -58,45 +70,6 @@ from trainer.train import MIN_VISIBLE_JOINTS, build_model, predicted_joints, sel
 #: Flow quantum (pixels) assumed when neither checkpoint nor training store says: synthgen's
 #: default ``store.flow_quantum``. It only sets the rounding of new flow (predict).
 FALLBACK_FLOW_QUANTUM = 1.0 / 32.0
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a ``last.pt`` written by :func:`trainer.train.train`.
-
-    The file is unpickled in full (it holds numpy arrays): load only checkpoints you trust.
-
-    Raises
-    ------
-    FileNotFoundError
-        No such file.
-    ValueError
-        Not a trainer checkpoint (no ``model`` and ``config``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from exc
-    if not isinstance(checkpoint, dict) or not {"model", "config"} <= set(checkpoint):
-        raise ValueError(f"{path}: not a trainer checkpoint (needs 'model' and 'config')")
-    return checkpoint
-
-
-def load_model(checkpoint: dict, *, device: torch.device) -> tuple[MotionHMR, TrainConfig]:
-    """The checkpoint's network in eval mode on ``device``, and its resolved config.
-
-    The ImageNet and mean-parameter files of the training config are not read: the state dict
-    holds every weight and the regressors' starting point. ``run.num_threads`` > 0 sets torch's
-    CPU threads, as in training.
-    """
-    config = TrainConfig().replace(**checkpoint["config"])
-    if config.run.num_threads > 0:
-        torch.set_num_threads(config.run.num_threads)
-    model = build_model(config.replace(model={"imagenet_weights": "", "mean_params": ""}))
-    model.load_state_dict(checkpoint["model"])
-    return model.to(device).eval(), config
 
 
 @dataclass(frozen=True)
@@ -223,12 +196,16 @@ class FrameErrors:
         3DPW sequence name; the SURREAL clip on synthetic stores.
     time : ndarray, shape (N,), int64
         Frame index in the sequence (3DPW) or SURREAL frame (synthetic).
+    h36m_errors : ndarray, shape (N,), float64, or None
+        PA-MPJPE (mm) of the same frames by the ``h36m`` protocol (:data:`PROTOCOLS`), when an
+        H36M joint regressor was given.
     """
 
     errors: np.ndarray
     person: np.ndarray
     sequence: np.ndarray
     time: np.ndarray
+    h36m_errors: np.ndarray | None = None
 
 
 def protocol_means(errors: np.ndarray, person: np.ndarray) -> tuple[float, float]:
@@ -258,20 +235,24 @@ def person_table(frames: FrameErrors) -> list[dict]:
 
 
 def sequence_table(frames: FrameErrors) -> list[dict]:
-    """Per sequence: ``sequence``, ``people``, ``frames``, ``pa_mpjpe_mm`` (the protocol's mean
-    within the sequence) and ``frame_weighted_mm``."""
+    """Per sequence: ``sequence``, ``people``, ``frames``, ``pa_mpjpe_mm`` (the ``paper``
+    protocol's mean within the sequence), ``frame_weighted_mm`` and, with the ``h36m`` errors,
+    ``h36m_mm``."""
     rows = []
     for name in sorted(set(frames.sequence.tolist())):
         mine = frames.sequence == name
         per_person, weighted = protocol_means(frames.errors[mine], frames.person[mine])
-        rows.append({"sequence": name, "people": len(set(frames.person[mine].tolist())),
-                     "frames": int(mine.sum()), "pa_mpjpe_mm": per_person,
-                     "frame_weighted_mm": weighted})
+        row = {"sequence": name, "people": len(set(frames.person[mine].tolist())),
+               "frames": int(mine.sum()), "pa_mpjpe_mm": per_person,
+               "frame_weighted_mm": weighted}
+        if frames.h36m_errors is not None:
+            row["h36m_mm"] = float(frames.h36m_errors[mine].mean())
+        rows.append(row)
     return rows
 
 
 # ----------------------------------------------------------------------------------------------
-# Running the network on a store
+# Stores to evaluate on
 
 
 @dataclass(frozen=True)
@@ -304,12 +285,135 @@ def open_eval_store(url: str) -> tuple[EvalStore, dict]:
     return EvalStore(info, sequence, "3dpw"), attrs
 
 
+# ----------------------------------------------------------------------------------------------
+# The H36M-regressor protocol (the variant of most published 3DPW tables)
+
+#: What each protocol ``trainer eval`` reports measures. ``paper``: Doersch & Zisserman's
+#: (section 4); ``h36m``: the variant of SPIN's and VIBE's tables.
+PROTOCOLS = {
+    "paper": "PA-MPJPE on the 14 SMPL joints common to SMPL and COCO; mean per person, then over "
+             "people",
+    "h36m": "PA-MPJPE on 14 joints regressed from the SMPL mesh by an H36M joint regressor "
+            "(J_regressor_h36m, 17 x 6890, joints H36M_TO_J14 as SPIN); ground truth from the "
+            "stored pose and betas; mean over frames",
+}
+#: The 14 of the regressor's 17 H36M joints that SPIN and VIBE evaluate (their ``H36M_TO_J14``).
+H36M_TO_J14 = (6, 5, 4, 1, 2, 3, 16, 15, 14, 11, 12, 13, 8, 10)
+#: Joints of an H36M joint regressor.
+H36M_JOINTS = 17
+
+
+class SMPLMesh(SMPLJoints):
+    """SMPL's posed mesh (``smplx.lbs.lbs``) besides its joints; built like
+    :class:`trainer.smpl.SMPLJoints` (``SMPLMesh.from_path``)."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        posedirs = np.asarray(model["posedirs"], dtype=np.float32)
+        buffers = {"v_template": model["v_template"],
+                   "shapedirs": np.asarray(model["shapedirs"])[:, :, :NUM_BETAS],
+                   "posedirs": posedirs.reshape(-1, posedirs.shape[-1]).T,
+                   "J_regressor": model["J_regressor"], "lbs_weights": model["weights"]}
+        for name, value in buffers.items():
+            self.register_buffer(name, torch.as_tensor(np.asarray(value, dtype=np.float32)))
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.v_template.shape[0])
+
+    def vertices(self, pose: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
+        """(..., V, 3) metres, SMPL model frame, of pose (..., 72) radians and betas (..., 10)."""
+        lead = pose.shape[:-1]
+        verts, _ = lbs(betas.reshape(-1, NUM_BETAS).float().contiguous(),
+                       pose.reshape(-1, 72).float().contiguous(),
+                       self.v_template, self.shapedirs, self.posedirs, self.J_regressor,
+                       self.parents, self.lbs_weights)
+        return verts.reshape(*lead, self.num_vertices, 3)
+
+
+def load_h36m_regressor(path: str | Path, *, num_vertices: int) -> torch.Tensor:
+    """An H36M joint regressor ``.npy`` (SPIN's ``J_regressor_h36m.npy``), read without pickle.
+
+    Returns
+    -------
+    Tensor, shape (17, V), float32
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        Not a plain numeric ``.npy`` array of shape (17, V) with finite values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such H36M joint regressor file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: not a plain .npy array ({exc})") from exc
+    if array.shape != (H36M_JOINTS, num_vertices) or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"{path}: an H36M joint regressor must be a ({H36M_JOINTS}, "
+                         f"{num_vertices}) numeric array (joints x SMPL vertices), got "
+                         f"{array.shape} {array.dtype}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{path}: the regressor holds non-finite values")
+    return torch.as_tensor(array, dtype=torch.float32)
+
+
+@dataclass(frozen=True)
+class H36MProtocol:
+    """What the ``h36m`` protocol needs: ``regressor`` (17, V); ``meshes`` per gender name of
+    :data:`synthgen.store.GENDERS` the SMPL model of the ground truth; ``gendered`` whether
+    those are the male and female models (else the neutral one stands in)."""
+
+    regressor: torch.Tensor
+    meshes: dict
+    gendered: bool
+
+    @classmethod
+    def load(cls, regressor: str | Path, smpl: str | Path, *, neutral: SMPLMesh,
+             device: torch.device) -> "H36MProtocol":
+        """The regressor file and the ground truth's SMPL models (gendered when ``smpl`` is a
+        directory holding ``SMPL_MALE.pkl`` and ``SMPL_FEMALE.pkl``)."""
+        matrix = load_h36m_regressor(regressor, num_vertices=neutral.num_vertices).to(device)
+        folder = Path(smpl)
+        gendered = folder.is_dir() and all((folder / f"SMPL_{g.upper()}.pkl").is_file()
+                                           for g in synthstore.GENDERS)
+        meshes = {g: (SMPLMesh.from_path(folder, gender=g).to(device) if gendered else neutral)
+                  for g in synthstore.GENDERS}
+        return cls(matrix, meshes, gendered)
+
+    def joints(self, vertices: torch.Tensor) -> torch.Tensor:
+        """(..., 14, 3): the evaluated H36M joints of meshes (..., V, 3)."""
+        return torch.einsum("jv,...vc->...jc", self.regressor, vertices)[..., H36M_TO_J14, :]
+
+    def truth(self, pose: torch.Tensor, betas: torch.Tensor, gender: np.ndarray) -> torch.Tensor:
+        """Ground-truth joints (B, T, 14, 3) from stored pose (B, T, 72), betas (B, 10) and
+        gender codes (B,) (:data:`synthgen.store.GENDERS` index)."""
+        out = torch.empty((*pose.shape[:2], len(H36M_TO_J14), 3), device=pose.device)
+        for code, name in enumerate(synthstore.GENDERS):
+            mine = torch.as_tensor(gender == code, device=pose.device)
+            if mine.any():
+                body_betas = betas[mine][:, None].expand(-1, pose.shape[1], -1)
+                out[mine] = self.joints(self.meshes[name].vertices(pose[mine], body_betas))
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Running the network on a store
+
+
 @torch.no_grad()
 def frame_errors(model: MotionHMR, config: TrainConfig, target: EvalStore, *,
-                 smpl: SMPLJoints, device: torch.device, batch_size: int) -> FrameErrors:
-    """PA-MPJPE (mm) of every evaluated frame of a store (module docstring)."""
+                 smpl: SMPLJoints, device: torch.device, batch_size: int,
+                 h36m: H36MProtocol | None = None) -> FrameErrors:
+    """PA-MPJPE (mm) of every evaluated frame of a store (module docstring); by the ``h36m``
+    protocol too when ``h36m`` is given (``smpl`` must then be an :class:`SMPLMesh`)."""
     info = target.info
     extra = ("evaluate", "frame_index") if target.kind == "3dpw" else ()
+    if h36m is not None:
+        extra += ("pose",)
     items = np.stack([np.zeros(info.examples.size, np.int64), info.examples], axis=1)
     dataset = ClipDataset([info], items,
                           clip_length=info.num_frames,
@@ -318,15 +422,17 @@ def frame_errors(model: MotionHMR, config: TrainConfig, target: EvalStore, *,
                                clip_length=info.num_frames, batch_size=batch_size, seed=0,
                                shuffle=False)
     loader = make_loader(dataset, sampler, num_workers=0, pin_memory=device.type == "cuda")
+    group = synthstore.open_group(info.url)
     if target.kind == "synthetic":
-        group = synthstore.open_group(info.url)
         starts = np.asarray(group["surreal_start"].get_orthogonal_selection((info.examples,)))
-    errors, persons, sequences, times = [], [], [], []
+    if h36m is not None:
+        betas = np.asarray(group["betas"].get_orthogonal_selection((info.examples,)))
+        genders = np.asarray(group["gender"].get_orthogonal_selection((info.examples,)))
+    errors, persons, sequences, times, h36m_errors = [], [], [], [], []
     for host in loader:
         batch = to_device(host, device)
-        hidden = hidden_keypoints(batch, config=config.data, generator=None)
-        inputs = make_inputs(batch, config=config.data, crop_size=info.crop_size, hidden=hidden)
-        joints, _ = predicted_joints(smpl, clip_predictions(model(inputs)).float())
+        theta = predict_parameters(model, batch, config=config.data, crop_size=info.crop_size)
+        joints, _ = predicted_joints(smpl, theta)
         truth = batch["joints3d"][..., EVAL_JOINTS, :].float()
         error = pa_mpjpe(joints * METRES_TO_MM, truth * METRES_TO_MM).double().cpu().numpy()
         position = host["position"].numpy()
@@ -335,15 +441,21 @@ def frame_errors(model: MotionHMR, config: TrainConfig, target: EvalStore, *,
             use = host["evaluate"].numpy()
             time = host["frame_index"].numpy().astype(np.int64)
         else:
-            visible = (host["visibility"][..., EVAL_JOINTS] == 0).sum(dim=-1).numpy()
-            use = (visible >= MIN_VISIBLE_JOINTS) & ~host["total_occlusion"].numpy()
+            use = evaluated_frames(host).numpy()
             time = starts[position][:, None] + frames[None, :]
+        if h36m is not None:
+            predicted = h36m.joints(smpl.vertices(theta[..., POSE], theta[..., BETAS]))
+            true = h36m.truth(batch["pose"], torch.as_tensor(betas[position], device=device),
+                              genders[position])
+            h36m_errors.append(pa_mpjpe(predicted * METRES_TO_MM, true * METRES_TO_MM)
+                               .double().cpu().numpy()[use])
         errors.append(error[use])
         persons.append(np.repeat(info.persons[position], info.num_frames)[use.reshape(-1)])
         sequences.append(np.repeat(target.sequence[position], info.num_frames)[use.reshape(-1)])
         times.append(time[use])
     result = FrameErrors(np.concatenate(errors), np.concatenate(persons),
-                         np.concatenate(sequences), np.concatenate(times))
+                         np.concatenate(sequences), np.concatenate(times),
+                         np.concatenate(h36m_errors) if h36m is not None else None)
     if result.errors.size == 0:
         raise ValueError(f"{info.url}: no frame to evaluate (none flagged / with "
                          f"{MIN_VISIBLE_JOINTS} visible joints)")
@@ -358,9 +470,12 @@ def frame_errors(model: MotionHMR, config: TrainConfig, target: EvalStore, *,
 class EvalResult:
     """Figures of one evaluation (millimetres).
 
-    ``pa_mpjpe_mm``: the paper's (per person, then over people); ``frame_weighted_mm``: every
-    evaluated frame counted once; ``frames``, ``people``: counts; ``sequences``, ``persons``:
-    :func:`sequence_table` and :func:`person_table` rows; ``frame_errors``: every frame.
+    ``pa_mpjpe_mm``: the ``paper`` protocol (per person, then over people); ``frame_weighted_mm``:
+    the same frame errors, every evaluated frame counted once; ``h36m_mm``: the ``h36m``
+    protocol (frame-averaged; None without a regressor); ``frames``, ``people``: counts;
+    ``sequences``, ``persons``: :func:`sequence_table` and :func:`person_table` rows;
+    ``frame_errors``: every frame; ``h36m_ground_truth``: which SMPL models made the ``h36m``
+    ground-truth meshes.
     """
 
     pa_mpjpe_mm: float
@@ -374,32 +489,51 @@ class EvalResult:
     checkpoint: str
     clip_length: int
     training_clip_length: int
+    h36m_mm: float | None = None
+    h36m_ground_truth: str | None = None
 
     def summary(self) -> dict:
+        protocols = {"paper": {"pa_mpjpe_mm": self.pa_mpjpe_mm,
+                               "frame_weighted_mm": self.frame_weighted_mm,
+                               "description": PROTOCOLS["paper"]}}
+        if self.h36m_mm is not None:
+            protocols["h36m"] = {"pa_mpjpe_mm": self.h36m_mm, "description": PROTOCOLS["h36m"],
+                                 "ground_truth": self.h36m_ground_truth}
         return {"pa_mpjpe_mm": self.pa_mpjpe_mm, "frame_weighted_mm": self.frame_weighted_mm,
                 "frames": self.frames, "people": self.people, "store": self.store,
                 "checkpoint": self.checkpoint, "clip_length": self.clip_length,
                 "training_clip_length": self.training_clip_length,
-                "protocol": "PA-MPJPE on 14 joints; mean per person, then over people"}
+                "protocol": "paper: " + PROTOCOLS["paper"], "protocols": protocols}
 
     def lines(self) -> list[str]:
-        """The per-sequence table and the two means, as printed by ``trainer eval``."""
+        """The per-sequence table and the means, as printed by ``trainer eval``."""
         width = max([len("sequence")] + [len(r["sequence"]) for r in self.sequences])
-        out = [f"{'sequence':<{width}}  people  frames  PA-MPJPE  frame-weighted"]
+        h36m = self.h36m_mm is not None
+        extra = "  H36M-regressor" if h36m else ""
+        out = [f"protocol paper: {PROTOCOLS['paper']}"]
+        if h36m:
+            out.append(f"protocol h36m: {PROTOCOLS['h36m']} ({self.h36m_ground_truth})")
+        out.append(f"{'sequence':<{width}}  people  frames  PA-MPJPE  frame-weighted{extra}")
+        rows = self.sequences + [{"sequence": "all", "people": self.people, "frames": self.frames,
+                                  "pa_mpjpe_mm": self.pa_mpjpe_mm,
+                                  "frame_weighted_mm": self.frame_weighted_mm,
+                                  "h36m_mm": self.h36m_mm}]
         out += [f"{r['sequence']:<{width}}  {r['people']:>6}  {r['frames']:>6}  "
                 f"{r['pa_mpjpe_mm']:>8.1f}  {r['frame_weighted_mm']:>14.1f}"
-                for r in self.sequences]
-        out.append(f"{'all':<{width}}  {self.people:>6}  {self.frames:>6}  "
-                   f"{self.pa_mpjpe_mm:>8.1f}  {self.frame_weighted_mm:>14.1f}")
-        out.append(f"PA-MPJPE {self.pa_mpjpe_mm:.1f} mm (mean per person, then over "
-                   f"{self.people} people; the paper's protocol); frame-weighted "
-                   f"{self.frame_weighted_mm:.1f} mm over {self.frames} frames")
+                + (f"  {r['h36m_mm']:>14.1f}" if h36m else "") for r in rows]
+        out.append(f"PA-MPJPE {self.pa_mpjpe_mm:.1f} mm (protocol paper: mean per person, then "
+                   f"over {self.people} people); frame-weighted {self.frame_weighted_mm:.1f} mm "
+                   f"over {self.frames} frames")
+        if h36m:
+            out.append(f"PA-MPJPE {self.h36m_mm:.1f} mm (protocol h36m: H36M-regressor joints, "
+                       f"mean over {self.frames} frames)")
         return out
 
 
 def evaluate(checkpoint_path: str | Path, store_url: str, *, out_dir: str | Path | None = None,
              training_store: str | None = None, smpl: str | None = None, device: str = "auto",
-             batch_size: int | None = None, log=print) -> EvalResult:
+             batch_size: int | None = None, h36m_regressor: str | Path | None = None,
+             log=print) -> EvalResult:
     """Evaluate a checkpoint on a 3DPW or synthetic store (module docstring).
 
     Parameters
@@ -418,15 +552,20 @@ def evaluate(checkpoint_path: str | Path, store_url: str, *, out_dir: str | Path
         ``auto``, ``cpu``, ``cuda``...
     batch_size : int, optional
         Clips per forward pass (default: the training batch size).
+    h36m_regressor : str or Path, optional
+        ``J_regressor_h36m.npy`` (17, 6890): also report the ``h36m`` protocol
+        (:data:`PROTOCOLS`).
     log : callable
         Receives human-readable lines.
 
     Raises
     ------
     FileNotFoundError
-        Missing checkpoint, store or SMPL file.
+        Missing checkpoint, store, regressor or SMPL file (a recorded SMPL path that is gone
+        names ``--smpl``).
     ValueError
-        Not a checkpoint; a store made with another crop flow or crops; nothing to evaluate.
+        Not a checkpoint, or one holding more than tensors and plain data; a store made with
+        another crop flow or crops; a malformed regressor; nothing to evaluate.
     """
     checkpoint = load_checkpoint(checkpoint_path)
     training = training_data(checkpoint, training_store=training_store)
@@ -441,14 +580,22 @@ def evaluate(checkpoint_path: str | Path, store_url: str, *, out_dir: str | Path
         log(f"note: the store's clips have {target.info.num_frames} frames, the network was "
             f"trained on {config.data.clip_length}-frame clips (the paper evaluates at the "
             f"training length: build-3dpw --clip-length {config.data.clip_length})")
-    body = SMPLJoints.from_path(smpl or config.model.smpl, gender="neutral").to(torch_device)
+    smpl_path = checkpoint_smpl(config, smpl)
+    body_class = SMPLMesh if h36m_regressor is not None else SMPLJoints
+    body = body_class.from_path(smpl_path, gender="neutral").to(torch_device)
+    h36m = (H36MProtocol.load(h36m_regressor, smpl_path, neutral=body, device=torch_device)
+            if h36m_regressor is not None else None)
     frames = frame_errors(model, config, target, smpl=body, device=torch_device,
-                          batch_size=batch_size or config.data.batch_size)
+                          batch_size=batch_size or config.data.batch_size, h36m=h36m)
     per_person, weighted = protocol_means(frames.errors, frames.person)
     result = EvalResult(per_person, weighted, int(frames.errors.size),
                         len(set(frames.person.tolist())), sequence_table(frames),
                         person_table(frames), frames, str(store_url), str(checkpoint_path),
-                        target.info.num_frames, config.data.clip_length)
+                        target.info.num_frames, config.data.clip_length,
+                        h36m_mm=None if h36m is None else float(frames.h36m_errors.mean()),
+                        h36m_ground_truth=None if h36m is None else (
+                            "gendered SMPL models" if h36m.gendered else
+                            "the neutral SMPL model (no SMPL_MALE/FEMALE.pkl beside it)"))
     if out_dir is not None:
         write_outputs(result, out_dir)
         log(f"wrote {out_dir}/summary.json, per_sequence.csv, per_person.csv, frames.csv, plots/")
@@ -478,21 +625,27 @@ def write_outputs(result: EvalResult, out_dir: str | Path) -> None:
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(result.summary(), indent=2))
+    h36m = result.frame_errors.h36m_errors
     _write_csv(out / "per_sequence.csv", result.sequences,
-               ["sequence", "people", "frames", "pa_mpjpe_mm", "frame_weighted_mm"])
+               ["sequence", "people", "frames", "pa_mpjpe_mm", "frame_weighted_mm"]
+               + (["h36m_mm"] if h36m is not None else []))
     _write_csv(out / "per_person.csv", result.persons,
                ["person", "sequence", "frames", "pa_mpjpe_mm"])
     frames = result.frame_errors
-    _write_csv(out / "frames.csv",
-               [{"sequence": s, "person": p, "frame": int(t), "pa_mpjpe_mm": float(e)}
-                for s, p, t, e in zip(frames.sequence, frames.person, frames.time, frames.errors)],
-               ["sequence", "person", "frame", "pa_mpjpe_mm"])
+    rows = [{"sequence": s, "person": p, "frame": int(t), "pa_mpjpe_mm": float(e)}
+            for s, p, t, e in zip(frames.sequence, frames.person, frames.time, frames.errors)]
+    if h36m is not None:
+        for row, value in zip(rows, h36m):
+            row["h36m_mm"] = float(value)
+    _write_csv(out / "frames.csv", rows, ["sequence", "person", "frame", "pa_mpjpe_mm"]
+               + (["h36m_mm"] if h36m is not None else []))
     for row in result.sequences:
         mine = frames.sequence == row["sequence"]
         lines = {person: (frames.time[mine & (frames.person == person)],
                           frames.errors[mine & (frames.person == person)])
                  for person in sorted(set(frames.person[mine].tolist()))}
-        image = plot_errors(lines, title=f"{row['sequence']}: PA-MPJPE {row['pa_mpjpe_mm']:.1f} mm")
+        image = plot_errors(lines, title=f"{row['sequence']}: PA-MPJPE {row['pa_mpjpe_mm']:.1f} mm "
+                                          f"(protocol paper)")
         path = out / "plots" / f"{safe_name(row['sequence'])}.png"
         if not cv2.imwrite(str(path), image):
             raise OSError(f"{path}: could not write the plot")

@@ -41,13 +41,12 @@ from synthgen.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
 from synthgen.sources.video import iter_source_frames
 from synthgen.video_clips import VideoClip, VideoPlan, flow_backend, iter_clips, plan_video
 from synthgen.video_keypoints import VideoKeypoints, read_keypoints
+from trainer.checkpoint import checkpoint_smpl, load_checkpoint, load_model
 from trainer.config import MODALITIES
-from trainer.data import hidden_keypoints, make_inputs
-from trainer.evaluate import TrainingData, load_checkpoint, load_model, training_data
-from trainer.model import clip_predictions
+from trainer.evaluate import TrainingData, training_data
+from trainer.forward import predict_parameters, select_device
 from trainer.model.regressor import BETAS, CAMERA, POSE
 from trainer.smpl import SMPLJoints, weak_perspective
-from trainer.train import select_device
 
 #: Detectors ``--detector`` can run.
 DETECTORS = ("mediapipe",)
@@ -151,7 +150,7 @@ def normalised_to_frame(points: np.ndarray, boxes: np.ndarray, *, crop_size: int
     return crop * (boxes[:, None, 2:3] / crop_size) + boxes[:, None, :2]
 
 
-def predict_video(video: str | Path, checkpoint_path: str | Path, keypoints: VideoKeypoints, *,
+def predict_video(video: str | Path, checkpoint: dict, keypoints: VideoKeypoints, *,
                   training_store: str | None = None, flow_checkpoint: str | None = None,
                   smpl: str | None = None, device: str = "auto", clip_length: int | None = None,
                   log=print) -> tuple[Prediction, VideoPlan, TrainingData]:
@@ -161,8 +160,8 @@ def predict_video(video: str | Path, checkpoint_path: str | Path, keypoints: Vid
     ----------
     video : str or Path
         A video file or frame folder.
-    checkpoint_path : str or Path
-        A ``last.pt`` of :func:`trainer.train.train`.
+    checkpoint : dict
+        A ``last.pt`` of :func:`trainer.train.train` (:func:`trainer.checkpoint.load_checkpoint`).
     keypoints : VideoKeypoints
         One row per frame (:func:`video_keypoints`).
     training_store : str, optional
@@ -187,11 +186,10 @@ def predict_video(video: str | Path, checkpoint_path: str | Path, keypoints: Vid
     SourceError
         An unreadable video, mismatching keypoints, no frame with enough keypoints.
     """
-    checkpoint = load_checkpoint(checkpoint_path)
     training = training_data(checkpoint, training_store=training_store)
     torch_device = select_device(device)
     model, config = load_model(checkpoint, device=torch_device)
-    body = SMPLJoints.from_path(smpl or config.model.smpl, gender="neutral").to(torch_device)
+    body = SMPLJoints.from_path(checkpoint_smpl(config, smpl), gender="neutral").to(torch_device)
     backend = (flow_backend(training.crop_flow or {}, checkpoint=flow_checkpoint,
                             device=str(torch_device))
                if "flow" in MODALITIES[config.data.modality] else None)
@@ -209,11 +207,8 @@ def predict_video(video: str | Path, checkpoint_path: str | Path, keypoints: Vid
 
     @torch.no_grad()
     def run(clips: list[VideoClip]) -> None:
-        batch = _batch(clips, torch_device)
-        hidden = hidden_keypoints(batch, config=config.data, generator=None)
-        inputs = make_inputs(batch, config=config.data, crop_size=training.crop_size,
-                             hidden=hidden)
-        theta = clip_predictions(model(inputs)).float()
+        theta = predict_parameters(model, _batch(clips, torch_device), config=config.data,
+                                   crop_size=training.crop_size)
         joints = body(theta[..., POSE], theta[..., BETAS])
         projected = weak_perspective(joints, theta[..., CAMERA]).cpu().numpy()
         theta, joints = theta.cpu().numpy(), joints.cpu().numpy()
@@ -365,13 +360,14 @@ def predict(video: str | Path, checkpoint_path: str | Path, out_dir: str | Path,
     dict of str to Path
         ``npz``, ``json``, ``mp4`` (and ``keypoints`` when the detector ran).
     """
+    checkpoint = load_checkpoint(checkpoint_path)  # refused before any detector runs
     found = video_keypoints(video, keypoints=keypoints, detector=detector, out_dir=out_dir,
                             log=log)
     detected = int(found.detected().sum())
     log(f"keypoints: {found.layout} from {found.source}, a person on {detected} of "
         f"{found.num_frames} frames")
     prediction, plan, training = predict_video(
-        video, checkpoint_path, found, training_store=training_store,
+        video, checkpoint, found, training_store=training_store,
         flow_checkpoint=flow_checkpoint, smpl=smpl, device=device, clip_length=clip_length,
         log=log)
     meta = {"checkpoint": str(checkpoint_path), "keypoints": found.source,
