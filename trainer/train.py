@@ -57,8 +57,8 @@ def training_mean_params(stores: list[StoreInfo], items: np.ndarray, *,
         Training examples (:attr:`trainer.data.Split.items`); every frame's stored ``pose``
         (axis-angle radians) and each example's ``betas`` are read.
     base : ndarray, shape (85,)
-        Parameters whose global orientation and camera are kept (the stored global orientation
-        is in SURREAL's world frame, not the camera's).
+        Parameters whose global orientation and camera are kept (stores hold camera-frame
+        orientations, ``synthgen.store.JOINTS_CONVENTIONS``, which are not averaged here).
 
     Returns
     -------
