@@ -228,14 +228,15 @@ def test_h36m_regressor_protocol_with_a_made_regressor(threedpw_store, training_
     plain = evaluate(checkpoint, url, device="cpu", log=lambda _: None)
     result = evaluate(checkpoint, url, out_dir=out, device="cpu", h36m_regressor=path,
                       log=lambda _: None)
-    # By hand: the network predicts ``theta`` on every frame; 3DPW's truth here is the zero
-    # pose and shape of the (male -> neutral stand-in) body.
+    # By hand: the network predicts ``theta`` on every frame (neutral body); 3DPW's truth here is
+    # the zero pose and shape of the male body.
     body = smplx.SMPL(model_path=str(smpl_dir), gender="neutral")
+    male = smplx.SMPL(model_path=str(smpl_dir), gender="male")
     theta = torch.as_tensor(theta, dtype=torch.float32)[None]
     with torch.no_grad():
         predicted = body(global_orient=theta[:, :3], body_pose=theta[:, 3:72],
                          betas=theta[:, 72:82]).vertices[0].double()
-        true = body(global_orient=torch.zeros(1, 3), body_pose=torch.zeros(1, 69),
+        true = male(global_orient=torch.zeros(1, 3), body_pose=torch.zeros(1, 69),
                     betas=torch.zeros(1, 10)).vertices[0].double()
     matrix = torch.as_tensor(regressor)
     by_hand = float(pa_mpjpe((matrix @ predicted)[list(H36M_TO_J14)] * 1000,
