@@ -10,6 +10,7 @@ import torch
 from synthgen.config import Config
 from synthgen.demo.body_model import GENDERS, write_smpl_model
 from synthgen.steps.crop_flow import backend_from_config
+from trainer.checkpoint import save_checkpoint
 from trainer.config import TrainConfig
 from trainer.model import mean_params
 from trainer.model.build import build_model
@@ -46,8 +47,8 @@ def write_checkpoint(path, config: TrainConfig, stores: list[str], *,
     for name in state:
         if name.endswith("mlp.6.weight"):  # the regressors' last layer (its bias is zero)
             state[name] = torch.zeros_like(state[name])
-    torch.save({"model": state, "config": config.to_dict(), "stores": list(stores), "step": 0,
-                **extra}, path)
+    save_checkpoint(path, {"model": state, "config": config.to_dict(), "stores": list(stores),
+                           "step": 0, **extra})
 
 
 @pytest.fixture(scope="session")
