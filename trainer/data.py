@@ -1,8 +1,11 @@
 """From stores to device batches: the trainer's data path.
 
-Reads synthgen stores only through their public reader (:mod:`synthgen.store`): finished shards
-only, one example per Zarr chunk. Worker processes of a ``torch.utils.data.DataLoader``
-decompress chunks (each worker opens the stores lazily, on its first item); batches travel in
+Reads synthgen stores only through their public reader (:class:`synthgen.store.StoreReader`):
+finished shards only, one example per Zarr chunk, whole examples (one byte-range read per array,
+checksums checked: damage raises :class:`synthgen.store.StoreDamageError` naming store, array and
+shard). Worker processes of a ``torch.utils.data.DataLoader`` decompress chunks (each worker
+opens the stores lazily, on its first item); training epochs visit the examples shard by shard
+(:class:`ClipBatchSampler`), so a worker's reads stay within a few shard files; batches travel in
 pinned memory and are copied to the device without blocking. Everything that turns stored arrays
 into network inputs runs on the device, batched, in torch: flow scaling and magnitude, keypoint
 heatmaps (:mod:`trainer.heatmaps`), the visibility randomisation (:mod:`trainer.randomize`), the
@@ -93,6 +96,9 @@ class StoreInfo:
         Identity of each example's SURREAL clip: the source entry of ``surreal_index`` in
         ``attrs["sources"]["surreal"]`` when recorded (the same string in every store built from
         the same SURREAL clip), else ``"<url>#<index>"``.
+    arrays : tuple of str
+        The arrays the store holds (a store may omit some: ``store.omit``).
+    examples_per_shard : int
     mirrored : bool
         The stored ``joints3d`` are the mirror image of the SMPL body (SURREAL's reflecting
         camera, :mod:`trainer.handedness`); readers then negate their depth. Set by
@@ -105,6 +111,8 @@ class StoreInfo:
     crop_flow: dict | None
     examples: np.ndarray
     persons: np.ndarray
+    arrays: tuple[str, ...] = ()
+    examples_per_shard: int = 1
     mirrored: bool = False
 
 
@@ -147,6 +155,8 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
     ------
     FileNotFoundError, ValueError
         A missing store or one of another schema version (:func:`synthgen.store.open_group`).
+    synthgen.store.StoreDamageError
+        A file of a finished shard is missing.
     ValueError
         No URL; a store without finished examples; stores with different crop sizes; stores
         with different crop-flow backends (unless ``allow_mixed_flow``). Messages name the stores.
@@ -160,9 +170,13 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
         examples = synthstore.finished_examples(group)
         if examples.size == 0:
             raise ValueError(f"{url}: store has no finished shard yet")
-        surreal = np.asarray(group["surreal_index"].get_orthogonal_selection((examples,)))
+        reader = synthstore.StoreReader(str(url), group)
+        reader.check_present()
+        surreal = np.concatenate([reader.read_shard("surreal_index", int(shard))  # = examples
+                                  for shard in np.flatnonzero(synthstore.finished_shards(group))])
         infos.append(StoreInfo(str(url), int(attrs["num_frames"]), int(attrs["crop_size"]),
-                               _crop_flow(attrs), examples, _person_names(attrs, str(url), surreal)))
+                               _crop_flow(attrs), examples, _person_names(attrs, str(url), surreal),
+                               tuple(reader.specs), reader.per_shard))
     first = infos[0]
     for info in infos[1:]:
         if info.crop_size != first.crop_size:
@@ -196,11 +210,21 @@ def set_handedness(stores: list[StoreInfo], smpl: SMPLJoints, *, log=None) -> li
 @dataclass(frozen=True)
 class Split:
     """Examples of a split: ``items`` (M, 2) int64 rows (store number, example index),
-    ``persons`` (M,) their SURREAL identities, ``num_frames`` (M,) frames of each example."""
+    ``persons`` (M,) their SURREAL identities, ``num_frames`` (M,) frames of each example,
+    ``shards`` (M,) int64 a label of each example's shard file (:func:`shard_labels`)."""
 
     items: np.ndarray
     persons: np.ndarray
     num_frames: np.ndarray
+    shards: np.ndarray
+
+
+def shard_labels(stores: list[StoreInfo], items: np.ndarray) -> np.ndarray:
+    """(M,) int64: equal for the ``items`` rows (store number, example) in one shard of one store."""
+    per = np.asarray([s.examples_per_shard for s in stores], dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64).reshape(-1, 2)
+    shard = items[:, 1] // per[items[:, 0]]
+    return items[:, 0] * (int(shard.max(initial=0)) + 1) + shard
 
 
 def split_stores(stores: list[StoreInfo], *, val_every: int) -> tuple[Split, Split]:
@@ -225,8 +249,9 @@ def split_stores(stores: list[StoreInfo], *, val_every: int) -> tuple[Split, Spl
         val = np.array([p in held_out for p in persons.tolist()])
     else:
         val = np.arange(len(items)) % val_every == 0
-    return (Split(items[~val], persons[~val], frames[~val]),
-            Split(items[val], persons[val], frames[val]))
+    shards = shard_labels(stores, items)
+    return (Split(items[~val], persons[~val], frames[~val], shards[~val]),
+            Split(items[val], persons[val], frames[val], shards[val]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,10 +277,16 @@ class ClipDataset(Dataset):
     arrays : tuple of str
         Stored arrays to read (:func:`arrays_for`).
 
+    Raises
+    ------
+    ValueError
+        A store lacks one of ``arrays`` (built with ``store.omit``), naming store and arrays.
+
     Notes
     -----
     Stores are opened lazily in the process that reads (each DataLoader worker opens its own),
-    and never pickled. An item (``dataset[(position, start)]``) is a dict of frames
+    and never pickled; reads are checked (:class:`synthgen.store.StoreReader`: damage raises
+    :class:`synthgen.store.StoreDamageError` naming store, array and shard). An item (``dataset[(position, start)]``) is a dict of frames
     ``start .. start + T - 1``: every name of ``arrays`` with the frame axis cut to the window
     (``rgb`` to its first T - 1 frames and ``flow`` to its T - 1 pairs: the pairs' inputs), plus
     ``flow_quantum`` (float32 pixels per stored flow unit) and ``position`` (int64).
@@ -268,35 +299,40 @@ class ClipDataset(Dataset):
         self.items = np.asarray(items, dtype=np.int64)
         self.clip_length = clip_length
         self.arrays = arrays
-        self._groups: dict[int, object] = {}
+        for info in stores:
+            missing = [name for name in arrays if name not in info.arrays]
+            if missing:
+                raise ValueError(f"{info.url}: store has no {', '.join(missing)} (built with "
+                                 f"store.omit), which this input modality reads; train another "
+                                 f"modality or use a store that has them")
+        self._readers: dict[int, synthstore.StoreReader] = {}
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_groups"] = {}
+        state["_readers"] = {}
         return state
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def _group(self, number: int):
-        if number not in self._groups:
-            self._groups[number] = synthstore.open_group(self.stores[number].url)
-        return self._groups[number]
+    def _reader(self, number: int) -> synthstore.StoreReader:
+        if number not in self._readers:
+            self._readers[number] = synthstore.StoreReader(self.stores[number].url)
+        return self._readers[number]
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
         position, start = key
         number, example = self.items[position]
-        group = self._group(int(number))
+        reader = self._reader(int(number))
         frames = slice(start, start + self.clip_length)
         pairs = slice(start, start + self.clip_length - 1)
         out = {"position": np.int64(position)}
-        for name in self.arrays:
-            window = pairs if name in ("rgb", "flow") else frames
-            out[name] = np.asarray(group[name][int(example), window])
+        for name, value in reader.read_example(int(example), self.arrays).items():
+            out[name] = value[pairs if name in ("rgb", "flow") else frames]
         if "joints3d" in out and self.stores[int(number)].mirrored:
             out["joints3d"] = unmirror(out["joints3d"])
         if "flow" in self.arrays:
-            out["flow_quantum"] = np.float32(group["flow"].attrs["quantum_px"])
+            out["flow_quantum"] = np.float32(reader.group["flow"].attrs["quantum_px"])
         return out
 
 
@@ -315,6 +351,10 @@ class ClipBatchSampler(Sampler):
         True (training): each epoch a permutation of the examples and a random window start per
         example, both drawn from ``numpy.random.default_rng([seed, epoch])``, incomplete last batch
         dropped. False (validation): examples in order, the centred window, last batch kept.
+    shards : ndarray, shape (M,), int, optional
+        Shard label of each example (:attr:`Split.shards`). Given, a shuffled epoch is
+        shard-sequential: the shards in a random order, each shard's examples in a random order
+        within it, so reads sweep one shard file after another.
 
     Notes
     -----
@@ -324,8 +364,9 @@ class ClipBatchSampler(Sampler):
     """
 
     def __init__(self, num_frames: np.ndarray, *, clip_length: int, batch_size: int, seed: int,
-                 shuffle: bool = True):
+                 shuffle: bool = True, shards: np.ndarray | None = None):
         self.num_frames = np.asarray(num_frames, dtype=np.int64)
+        self.shards = None if shards is None else np.asarray(shards, dtype=np.int64)
         if self.num_frames.size and self.num_frames.min() < clip_length:
             raise ValueError(f"clip_length {clip_length} exceeds the {self.num_frames.min()} "
                              f"frames of the shortest example")
@@ -348,6 +389,10 @@ class ClipBatchSampler(Sampler):
         if self.shuffle:
             rng = np.random.default_rng([self.seed, epoch])
             positions = rng.permutation(n)
+            if self.shards is not None:
+                labels, shard = np.unique(self.shards[positions], return_inverse=True)
+                rank = rng.permutation(len(labels))  # the place of each shard in the epoch
+                positions = positions[np.argsort(rank[shard], kind="stable")]
             starts = rng.integers(0, self.num_frames[positions] - self.clip_length + 1)
             usable = (n // self.batch_size) * self.batch_size
             keys = np.stack([positions, starts], axis=1)[:usable]
@@ -526,9 +571,9 @@ def read_array(stores: list[StoreInfo], items: np.ndarray, name: str) -> np.ndar
     ndarray, shape (M, ...)
         In stored dtype and units (``joints3d`` of mirrored stores depth-negated).
     """
-    groups = {k: synthstore.open_group(s.url) for k, s in enumerate(stores)}
+    readers = {k: synthstore.StoreReader(s.url) for k, s in enumerate(stores)}
     rows = []
     for k, e in items:
-        row = np.asarray(groups[int(k)][name][int(e)])
+        row = readers[int(k)].read(name, int(e))
         rows.append(unmirror(row) if name == "joints3d" and stores[int(k)].mirrored else row)
     return np.stack(rows)

@@ -314,7 +314,8 @@ def train(config: TrainConfig, stores: list[str], *, out_dir: str | Path, resume
     crop_size = infos[0].crop_size
     train_split, val_split = split_stores(infos, val_every=data.val_every)
     sampler = ClipBatchSampler(train_split.num_frames, clip_length=data.clip_length,
-                               batch_size=data.batch_size, seed=run.seed)
+                               batch_size=data.batch_size, seed=run.seed,
+                               shards=train_split.shards)
     if len(sampler) == 0:
         raise ValueError(f"{len(train_split.items)} training examples: fewer than one batch of "
                          f"{data.batch_size}")
