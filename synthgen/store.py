@@ -411,6 +411,7 @@ class StoreReader:
         self._keys = {name: prefix + name + "/c/" + "/".join(["{}"] + ["0"] * len(spec.shape))
                       for name, spec in self.specs.items()}
         self._indexes: OrderedDict = OrderedDict()
+        self._array_attrs: dict[str, dict] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self):
@@ -420,6 +421,12 @@ class StoreReader:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._open(open_group(self.url, storage_options=self.storage_options))
+
+    def array_attrs(self, name: str) -> dict:
+        """The attributes of array ``name`` (``units``, flow's ``quantum_px``), read once."""
+        if name not in self._array_attrs:
+            self._array_attrs[name] = dict(self.group[name].attrs)
+        return self._array_attrs[name]
 
     def shard_of(self, index: int) -> int:
         """The shard holding example ``index``."""
@@ -579,7 +586,7 @@ def open_store(url: str, *, storage_options: dict | None = None):
     for name, spec in reader.specs.items():
         array = group[name]
         data = da.from_array(_LazyArray(reader, name, index), chunks=(1, *spec.shape),
-                             asarray=False, lock=False, name=f"synthgen-{url}-{name}",
+                             asarray=False, lock=False, name=False,
                              meta=np.empty((0,) * (1 + len(spec.shape)), dtype=spec.dtype))
         if name == "flow":
             data = data.astype(np.float32) * np.float32(array.attrs["quantum_px"])

@@ -332,7 +332,7 @@ class ClipDataset(Dataset):
         if "joints3d" in out and self.stores[int(number)].mirrored:
             out["joints3d"] = unmirror(out["joints3d"])
         if "flow" in self.arrays:
-            out["flow_quantum"] = np.float32(reader.group["flow"].attrs["quantum_px"])
+            out["flow_quantum"] = np.float32(reader.array_attrs("flow")["quantum_px"])
         return out
 
 
