@@ -159,7 +159,7 @@ def store_schema(attrs) -> dict[str, ArraySpec]:
 
 
 def full_schema(attrs) -> dict[str, ArraySpec]:
-    """Every array of a store's kind, omitted ones included (stores without ``kind`` are synthetic)."""
+    """Every array of a store's kind, omitted ones included (no ``kind``: synthetic)."""
     return KINDS[attrs.get("kind", "synthetic")](attrs["num_frames"], attrs["crop_size"])
 
 
@@ -442,17 +442,18 @@ class StoreReader:
         return None if buffer is None else buffer.as_numpy_array()
 
     def _parse_index(self, name: str, shard: int, raw) -> np.ndarray:
-        if raw is None or len(raw) < self.per_shard * 16 + 4 or not chunk_crc_ok(raw[-(self.per_shard * 16 + 4):]):
+        size = self.per_shard * 16 + 4
+        if len(raw) < size or not chunk_crc_ok(raw[-size:]):
             raise self._damage(name, shard, "shard index checksum mismatch (truncated or "
                                             "overwritten file)")
-        return np.frombuffer(raw[-(self.per_shard * 16 + 4):-4], dtype="<u8").reshape(-1, 2)
+        return np.frombuffer(raw[-size:-4], dtype="<u8").reshape(-1, 2)
 
     def _missing(self, name: str, shard: int) -> StoreDamageError:
         return self._damage(name, shard, f"shard file {self._keys[name].format(shard)} missing "
                                          f"although the shard is marked done")
 
     def shard_index(self, name: str, shard: int) -> np.ndarray:
-        """(examples_per_shard, 2) uint64 (offset, nbytes) of each chunk in shard ``shard``'s file."""
+        """(examples_per_shard, 2) uint64: (offset, nbytes) of each chunk in the shard's file."""
         key = (name, shard)
         with self._lock:
             if key in self._indexes:
@@ -545,7 +546,7 @@ def _list_prefix(zstore, prefix: str) -> list[str]:
 
 
 class _LazyArray:
-    """One array of a store's finished examples as a numpy-like object for ``dask.array.from_array``."""
+    """One array of a store's finished examples, numpy-like for ``dask.array.from_array``."""
 
     def __init__(self, reader: StoreReader, name: str, examples: np.ndarray):
         spec = reader.specs[name]

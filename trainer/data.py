@@ -99,6 +99,7 @@ class StoreInfo:
     arrays : tuple of str
         The arrays the store holds (a store may omit some: ``store.omit``).
     examples_per_shard : int
+        Consecutive examples per shard file.
     mirrored : bool
         The stored ``joints3d`` are the mirror image of the SMPL body (SURREAL's reflecting
         camera, :mod:`trainer.handedness`); readers then negate their depth. Set by
@@ -286,10 +287,11 @@ class ClipDataset(Dataset):
     -----
     Stores are opened lazily in the process that reads (each DataLoader worker opens its own),
     and never pickled; reads are checked (:class:`synthgen.store.StoreReader`: damage raises
-    :class:`synthgen.store.StoreDamageError` naming store, array and shard). An item (``dataset[(position, start)]``) is a dict of frames
-    ``start .. start + T - 1``: every name of ``arrays`` with the frame axis cut to the window
-    (``rgb`` to its first T - 1 frames and ``flow`` to its T - 1 pairs: the pairs' inputs), plus
-    ``flow_quantum`` (float32 pixels per stored flow unit) and ``position`` (int64).
+    :class:`synthgen.store.StoreDamageError` naming store, array and shard). An item
+    (``dataset[(position, start)]``) is a dict of frames ``start .. start + T - 1``: every name
+    of ``arrays`` with the frame axis cut to the window (``rgb`` to its first T - 1 frames and
+    ``flow`` to its T - 1 pairs: the pairs' inputs), plus ``flow_quantum`` (float32 pixels per
+    stored flow unit) and ``position`` (int64).
     ``joints3d`` of a :attr:`StoreInfo.mirrored` store come depth-negated.
     """
 
