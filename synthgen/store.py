@@ -555,12 +555,14 @@ class _LazyArray:
         self.dtype = np.dtype(spec.dtype)
         self.ndim = len(self.shape)
 
-    def __getitem__(self, key: tuple) -> np.ndarray:
-        rows = self.examples[key[0]]  # dask asks for slices of whole blocks
+    def __getitem__(self, key) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        chosen = self.examples[key[0]]  # a slice of blocks, or one example
+        rows = np.atleast_1d(chosen)
         block = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
         for k, index in enumerate(rows.tolist()):
             block[k] = self.reader.read(self.name, index)
-        return block[(slice(None), *key[1:])]
+        return block[(slice(None) if np.ndim(chosen) else 0, *key[1:])]
 
 
 def open_store(url: str, *, storage_options: dict | None = None):

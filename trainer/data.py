@@ -96,8 +96,6 @@ class StoreInfo:
         Identity of each example's SURREAL clip: the source entry of ``surreal_index`` in
         ``attrs["sources"]["surreal"]`` when recorded (the same string in every store built from
         the same SURREAL clip), else ``"<url>#<index>"``.
-    arrays : tuple of str
-        The arrays the store holds (a store may omit some: ``store.omit``).
     examples_per_shard : int
         Consecutive examples per shard file.
     mirrored : bool
@@ -112,7 +110,6 @@ class StoreInfo:
     crop_flow: dict | None
     examples: np.ndarray
     persons: np.ndarray
-    arrays: tuple[str, ...] = ()
     examples_per_shard: int = 1
     mirrored: bool = False
 
@@ -177,7 +174,7 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
                                   for shard in np.flatnonzero(synthstore.finished_shards(group))])
         infos.append(StoreInfo(str(url), int(attrs["num_frames"]), int(attrs["crop_size"]),
                                _crop_flow(attrs), examples, _person_names(attrs, str(url), surreal),
-                               tuple(reader.specs), reader.per_shard))
+                               reader.per_shard))
     first = infos[0]
     for info in infos[1:]:
         if info.crop_size != first.crop_size:
@@ -302,7 +299,8 @@ class ClipDataset(Dataset):
         self.clip_length = clip_length
         self.arrays = arrays
         for info in stores:
-            missing = [name for name in arrays if name not in info.arrays]
+            held = synthstore.store_schema(synthstore.open_group(info.url).attrs)
+            missing = [name for name in arrays if name not in held]
             if missing:
                 raise ValueError(f"{info.url}: store has no {', '.join(missing)} (built with "
                                  f"store.omit), which this input modality reads; train another "
