@@ -13,8 +13,11 @@ the targets) of whole examples, all measured in this run on the same store:
 - stored bytes per example by array (``nbytes_stored``), total and without ``rgb``
   (``store.omit = ["rgb"]``).
 
-Each figure is the median of ``--repeats`` rounds, every round measuring all of them in turn (the
-machine's load moves the figures together, so the ratios hold).
+Each figure is the median of ``--repeats`` rounds, every round measuring all of them in turn.
+Beside the wall-clock examples/s (which a loaded machine lowers) each gets its CPU cost: CPU
+seconds of every process involved (``/proc``: main process and DataLoader workers, or the decoding
+processes) per example, and the rate two idle cores would give at that cost (``2 / cost``).
+Ratios to the format's limit are of those costs.
 
 Default store: ``stores/demo.zarr`` (``make demo``) when present, else a synthetic 224-px store
 (``trainer.synthetic``: its flow compresses unrealistically well; say so beside the figures).
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -44,26 +48,40 @@ BATCH = 3
 DEFAULT_STORE = Path("stores/demo.zarr")
 
 
-def _decode_share(args) -> tuple[int, float]:
-    """One process of the limit: decompress its examples' chunk bytes; (examples, seconds)."""
+def cpu_seconds(pids) -> float:
+    """User + system CPU seconds used so far by the processes ``pids`` (all their threads)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _decode_share(args) -> tuple[int, float, float]:
+    """One process of the limit: decompress its examples' chunk bytes; (examples, wall seconds,
+    CPU seconds)."""
     url, examples, names, check = args
     reader = synthstore.StoreReader(url)
     chunks = [[(reader.chunk_bytes(n, e), reader.specs[n]) for n in names] for e in examples]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for example in chunks:
         for data, spec in example:
             if check and not synthstore.chunk_crc_ok(data):
                 raise ValueError("checksum")
             synthstore.decode_chunk(data[:-4], np.empty(spec.shape, dtype=spec.dtype))
-    return len(chunks), time.perf_counter() - start
+    return len(chunks), time.perf_counter() - start, time.process_time() - cpu
 
 
-def format_limit(url: str, examples: np.ndarray, names, workers: int, *, check: bool) -> float:
-    """Examples/s of decompressing the examples' bytes in ``workers`` processes at once."""
+def format_limit(url: str, examples: np.ndarray, names, workers: int, *,
+                 check: bool) -> tuple[float, float]:
+    """Decompressing the examples' bytes in ``workers`` processes at once: (examples/s, CPU
+    seconds per example)."""
     shares = [(url, examples[k::workers], names, check) for k in range(workers)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         results = pool.map(_decode_share, shares)
-    return sum(count / seconds for count, seconds in results)
+    return (sum(count / wall for count, wall, _ in results),
+            sum(cpu for _, _, cpu in results) / sum(count for count, _, _ in results))
 
 
 class DataPath:
@@ -79,26 +97,30 @@ class DataPath:
                                   self.sampler, num_workers=workers, pin_memory=False)
         self.epochs = 0
 
-    def epoch(self) -> float:
+    def epoch(self) -> tuple[float, float]:
+        """(examples/s, CPU seconds per example of the main process and the workers)."""
         self.sampler.set_epoch(self.epochs)
         self.epochs += 1
         batches = iter(self.loader)
         next(batches)
-        start, count = time.perf_counter(), 0
+        pids = [os.getpid(), *(w.pid for w in getattr(batches, "_workers", []))]
+        start, cpu, count = time.perf_counter(), cpu_seconds(pids), 0
         for _ in batches:
             count += BATCH
-        return count / (time.perf_counter() - start)
+        return count / (time.perf_counter() - start), (cpu_seconds(pids) - cpu) / count
 
 
-def plain_zarr(url: str, examples: np.ndarray, names, length: int) -> float:
-    """Examples/s of the schema-1 reader: one Zarr read per array and example, one process."""
+def plain_zarr(url: str, examples: np.ndarray, names, length: int) -> tuple[float, float]:
+    """The schema-1 reader, one Zarr read per array and example, in this process: (examples/s,
+    CPU seconds per example)."""
     group = synthstore.open_group(url)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds([os.getpid()])
     for example in examples.tolist():
         for name in names:
             window = slice(0, length - 1) if name in ("rgb", "flow") else slice(0, length)
             np.asarray(group[name][example, window])
-    return len(examples) / (time.perf_counter() - start)
+    return (len(examples) / (time.perf_counter() - start),
+            (cpu_seconds([os.getpid()]) - cpu) / len(examples))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,27 +160,29 @@ def main(argv: list[str] | None = None) -> None:
                 "limit_crc": format_limit(url, examples, names, args.workers, check=True),
                 **{key: path.epoch() for key, path in paths.items()},
                 "old": plain_zarr(url, examples[:args.plain], names, int(split.num_frames.min()))})
-        rate = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-        limit, limit_crc, old = rate["limit"], rate["limit_crc"], rate["old"]
-        sequential, shuffled, in_process = rate["sequential"], rate["shuffled"], rate["in_process"]
+        wall = {key: statistics.median(r[key][0] for r in rounds) for key in rounds[0]}
+        cost = {key: statistics.median(r[key][1] for r in rounds) for key in rounds[0]}
         group = synthstore.open_group(url)
         stored = {name: group[name].nbytes_stored() / group.attrs["num_examples"] / 1e6
                   for name in synthstore.store_schema(group.attrs)}
 
     print(f"store {url}{note}: {examples.size} examples of {infos[0].num_frames} frames, "
           f"{infos[0].crop_size}-px crops; arrays {', '.join(names)}; {args.workers} worker(s)")
-    print(f"{'measurement':<52}{'examples/s':>11}{'ratio':>8}  goal")
-    rows = [("format limit: decompress the bytes", limit, 1.0, ""),
-            ("format limit + crc32c check", limit_crc, limit_crc / limit,
-             f"checksums cost {limit / limit_crc - 1:+.0%}"),
-            ("data path, shard-sequential epochs (training)", sequential, sequential / limit,
-             f">= {GOAL_RATE:.0f}/s, ratio >= {1 / GOAL_RATIO:.2f}"),
-            ("data path, random order", shuffled, shuffled / limit, ""),
-            ("data path in one process (no workers)", in_process, in_process / limit, ""),
-            ("plain Zarr reads in one process (schema 1 way)", old, old / limit,
-             f"data path {in_process / old:.1f}x this")]
-    for label, rate, ratio, goal in rows:
-        print(f"{label:<52}{rate:>11.1f}{ratio:>8.2f}  {goal}")
+    print(f"{'measurement':<50}{'ex/s':>8}{'CPU ms/ex':>10}{'2 cores':>9}{'ratio':>7}  goal")
+    rows = [("limit", "format limit: decompress the bytes", ""),
+            ("limit_crc", "format limit + crc32c check",
+             f"checksums cost {cost['limit_crc'] / cost['limit'] - 1:+.0%} CPU"),
+            ("sequential", "data path, shard-sequential epochs (training)",
+             f">= {GOAL_RATE:.0f}/s on 2 cores, ratio <= {GOAL_RATIO}"),
+            ("shuffled", "data path, random order", ""),
+            ("in_process", "data path in one process (no workers)", ""),
+            ("old", "plain Zarr reads in one process (schema 1 way)",
+             f"data path in one process: {cost['old'] / cost['in_process']:.1f}x cheaper")]
+    for key, label, goal in rows:
+        print(f"{label:<50}{wall[key]:>8.1f}{cost[key] * 1e3:>10.2f}{2 / cost[key]:>9.1f}"
+              f"{cost[key] / cost['limit']:>7.2f}  {goal}")
+    print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; ratio = CPU cost / "
+          f"the limit's)")
     total = sum(stored.values())
     print(f"stored MB per example: total {total:.3f} (goal <= {GOAL_MB:.0f} for 31 frames), "
           f"without rgb {total - stored.get('rgb', 0.0):.3f}; "

@@ -469,12 +469,13 @@ class StoreReader:
                 self._indexes.popitem(last=False)
         return index
 
-    def _decode(self, name: str, shard: int, position: int, data) -> np.ndarray:
+    def _decode(self, name: str, shard: int, position: int, data, out=None) -> np.ndarray:
         spec = self.specs[name]
         if not chunk_crc_ok(data):
             raise self._damage(name, shard, f"checksum mismatch in the chunk of example "
                                             f"{shard * self.per_shard + position}")
-        out = np.empty(spec.shape, dtype=np.dtype(spec.dtype).newbyteorder("<"))
+        if out is None:
+            out = np.empty(spec.shape, dtype=np.dtype(spec.dtype).newbyteorder("<"))
         try:
             decode_chunk(data[:-4], out)
         except Exception as exc:  # noqa: BLE001 - any decoder failure is damage of this chunk
@@ -496,11 +497,12 @@ class StoreReader:
             raise self._damage(name, shard, f"shard file truncated in the chunk of example {index}")
         return data
 
-    def read(self, name: str, index: int) -> np.ndarray:
+    def read(self, name: str, index: int, out: np.ndarray | None = None) -> np.ndarray:
         """Example ``index``'s value of array ``name``, shape of its :class:`ArraySpec`, stored
-        dtype and units."""
+        dtype and units; decompressed into ``out`` (C-contiguous, that shape and dtype) when
+        given."""
         return self._decode(name, self.shard_of(index), int(index) % self.per_shard,
-                            self.chunk_bytes(name, index))
+                            self.chunk_bytes(name, index), out)
 
     def read_example(self, index: int, names) -> dict[str, np.ndarray]:
         """:meth:`read` of each of ``names`` for example ``index``."""

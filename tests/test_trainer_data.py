@@ -282,3 +282,17 @@ def test_split_labels_shards_of_each_store(stores):
         for (store_b, example_b), label_b in zip(items.tolist(), labels.tolist()):
             same = store_a == store_b and example_a // 4 == example_b // 4
             assert (label_a == label_b) == same
+
+
+@pytest.mark.parametrize("clip_length", [FRAMES, 5])  # whole chunks decoded in place; windows
+def test_batches_equal_the_collated_items(stores, clip_length):
+    infos = open_stores(stores)
+    items = np.array([[0, 9], [1, 2], [0, 1]])
+    keys = [(0, 0), (1, FRAMES - clip_length), (2, 0)]
+    for modality in ("flow_keypoints", "rgb"):
+        dataset = ClipDataset(infos, items, clip_length=clip_length, arrays=arrays_for(modality))
+        batch = dataset.__getitems__(keys)
+        expected = torch.utils.data.default_collate([dataset[key] for key in keys])
+        assert batch.keys() == expected.keys()
+        for name, value in expected.items():
+            assert batch[name].dtype == value.dtype and torch.equal(batch[name], value), name

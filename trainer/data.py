@@ -321,18 +321,51 @@ class ClipDataset(Dataset):
         return self._readers[number]
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
+        return self._item(key)
+
+    def __getitems__(self, keys: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
+        """The batch of ``keys`` as the stacked tensors ``default_collate`` would make of the
+        items, each example decompressed straight into its row; inside a DataLoader worker the
+        tensors are in shared memory, so nothing is copied on the way to the main process."""
+        first = self._item(keys[0])
+        shared = torch.utils.data.get_worker_info() is not None
+        batch = {}
+        for name, value in first.items():
+            value = torch.from_numpy(np.asarray(value))
+            shape = (len(keys), *value.shape)
+            if shared:  # allocated in shared memory, as default_collate does in workers
+                storage = value._typed_storage()._new_shared(int(np.prod(shape)))
+                batch[name] = value.new(storage).resize_(shape)
+            else:
+                batch[name] = torch.empty(shape, dtype=value.dtype)
+            batch[name][0] = value
+        for row, key in enumerate(keys[1:], start=1):
+            self._item(key, into={name: tensor[row].numpy() for name, tensor in batch.items()})
+        return batch
+
+    def _item(self, key: tuple[int, int], into: dict[str, np.ndarray] | None = None) -> dict:
+        """The item of ``key``, written into the arrays ``into`` (one per item key) when given."""
         position, start = key
         number, example = self.items[position]
         reader = self._reader(int(number))
         frames = slice(start, start + self.clip_length)
         pairs = slice(start, start + self.clip_length - 1)
         out = {"position": np.int64(position)}
-        for name, value in reader.read_example(int(example), self.arrays).items():
-            out[name] = value[pairs if name in ("rgb", "flow") else frames]
+        for name in self.arrays:
+            window = pairs if name in ("rgb", "flow") else frames
+            target = None if into is None else into[name]
+            if target is not None and target.shape == reader.specs[name].shape:
+                out[name] = reader.read(name, int(example), out=target)  # the whole chunk
+            else:
+                out[name] = reader.read(name, int(example))[window]
         if "joints3d" in out and self.stores[int(number)].mirrored:
             out["joints3d"] = unmirror(out["joints3d"])
         if "flow" in self.arrays:
             out["flow_quantum"] = np.float32(reader.array_attrs("flow")["quantum_px"])
+        if into is not None:
+            for name, value in out.items():
+                if into[name] is not value:
+                    into[name][...] = value
         return out
 
 
@@ -422,7 +455,12 @@ def make_loader(dataset: ClipDataset, sampler: ClipBatchSampler, *, num_workers:
     """
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
                       pin_memory=pin_memory, persistent_workers=num_workers > 0,
-                      generator=torch.Generator())
+                      generator=torch.Generator(), collate_fn=_collate)
+
+
+def _collate(data):
+    """Batches from :meth:`ClipDataset.__getitems__` are collated already."""
+    return data if isinstance(data, dict) else torch.utils.data.default_collate(data)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
