@@ -336,12 +336,17 @@ class StoreDamageError(ValueError):
     """A finished shard that does not read back (missing file, checksum, undecodable chunk).
 
     Attributes ``url``, ``array``, ``shard`` and ``examples`` (``(start, stop)``) locate it;
-    ``detail`` says what is wrong.
+    ``detail`` says what is wrong. Made from a message alone (``StoreDamageError(text)``, how a
+    DataLoader re-raises a worker's error), only the message is set.
     """
 
-    def __init__(self, url: str, array: str, shard: int, examples: tuple[int, int], detail: str):
+    def __init__(self, url: str, array: str | None = None, shard: int | None = None,
+                 examples: tuple[int, int] = (0, 0), detail: str = ""):
         self.url, self.array, self.shard, self.examples, self.detail = (
             url, array, shard, examples, detail)
+        if array is None:
+            super().__init__(url)
+            return
         super().__init__(f"{url}: array {array} shard {shard} (examples {examples[0]}.."
                          f"{examples[1] - 1}) is damaged: {detail}; rebuild the store")
 

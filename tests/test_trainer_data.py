@@ -252,6 +252,11 @@ def test_damaged_store_is_an_error_naming_store_array_and_shard(stores, tmp_path
                           arrays=arrays_for("flow"))
     with pytest.raises(synthstore.StoreDamageError, match="copy.zarr: array flow shard 0"):
         dataset[(0, 0)]
+    loader = make_loader(dataset, ClipBatchSampler(np.full(1, FRAMES), clip_length=5,
+                                                   batch_size=1, seed=0),
+                         num_workers=1, pin_memory=False)
+    with pytest.raises(synthstore.StoreDamageError, match="copy.zarr: array flow shard 0"):
+        next(iter(loader))  # the same error type out of a worker process
     path.unlink()  # a done shard's file missing: refused when the store is opened
     with pytest.raises(synthstore.StoreDamageError, match="flow shard 0 .* missing"):
         open_stores([copy])
