@@ -605,7 +605,7 @@ def _build(kinetics_dir, surreal_dir, out, *, num_examples, seed, cfg, flow_back
         group = store.create_store(out, num_examples=num_examples, num_frames=cfg.clip.length,
                                    crop_size=cfg.crops.size, examples_per_shard=per_shard,
                                    attrs=attrs, clevel=cfg.store.clevel,
-                                   flow_quantum=cfg.store.flow_quantum)
+                                   flow_quantum=cfg.store.flow_quantum, omit=cfg.store.omit)
     done = store.finished_shards(group)
     todo = [int(s) for s in np.flatnonzero(~done)]
     tasks = [ShardTask(out, s, tuple(range(store.shard_slice(group, s).start,

@@ -178,11 +178,20 @@ class CropFlowConfig(Section):
 @dataclass(frozen=True)
 class StoreConfig(Section):
     """Zarr store layout: ``examples_per_shard`` examples per shard file, Blosc zstd ``clevel``,
-    crop flow quantised to ``flow_quantum`` pixels (stored as int16)."""
+    crop flow quantised to ``flow_quantum`` pixels (stored as int16; *decision*: 1/16 px, within
+    1/32 px of the computed flow, keeps a 31-frame example under 4 MB), ``omit``: arrays of
+    ``synthgen.store.OMITTABLE`` not stored (``["rgb"]`` for flow + keypoints training)."""
 
     examples_per_shard: int = setting(128, min=1)
     clevel: int = setting(5, min=0, max=9)
-    flow_quantum: float = setting(1.0 / 32.0, min=1e-6)
+    flow_quantum: float = setting(1.0 / 16.0, min=1e-6)
+    omit: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        from synthgen.store import check_omit
+
+        super().__post_init__()
+        check_omit(self.omit)
 
 
 @dataclass(frozen=True)

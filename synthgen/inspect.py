@@ -5,17 +5,18 @@ prints it (:func:`report_lines`).
 
 - :func:`describe` lists every array with its shape, dtype, chunks, shards, codecs and units.
 - :func:`scan` reads every array of every *finished* shard (a store being written is fine), one
-  shard at a time: a shard whose arrays fail to decode (corrupt or truncated file) is reported
-  with the error, and the others feed the :class:`Statistics`.
+  shard file at a time, through :class:`synthgen.store.StoreReader`: a shard whose arrays are
+  damaged (file missing, truncated, a checksum failing, a chunk that does not decode) is
+  reported with the error, and the others feed the :class:`Statistics`.
 - :func:`verify_examples` rebuilds examples from their seeds and inputs
   (:func:`synthgen.build.rebuild_example`) and compares every array exactly.
 
-What the integrity check can and cannot see: Zarr checks each shard index (crc32c), so truncated or
-overwritten shard indexes fail, and Blosc rejects damaged chunk headers; bytes flipped inside
-compressed data may decode silently to other values, and a deleted shard file reads as the fill
-value (Zarr does not write all-fill chunks, so absence alone is no error). Value checks catch a
-missing shard of ``rgb``, ``boxes`` or ``joints3d`` (never all zero in a real example); anything
-subtler is found only by :func:`verify_examples`.
+What the integrity check can and cannot see: every stored chunk and every shard index carries a
+crc32c, and every chunk of a done shard is written (all-zero ones too), so flipped bytes, a
+truncated or deleted shard file and a chunk missing from its shard are all found by reading.
+Value checks add what a checksum cannot see (values no real example has: written that way);
+an example that is self-consistent but not what its seed makes is found only by
+:func:`verify_examples`.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _codec_text(codec) -> str:
 
 def describe(group) -> list[ArrayInfo]:
     """Every array of a store (schema order, then ``shard_done``), with its on-disk layout."""
-    names = [*store.schema(group.attrs["num_frames"], group.attrs["crop_size"]), "shard_done"]
+    names = [*store.store_schema(group.attrs), "shard_done"]
     infos = []
     for name in names:
         array = group[name]
@@ -174,6 +175,8 @@ class _Accumulator:
                      "visibility", "total_occlusion",
                      "boxes", "camera_motion", "gender"):
             self.parts.setdefault(name, []).append(np.asarray(arrays[name]))
+        if "flow" not in arrays:  # a store built without flow (store.omit)
+            return
         flow = np.asarray(arrays["flow"], dtype=np.float32)  # int16 quanta
         bins = np.sqrt(np.sum(flow * flow, axis=-1)).astype(np.int64).ravel()
         counts = np.bincount(bins)
@@ -237,32 +240,31 @@ class ShardProblem:
 
 
 def _value_problems(arrays: dict) -> list[tuple[str, str]]:
-    """Values no real example has (a shard file missing reads as zeros)."""
+    """Values no real example has (written wrong: the checksums only show that they read back)."""
     problems = []
-    rgb = arrays["rgb"]
+    rgb = arrays.get("rgb", np.ones((0,)))
     blank = [i for i in range(len(rgb)) if not rgb[i].any()]
     if blank:
-        problems.append(("rgb", f"all-zero crops in {len(blank)} example(s) of the shard "
-                                f"(missing shard file?)"))
+        problems.append(("rgb", f"all-zero crops in {len(blank)} example(s) of the shard"))
     if not np.all(arrays["boxes"][..., 2] > 0):
-        problems.append(("boxes", "non-positive box side (missing shard file?)"))
+        problems.append(("boxes", "non-positive box side"))
     if not np.all(arrays["joints3d"][..., 2] > 0):
-        problems.append(("joints3d", "joint depth z <= 0 (missing shard file?)"))
+        problems.append(("joints3d", "joint depth z <= 0"))
     for name, value in arrays.items():
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
             problems.append((name, "non-finite values"))
     return problems
 
 
-def read_shard(group, shard: int) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
-    """Read every schema array of one shard: the arrays read, and ``(array, error)`` pairs."""
-    rows = store.shard_slice(group, shard)
+def read_shard(reader: store.StoreReader,
+               shard: int) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
+    """Read every stored array of one shard: the arrays read, and ``(array, error)`` pairs."""
     arrays, errors = {}, []
-    for name in store.schema(group.attrs["num_frames"], group.attrs["crop_size"]):
+    for name in reader.specs:
         try:
-            arrays[name] = np.asarray(group[name][rows])
-        except Exception as exc:  # noqa: BLE001 - any decoding failure is this shard's problem
-            errors.append((name, f"{type(exc).__name__}: {exc}"))
+            arrays[name] = reader.read_shard(name, shard)
+        except store.StoreDamageError as exc:
+            errors.append((name, exc.detail))
     return arrays, errors
 
 
@@ -288,6 +290,7 @@ def scan(group, *, progress_stream=None) -> tuple[Statistics, list[ShardProblem]
     from synthgen.progress import Progress
 
     finished = store.finished_shards(group)
+    reader = store.StoreReader(str(group.store_path), group)
     accumulator = _Accumulator(group.attrs["occluder_reasons"], group.attrs["genders"],
                                group["flow"].attrs["quantum_px"])
     problems: list[ShardProblem] = []
@@ -295,7 +298,7 @@ def scan(group, *, progress_stream=None) -> tuple[Statistics, list[ShardProblem]
                 if progress_stream is not None else None)
     for shard in np.flatnonzero(finished):
         rows = store.shard_slice(group, int(shard))
-        arrays, errors = read_shard(group, int(shard))
+        arrays, errors = read_shard(reader, int(shard))
         if not errors:
             errors = _value_problems(arrays)
         if errors:
@@ -366,9 +369,10 @@ class Verification:
 
 
 def stored_row(group, index: int) -> dict[str, np.ndarray]:
-    """Example ``index``'s value of every schema array, in stored dtype (flow as int16 quanta)."""
-    names = store.schema(group.attrs["num_frames"], group.attrs["crop_size"])
-    return {name: np.asarray(group[name][index]) for name in names}
+    """Example ``index``'s value of every stored array, in stored dtype (flow as int16 quanta),
+    read and checked by :class:`synthgen.store.StoreReader`."""
+    reader = store.StoreReader(str(group.store_path), group)
+    return reader.read_example(index, reader.specs)
 
 
 def verify_examples(url: str, indices, *, cache_dir=None,
@@ -403,8 +407,13 @@ def verify_examples(url: str, indices, *, cache_dir=None,
         except Exception as exc:  # noqa: BLE001 - reported per example, the others go on
             results.append(Verification(index, {}, f"cannot rebuild: {type(exc).__name__}: {exc}"))
         else:
-            stored = stored_row(group, index)
-            results.append(Verification(index, compare_rows(stored, row)))
+            try:
+                stored = stored_row(group, index)
+            except store.StoreDamageError as exc:
+                results.append(Verification(index, {}, str(exc)))
+            else:
+                results.append(Verification(index, compare_rows(
+                    stored, {k: v for k, v in row.items() if k in stored})))
         if progress is not None:
             progress.update()
     if progress is not None:
@@ -433,7 +442,9 @@ def report_lines(url: str, group, infos: list[ArrayInfo], statistics: Statistics
              f"  examples: {attrs['num_examples']} planned, {len(store.finished_examples(group))} "
              f"in finished shards; shards: {int(finished.sum())} finished of {finished.size} "
              f"({attrs['examples_per_shard']} examples each)",
-             "", "arrays (shape and chunk/shard with the example axis first):"]
+             "", "arrays (shape and chunk/shard with the example axis first)"
+             + (f"; left out (store.omit): {', '.join(attrs['omitted'])}"
+                if attrs.get("omitted") else "") + ":"]
     for a in infos:
         lines.append(f"  {a.name:22s} {a.dtype:8s} {str(a.shape):22s} [{', '.join(a.dims)}] "
                      f"chunk {a.chunks} shard {a.shards} {_size(a.stored_bytes)}")

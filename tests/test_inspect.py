@@ -134,12 +134,38 @@ def test_corrupt_shard_file_is_reported_with_its_shard(tiny_store, tmp_path):
     assert "FAILED shard 1 (examples 2..3) array rgb" in result.output
 
 
-def test_missing_shard_file_is_caught_by_value_checks(tiny_store, tmp_path):
+def _flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 16] = bytes(b ^ 0xFF for b in data[middle:middle + 16])
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+
+
+#: The six damages of issue 13: (array, shard, what is done to its file, what the report says).
+DAMAGES = [("rgb", 1, _flip, "checksum mismatch"), ("pose", 0, _flip, "checksum mismatch"),
+           ("flow", 0, Path.unlink, "missing although the shard is marked done"),
+           ("pose", 1, Path.unlink, "missing although the shard is marked done"),
+           ("rgb", 0, _truncate, "shard index checksum mismatch"),
+           ("flow", 1, _flip, "checksum mismatch")]
+
+
+@pytest.mark.parametrize("array, shard, damage, message", DAMAGES,
+                         ids=[f"{d[2].__name__}-{d[0]}" for d in DAMAGES])
+def test_each_damage_is_reported_without_verify(tiny_store, tmp_path, array, shard, damage,
+                                                message):
     copy = _copy(tiny_store, tmp_path)
-    _shard_file(copy, "boxes", 0).unlink()  # reads back as zeros, without an error
-    _, problems, _ = insp.scan(store.open_group(str(copy)))
-    assert [(p.shard, p.array) for p in problems] == [(0, "boxes")]
-    assert "missing shard file" in problems[0].error
+    damage(_shard_file(copy, array, shard))
+    stats, problems, _ = insp.scan(store.open_group(str(copy)))
+    assert [(p.shard, p.array) for p in problems] == [(shard, array)]
+    assert message in problems[0].error
+    assert stats.examples == 2  # the sound shard still counts
+    result = CliRunner().invoke(main, ["inspect", str(copy), "--quiet"])
+    assert result.exit_code == 1
+    assert f"FAILED shard {shard} (examples {2 * shard}..{2 * shard + 1}) array {array}" in result.output
 
 
 def test_store_being_written_counts_finished_shards_only(tiny_store, tmp_path):

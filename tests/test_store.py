@@ -9,6 +9,7 @@ import pytest
 import zarr
 
 from synthgen import store
+from synthgen.config import Config
 
 T, S = 3, 16
 
@@ -26,9 +27,26 @@ def _shard_arrays(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return out
 
 
-def _make(tmp_path, num_examples=5, per_shard=2):
+def _make(tmp_path, num_examples=5, per_shard=2, **options):
     return store.create_store(str(tmp_path / "s.zarr"), num_examples=num_examples, num_frames=T,
-                              crop_size=S, examples_per_shard=per_shard, attrs={"seed": 7})
+                              crop_size=S, examples_per_shard=per_shard, attrs={"seed": 7},
+                              **options)
+
+
+def _written(tmp_path, **options):
+    """A 4-example store of 2 done shards, and the arrays written."""
+    group = _make(tmp_path, num_examples=4, **options)
+    arrays = _shard_arrays(4, np.random.default_rng(3))
+    arrays["total_occlusion"][:] = False  # all-zero chunks: written all the same
+    for shard in range(2):
+        store.write_shard(group, shard, {k: v[2 * shard:2 * shard + 2] for k, v in arrays.items()})
+        store.mark_done(group, shard)
+    return group, arrays
+
+
+def _file(tmp_path, array: str, shard: int):
+    [path] = [p for p in (tmp_path / "s.zarr" / array / "c" / str(shard)).rglob("*") if p.is_file()]
+    return path
 
 
 def test_store_is_plain_zarr_v3_with_one_chunk_per_example_and_sharded(tmp_path):
@@ -40,8 +58,8 @@ def test_store_is_plain_zarr_v3_with_one_chunk_per_example_and_sharded(tmp_path)
     assert sharding["name"] == "sharding_indexed"
     assert sharding["configuration"]["chunk_shape"] == [1, T, S, S, 3]
     assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [2, T, S, S, 3]
-    assert any(c["name"] == "blosc" and c["configuration"]["cname"] == "zstd"
-               for c in sharding["configuration"]["codecs"])
+    assert [c["name"] for c in sharding["configuration"]["codecs"]] == ["bytes", "blosc", "crc32c"]
+    assert sharding["configuration"]["codecs"][1]["configuration"]["cname"] == "zstd"
     assert group.attrs["num_shards"] == 3 and group.attrs["seed"] == 7
 
 
@@ -55,7 +73,7 @@ def test_only_finished_shards_are_visible(tmp_path):
     ds = store.open_store(str(tmp_path / "s.zarr"))
     assert ds.sizes["example"] == 1 and ds["example"].values.tolist() == [4]
     np.testing.assert_array_equal(ds["rgb"].values, last["rgb"])
-    np.testing.assert_allclose(ds["flow"].values, last["flow"] / 32.0)
+    np.testing.assert_allclose(ds["flow"].values, last["flow"] / 16.0)  # the default quantum
     first = _shard_arrays(2, rng)
     store.write_shard(group, 0, first)
     store.mark_done(group, 0)
@@ -121,3 +139,50 @@ def test_store_reads_with_plain_zarr(tmp_path):
     store.mark_done(group, 0)
     plain = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
     np.testing.assert_array_equal(plain["visibility"][1], arrays["visibility"][1])
+
+
+def test_reader_returns_what_was_written_and_every_chunk_is_stored(tmp_path):
+    group, arrays = _written(tmp_path)
+    reader = store.StoreReader(str(tmp_path / "s.zarr"))
+    for name in store.schema(T, S):
+        np.testing.assert_array_equal(reader.read_shard(name, 1), arrays[name][2:])
+        np.testing.assert_array_equal(reader.read(name, 1), arrays[name][1], err_msg=name)
+    assert (reader.shard_index("total_occlusion", 0) != np.iinfo(np.uint64).max).all()
+
+
+@pytest.mark.parametrize("damage", ["flip", "delete"])
+def test_damage_is_an_error_naming_store_array_and_shard(tmp_path, damage):
+    _written(tmp_path)
+    path = _file(tmp_path, "pose", 1)
+    if damage == "flip":
+        data = bytearray(path.read_bytes())
+        data[8:24] = bytes(b ^ 0xFF for b in data[8:24])  # inside the first chunk
+        path.write_bytes(bytes(data))
+    else:
+        path.unlink()
+    url = str(tmp_path / "s.zarr")
+    pattern = f"{url}: array pose shard 1 \\(examples 2..3\\) is damaged"
+    with pytest.raises(store.StoreDamageError, match=pattern):
+        store.StoreReader(url).read("pose", 2)
+    if damage == "delete":  # found when the view is opened, not as zeros later
+        with pytest.raises(store.StoreDamageError, match=pattern):
+            store.open_store(url)
+    else:
+        ds = store.open_store(url)
+        assert ds["pose"][:2].values.shape == (2, T, 72)  # the sound shard reads
+        with pytest.raises(store.StoreDamageError, match=pattern):
+            ds["pose"].values
+    # Plain Zarr reads fail on the checksum too (but a missing file there reads as zeros).
+    if damage == "flip":
+        with pytest.raises(ValueError, match="checksum"):
+            zarr.open_group(url, mode="r")["pose"][2]
+
+
+def test_omitted_arrays_are_not_stored_and_the_rest_reads(tmp_path):
+    group, arrays = _written(tmp_path, omit=["rgb"])
+    assert "rgb" not in group and list(group.attrs["omitted"]) == ["rgb"]
+    ds = store.open_store(str(tmp_path / "s.zarr"))
+    assert "rgb" not in ds and "flow" in ds
+    np.testing.assert_array_equal(ds["joints3d"].values, arrays["joints3d"])
+    with pytest.raises(ValueError, match="cannot leave out \\['pose'\\].*'rgb', 'flow'"):
+        Config().replace(store={"omit": ["pose"]})  # refused when the pipeline is read

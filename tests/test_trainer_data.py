@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,3 +247,81 @@ def test_targets_current_and_future_frames_in_box_t(stores):
     assert torch.equal(targets["visible"][:, :, 1], batch["visibility"][:, 1:] == 0)
     # Crop-to-normalised: the crop edges map to -1 and +1.
     assert crop_to_normalised(torch.tensor([-0.5, CROP - 0.5]), CROP).tolist() == [-1.0, 1.0]
+
+
+def _copy_store(url: str, tmp_path) -> str:
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(url, copy)
+    return str(copy)
+
+
+def test_dataset_refuses_a_store_without_an_array_its_modality_reads(stores, tmp_path):
+    copy = _copy_store(stores[1], tmp_path)
+    shutil.rmtree(Path(copy) / "rgb")  # what a store built with store.omit = ["rgb"] lacks
+    zarr.open_group(copy, mode="r+").attrs["omitted"] = ["rgb"]
+    infos = open_stores([copy])
+    items = np.array([[0, 0]])
+    assert ClipDataset(infos, items, clip_length=5, arrays=arrays_for("flow_keypoints"))[(0, 0)]
+    with pytest.raises(ValueError, match="copy.zarr: store has no rgb \\(built with store.omit\\)"):
+        ClipDataset(infos, items, clip_length=5, arrays=arrays_for("rgb_keypoints"))
+
+
+def test_damaged_store_is_an_error_naming_store_array_and_shard(stores, tmp_path):
+    copy = _copy_store(stores[1], tmp_path)
+    [path] = [p for p in (Path(copy) / "flow" / "c" / "0").rglob("*") if p.is_file()]
+    data = bytearray(path.read_bytes())
+    data[100:116] = bytes(b ^ 0xFF for b in data[100:116])
+    path.write_bytes(bytes(data))
+    dataset = ClipDataset(open_stores([copy]), np.array([[0, 0]]), clip_length=5,
+                          arrays=arrays_for("flow"))
+    with pytest.raises(synthstore.StoreDamageError, match="copy.zarr: array flow shard 0"):
+        dataset[(0, 0)]
+    loader = make_loader(dataset, ClipBatchSampler(np.full(1, FRAMES), clip_length=5,
+                                                   batch_size=1, seed=0),
+                         num_workers=1, pin_memory=False)
+    with pytest.raises(synthstore.StoreDamageError, match="copy.zarr: array flow shard 0"):
+        next(iter(loader))  # the same error type out of a worker process
+    path.unlink()  # a done shard's file missing: refused when the store is opened
+    with pytest.raises(synthstore.StoreDamageError, match="flow shard 0 .* missing"):
+        open_stores([copy])
+
+
+def test_shard_sequential_epochs_visit_each_shard_in_one_run():
+    shards = np.repeat([7, 3, 5, 9], 4)
+    sampler = ClipBatchSampler(np.full(16, 8), clip_length=6, batch_size=2, seed=1, shards=shards)
+    orders = []
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        positions = [p for batch in sampler for p, _ in batch]
+        assert sorted(positions) == list(range(16))
+        visited = shards[positions]
+        assert (np.diff(visited) != 0).sum() == 3  # each shard's examples together
+        orders.append(positions)
+    assert orders[0] != orders[1] != orders[2]
+    sampler.set_epoch(1)
+    assert [p for batch in sampler for p, _ in batch] == orders[1]
+
+
+def test_split_labels_shards_of_each_store(stores):
+    infos = open_stores(stores)
+    train, val = split_stores(infos, val_every=3)
+    items = np.concatenate([train.items, val.items])
+    labels = np.concatenate([train.shards, val.shards])
+    for (store_a, example_a), label_a in zip(items.tolist(), labels.tolist()):
+        for (store_b, example_b), label_b in zip(items.tolist(), labels.tolist()):
+            same = store_a == store_b and example_a // 4 == example_b // 4
+            assert (label_a == label_b) == same
+
+
+@pytest.mark.parametrize("clip_length", [FRAMES, 5])  # whole chunks decoded in place; windows
+def test_batches_equal_the_collated_items(stores, clip_length):
+    infos = open_stores(stores)
+    items = np.array([[0, 9], [1, 2], [0, 1]])
+    keys = [(0, 0), (1, FRAMES - clip_length), (2, 0)]
+    for modality in ("flow_keypoints", "rgb"):
+        dataset = ClipDataset(infos, items, clip_length=clip_length, arrays=arrays_for(modality))
+        batch = dataset.__getitems__(keys)
+        expected = torch.utils.data.default_collate([dataset[key] for key in keys])
+        assert batch.keys() == expected.keys()
+        for name, value in expected.items():
+            assert batch[name].dtype == value.dtype and torch.equal(batch[name], value), name

@@ -1,8 +1,11 @@
 """From stores to device batches: the trainer's data path.
 
-Reads synthgen stores only through their public reader (:mod:`synthgen.store`): finished shards
-only, one example per Zarr chunk. Worker processes of a ``torch.utils.data.DataLoader``
-decompress chunks (each worker opens the stores lazily, on its first item); batches travel in
+Reads synthgen stores only through their public reader (:class:`synthgen.store.StoreReader`):
+finished shards only, one example per Zarr chunk, whole examples (one byte-range read per array,
+checksums checked: damage raises :class:`synthgen.store.StoreDamageError` naming store, array and
+shard). Worker processes of a ``torch.utils.data.DataLoader`` decompress chunks (each worker
+opens the stores lazily, on its first item); training epochs visit the examples shard by shard
+(:class:`ClipBatchSampler`), so a worker's reads stay within a few shard files; batches travel in
 pinned memory and are copied to the device without blocking. Everything that turns stored arrays
 into network inputs runs on the device, batched, in torch: flow scaling and magnitude, keypoint
 heatmaps (:mod:`trainer.heatmaps`), the visibility randomisation (:mod:`trainer.randomize`), the
@@ -91,6 +94,8 @@ class StoreInfo:
         Identity of each example's SURREAL clip: the source entry of ``surreal_index`` in
         ``attrs["sources"]["surreal"]`` when recorded (the same string in every store built from
         the same SURREAL clip), else ``"<url>#<index>"``.
+    examples_per_shard : int
+        Consecutive examples per shard file.
     """
 
     url: str
@@ -99,6 +104,7 @@ class StoreInfo:
     crop_flow: dict | None
     examples: np.ndarray
     persons: np.ndarray
+    examples_per_shard: int = 1
 
 
 def _crop_flow(attrs: dict) -> dict | None:
@@ -140,6 +146,8 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
     ------
     FileNotFoundError, ValueError
         A missing store or one of another schema version (:func:`synthgen.store.open_group`).
+    synthgen.store.StoreDamageError
+        A file of a finished shard is missing.
     ValueError
         No URL; a store without finished examples; a store whose ``joints_convention`` is not one
         of ``synthgen.store.JOINTS_CONVENTIONS`` (its joints3d would be misread); stores with
@@ -162,9 +170,13 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
         if examples.size == 0:
             raise ValueError(f"{url}: store has no finished shard yet")
         check_finite(group, str(url))
-        surreal = np.asarray(group["surreal_index"].get_orthogonal_selection((examples,)))
+        reader = synthstore.StoreReader(str(url), group)
+        reader.check_present()
+        surreal = np.concatenate([reader.read_shard("surreal_index", int(shard))  # = examples
+                                  for shard in np.flatnonzero(synthstore.finished_shards(group))])
         infos.append(StoreInfo(str(url), int(attrs["num_frames"]), int(attrs["crop_size"]),
-                               _crop_flow(attrs), examples, _person_names(attrs, str(url), surreal)))
+                               _crop_flow(attrs), examples, _person_names(attrs, str(url), surreal),
+                               reader.per_shard))
     first = infos[0]
     for info in infos[1:]:
         if info.crop_size != first.crop_size:
@@ -206,11 +218,21 @@ def check_finite(group, url: str) -> None:
 @dataclass(frozen=True)
 class Split:
     """Examples of a split: ``items`` (M, 2) int64 rows (store number, example index),
-    ``persons`` (M,) their SURREAL identities, ``num_frames`` (M,) frames of each example."""
+    ``persons`` (M,) their SURREAL identities, ``num_frames`` (M,) frames of each example,
+    ``shards`` (M,) int64 a label of each example's shard file (:func:`shard_labels`)."""
 
     items: np.ndarray
     persons: np.ndarray
     num_frames: np.ndarray
+    shards: np.ndarray
+
+
+def shard_labels(stores: list[StoreInfo], items: np.ndarray) -> np.ndarray:
+    """(M,) int64: equal for the ``items`` rows (store number, example) in one shard of one store."""
+    per = np.asarray([s.examples_per_shard for s in stores], dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64).reshape(-1, 2)
+    shard = items[:, 1] // per[items[:, 0]]
+    return items[:, 0] * (int(shard.max(initial=0)) + 1) + shard
 
 
 def split_stores(stores: list[StoreInfo], *, val_every: int) -> tuple[Split, Split]:
@@ -235,8 +257,9 @@ def split_stores(stores: list[StoreInfo], *, val_every: int) -> tuple[Split, Spl
         val = np.array([p in held_out for p in persons.tolist()])
     else:
         val = np.arange(len(items)) % val_every == 0
-    return (Split(items[~val], persons[~val], frames[~val]),
-            Split(items[val], persons[val], frames[val]))
+    shards = shard_labels(stores, items)
+    return (Split(items[~val], persons[~val], frames[~val], shards[~val]),
+            Split(items[val], persons[val], frames[val], shards[val]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -262,13 +285,20 @@ class ClipDataset(Dataset):
     arrays : tuple of str
         Stored arrays to read (:func:`arrays_for`).
 
+    Raises
+    ------
+    ValueError
+        A store lacks one of ``arrays`` (built with ``store.omit``), naming store and arrays.
+
     Notes
     -----
     Stores are opened lazily in the process that reads (each DataLoader worker opens its own),
-    and never pickled. An item (``dataset[(position, start)]``) is a dict of frames
-    ``start .. start + T - 1``: every name of ``arrays`` with the frame axis cut to the window
-    (``rgb`` to its first T - 1 frames and ``flow`` to its T - 1 pairs: the pairs' inputs), plus
-    ``flow_quantum`` (float32 pixels per stored flow unit) and ``position`` (int64).
+    and never pickled; reads are checked (:class:`synthgen.store.StoreReader`: damage raises
+    :class:`synthgen.store.StoreDamageError` naming store, array and shard). An item
+    (``dataset[(position, start)]``) is a dict of frames ``start .. start + T - 1``: every name
+    of ``arrays`` with the frame axis cut to the window (``rgb`` to its first T - 1 frames and
+    ``flow`` to its T - 1 pairs: the pairs' inputs), plus ``flow_quantum`` (float32 pixels per
+    stored flow unit) and ``position`` (int64).
     """
 
     def __init__(self, stores: list[StoreInfo], items: np.ndarray, *, clip_length: int,
@@ -277,33 +307,72 @@ class ClipDataset(Dataset):
         self.items = np.asarray(items, dtype=np.int64)
         self.clip_length = clip_length
         self.arrays = arrays
-        self._groups: dict[int, object] = {}
+        for info in stores:
+            held = synthstore.store_schema(synthstore.open_group(info.url).attrs)
+            missing = [name for name in arrays if name not in held]
+            if missing:
+                raise ValueError(f"{info.url}: store has no {', '.join(missing)} (built with "
+                                 f"store.omit), which this input modality reads; train another "
+                                 f"modality or use a store that has them")
+        self._readers: dict[int, synthstore.StoreReader] = {}
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_groups"] = {}
+        state["_readers"] = {}
         return state
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def _group(self, number: int):
-        if number not in self._groups:
-            self._groups[number] = synthstore.open_group(self.stores[number].url)
-        return self._groups[number]
+    def _reader(self, number: int) -> synthstore.StoreReader:
+        if number not in self._readers:
+            self._readers[number] = synthstore.StoreReader(self.stores[number].url)
+        return self._readers[number]
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
+        return self._item(key)
+
+    def __getitems__(self, keys: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
+        """The batch of ``keys`` as the stacked tensors ``default_collate`` would make of the
+        items, each example decompressed straight into its row; inside a DataLoader worker the
+        tensors are in shared memory, so nothing is copied on the way to the main process."""
+        first = self._item(keys[0])
+        shared = torch.utils.data.get_worker_info() is not None
+        batch = {}
+        for name, value in first.items():
+            value = torch.from_numpy(np.asarray(value))
+            shape = (len(keys), *value.shape)
+            if shared:  # allocated in shared memory, as default_collate does in workers
+                storage = value._typed_storage()._new_shared(int(np.prod(shape)))
+                batch[name] = value.new(storage).resize_(shape)
+            else:
+                batch[name] = torch.empty(shape, dtype=value.dtype)
+            batch[name][0] = value
+        for row, key in enumerate(keys[1:], start=1):
+            self._item(key, into={name: tensor[row].numpy() for name, tensor in batch.items()})
+        return batch
+
+    def _item(self, key: tuple[int, int], into: dict[str, np.ndarray] | None = None) -> dict:
+        """The item of ``key``, written into the arrays ``into`` (one per item key) when given."""
         position, start = key
         number, example = self.items[position]
-        group = self._group(int(number))
+        reader = self._reader(int(number))
         frames = slice(start, start + self.clip_length)
         pairs = slice(start, start + self.clip_length - 1)
         out = {"position": np.int64(position)}
         for name in self.arrays:
             window = pairs if name in ("rgb", "flow") else frames
-            out[name] = np.asarray(group[name][int(example), window])
+            target = None if into is None else into[name]
+            if target is not None and target.shape == reader.specs[name].shape:
+                out[name] = reader.read(name, int(example), out=target)  # the whole chunk
+            else:
+                out[name] = reader.read(name, int(example))[window]
         if "flow" in self.arrays:
-            out["flow_quantum"] = np.float32(group["flow"].attrs["quantum_px"])
+            out["flow_quantum"] = np.float32(reader.array_attrs("flow")["quantum_px"])
+        if into is not None:
+            for name, value in out.items():
+                if into[name] is not value:
+                    into[name][...] = value
         return out
 
 
@@ -322,6 +391,10 @@ class ClipBatchSampler(Sampler):
         True (training): each epoch a permutation of the examples and a random window start per
         example, both drawn from ``numpy.random.default_rng([seed, epoch])``, incomplete last batch
         dropped. False (validation): examples in order, the centred window, last batch kept.
+    shards : ndarray, shape (M,), int, optional
+        Shard label of each example (:attr:`Split.shards`). Given, a shuffled epoch is
+        shard-sequential: the shards in a random order, each shard's examples in a random order
+        within it, so reads sweep one shard file after another.
 
     Notes
     -----
@@ -331,8 +404,9 @@ class ClipBatchSampler(Sampler):
     """
 
     def __init__(self, num_frames: np.ndarray, *, clip_length: int, batch_size: int, seed: int,
-                 shuffle: bool = True):
+                 shuffle: bool = True, shards: np.ndarray | None = None):
         self.num_frames = np.asarray(num_frames, dtype=np.int64)
+        self.shards = None if shards is None else np.asarray(shards, dtype=np.int64)
         if self.num_frames.size and self.num_frames.min() < clip_length:
             raise ValueError(f"clip_length {clip_length} exceeds the {self.num_frames.min()} "
                              f"frames of the shortest example")
@@ -355,6 +429,10 @@ class ClipBatchSampler(Sampler):
         if self.shuffle:
             rng = np.random.default_rng([self.seed, epoch])
             positions = rng.permutation(n)
+            if self.shards is not None:
+                labels, shard = np.unique(self.shards[positions], return_inverse=True)
+                rank = rng.permutation(len(labels))  # the place of each shard in the epoch
+                positions = positions[np.argsort(rank[shard], kind="stable")]
             starts = rng.integers(0, self.num_frames[positions] - self.clip_length + 1)
             usable = (n // self.batch_size) * self.batch_size
             keys = np.stack([positions, starts], axis=1)[:usable]
@@ -384,7 +462,12 @@ def make_loader(dataset: ClipDataset, sampler: ClipBatchSampler, *, num_workers:
     """
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
                       pin_memory=pin_memory, persistent_workers=num_workers > 0,
-                      generator=torch.Generator())
+                      generator=torch.Generator(), collate_fn=_collate)
+
+
+def _collate(data):
+    """Batches from :meth:`ClipDataset.__getitems__` are collated already."""
+    return data if isinstance(data, dict) else torch.utils.data.default_collate(data)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -533,8 +616,8 @@ def read_array(stores: list[StoreInfo], items: np.ndarray, name: str) -> np.ndar
     ndarray, shape (M, ...)
         In stored dtype and units.
     """
-    groups = {k: synthstore.open_group(s.url) for k, s in enumerate(stores)}
+    readers = {k: synthstore.StoreReader(s.url) for k, s in enumerate(stores)}
     rows = []
     for k, e in items:
-        rows.append(np.asarray(groups[int(k)][name][int(e)]))
+        rows.append(readers[int(k)].read(name, int(e)))
     return np.stack(rows)

@@ -335,10 +335,12 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
-def _clip_loader(infos, items, num_frames, *, data, seed, num_workers, device, process):
-    """A :class:`LoaderCursor` over shuffled training windows of ``items``, this rank's slice."""
+def _clip_loader(infos, items, num_frames, *, data, seed, num_workers, device, process,
+                 shards=None):
+    """A :class:`LoaderCursor` over shuffled training windows of ``items``, this rank's slice
+    (shard-sequential epochs when ``shards`` labels each item's shard)."""
     sampler = ClipBatchSampler(num_frames, clip_length=data.clip_length,
-                               batch_size=data.batch_size, seed=seed)
+                               batch_size=data.batch_size, seed=seed, shards=shards)
     batches = RankBatches(sampler, process)
     loader = make_loader(ClipDataset(infos, items, clip_length=data.clip_length,
                                      arrays=arrays_for(data.modality)),
@@ -411,7 +413,7 @@ class Trainer:
         self.train_batches = _clip_loader(self.infos, self.train_split.items,
                                           self.train_split.num_frames, data=data, seed=run.seed,
                                           num_workers=data.num_workers, device=device,
-                                          process=self.process)
+                                          process=self.process, shards=self.train_split.shards)
         self.log(f"{len(self.train_split.items)} training and {len(self.val_split.items)} "
                  f"validation examples ({len(set(self.val_split.persons.tolist()))} held-out "
                  f"SURREAL clips) from {len(self.infos)} store(s); {data.modality} input, "
