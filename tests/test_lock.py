@@ -116,3 +116,21 @@ def test_two_real_overwrite_builds_into_one_out_the_second_refuses(small_demo, t
           cache_dir=cache, splits=None, serial=True, stream=io.StringIO())
     assert _digest(out) == _digest(reference)
     assert not lock.exists()
+
+
+def test_every_build_takes_the_lock_before_reading_anything(tmp_path):
+    from synthgen.build_3dpw import build_3dpw
+
+    url = str(tmp_path / "out.zarr")
+    proc = _holder_process(url)
+    try:
+        for run in (lambda: build(tmp_path / "none", tmp_path / "none", url, num_examples=1,
+                                  serial=True, resume=True),
+                    lambda: build_3dpw(tmp_path / "none", url, serial=True, overwrite=True)):
+            with pytest.raises(StoreLockedError, match=f"pid {proc.pid}"):
+                run()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr.lock"]
