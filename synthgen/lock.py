@@ -182,7 +182,8 @@ def _lease(url: str, lease_s: float):
 
     def renew():
         while not stop.wait(lease_s / 4):
-            write()
+            with contextlib.suppress(OSError):  # a missed renewal is retried; the lease is 4x longer
+                write()
 
     thread = threading.Thread(target=renew, name="store-lease", daemon=True)
     thread.start()
