@@ -161,7 +161,7 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
         examples = synthstore.finished_examples(group)
         if examples.size == 0:
             raise ValueError(f"{url}: store has no finished shard yet")
-        check_finite(group, str(url))
+        check_finite(group, str(url), examples)
         surreal = np.asarray(group["surreal_index"].get_orthogonal_selection((examples,)))
         infos.append(StoreInfo(str(url), int(attrs["num_frames"]), int(attrs["crop_size"]),
                                _crop_flow(attrs), examples, _person_names(attrs, str(url), surreal)))
@@ -179,27 +179,31 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
     return infos
 
 
-def check_finite(group, url: str) -> None:
-    """Refuse a store with NaN or infinite values in any float array of a finished shard.
+#: Float arrays the trainer reads (targets, body pose and shape), checked by :func:`check_finite`.
+FINITE_ARRAYS = ("joints3d", "joints2d", "joints2d_crop", "boxes", "pose", "betas")
+#: Examples read at once by :func:`check_finite` (zarr decodes their chunks concurrently).
+FINITE_BLOCK = 4096
 
-    Reads the float arrays (joints, pose, betas, boxes, camera motion...) shard by shard; the
-    integer and boolean arrays (crops, quantised flow, masks) cannot hold them.
+
+def check_finite(group, url: str, examples: np.ndarray) -> None:
+    """Refuse a store with NaN or infinite values in the float arrays the trainer reads
+    (:data:`FINITE_ARRAYS`) at any of ``examples`` (the finished ones).
 
     Raises
     ------
     ValueError
         Naming the store, the array and the first example with such values.
     """
-    names = sorted(name for name, array in group.arrays() if array.dtype.kind == "f")
-    for shard in np.flatnonzero(synthstore.finished_shards(group)):
-        rows = synthstore.shard_slice(group, int(shard))
-        for name in names:
-            values = np.asarray(group[name][rows])
-            finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    for name in (n for n in FINITE_ARRAYS if n in group):
+        array = group[name]
+        for first in range(0, len(examples), FINITE_BLOCK):
+            rows = examples[first:first + FINITE_BLOCK]
+            values = np.asarray(array.get_orthogonal_selection((rows,)))
+            finite = np.isfinite(values.reshape(len(rows), -1)).all(axis=1)
             if not finite.all():
-                example = rows.start + int(np.argmin(finite))
-                raise ValueError(f"{url}: example {example} has NaN or infinite values in "
-                                 f"'{name}': rebuild the store (synthgen build) from clean inputs")
+                raise ValueError(f"{url}: example {int(rows[np.argmin(finite)])} has NaN or "
+                                 f"infinite values in '{name}': rebuild the store (synthgen "
+                                 f"build) from clean inputs")
 
 
 def set_handedness(stores: list[StoreInfo], smpl: SMPLJoints, *, log=None) -> list[StoreInfo]:
