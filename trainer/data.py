@@ -194,14 +194,15 @@ def check_finite(group, url: str, examples: np.ndarray) -> None:
     ValueError
         Naming the store, the array and the first example with such values.
     """
+    breaks = np.flatnonzero(np.diff(examples) != 1) + 1  # contiguous runs read as slices
+    blocks = [(int(run[i]), int(run[min(i + FINITE_BLOCK, len(run)) - 1]) + 1)
+              for run in np.split(examples, breaks) for i in range(0, len(run), FINITE_BLOCK)]
     for name in (n for n in FINITE_ARRAYS if n in group):
-        array = group[name]
-        for first in range(0, len(examples), FINITE_BLOCK):
-            rows = examples[first:first + FINITE_BLOCK]
-            values = np.asarray(array.get_orthogonal_selection((rows,)))
-            finite = np.isfinite(values.reshape(len(rows), -1)).all(axis=1)
+        for start, stop in blocks:
+            values = np.asarray(group[name][start:stop])
+            finite = np.isfinite(values.reshape(stop - start, -1)).all(axis=1)
             if not finite.all():
-                raise ValueError(f"{url}: example {int(rows[np.argmin(finite)])} has NaN or "
+                raise ValueError(f"{url}: example {start + int(np.argmin(finite))} has NaN or "
                                  f"infinite values in '{name}': rebuild the store (synthgen "
                                  f"build) from clean inputs")
 
