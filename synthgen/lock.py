@@ -159,7 +159,10 @@ def is_stale(marker: dict, *, now: float | None = None) -> bool:
 def _lease(url: str, lease_s: float):
     import fsspec
 
-    fs, root = fsspec.core.url_to_fs(url)
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:  # unknown protocol, or its package not installed
+        raise StoreAccessError(f"cannot open {url}: {exc}") from None
     marker = lock_path(root)
     current = _read_marker(fs, marker)
     if current is not None and not is_stale(current):

@@ -54,6 +54,7 @@ BUILD_CASES = [
     ("--resume with --overwrite", ["--resume", "--overwrite"], "--resume or --overwrite, not both"),
     ("--out through a file", ["--out", "{pipe:bad_base}/out.zarr"], "cannot write"),
     ("unknown option", ["--no-such-option"], "No such option"),
+    ("unknown URL protocol", ["--out", "nope://bucket/out.zarr"], "cannot open nope://"),
 ]
 
 MOTION_CASES = [
