@@ -62,6 +62,8 @@ def _describe(url: str, holder: dict | None) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # not a process id (0 and -1 would address process groups)
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
