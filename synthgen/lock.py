@@ -62,6 +62,8 @@ def _describe(url: str, holder: dict | None) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # not a process id (0 and -1 would address process groups)
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -159,7 +161,10 @@ def is_stale(marker: dict, *, now: float | None = None) -> bool:
 def _lease(url: str, lease_s: float):
     import fsspec
 
-    fs, root = fsspec.core.url_to_fs(url)
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:  # unknown protocol, or its package not installed
+        raise StoreAccessError(f"cannot open {url}: {exc}") from None
     marker = lock_path(root)
     current = _read_marker(fs, marker)
     if current is not None and not is_stale(current):
@@ -182,7 +187,8 @@ def _lease(url: str, lease_s: float):
 
     def renew():
         while not stop.wait(lease_s / 4):
-            write()
+            with contextlib.suppress(OSError):  # a missed renewal is retried; the lease is 4x longer
+                write()
 
     thread = threading.Thread(target=renew, name="store-lease", daemon=True)
     thread.start()
@@ -217,9 +223,10 @@ def claim_store(url: str, *, resume: bool = False, overwrite: bool = False,
     Raises
     ------
     StoreLockedError, StoreAccessError
-        As :func:`store_lock`; also an existing local store that is not writable.
+        As :func:`store_lock`; also a local ``url`` that is a file or not writable.
     FileExistsError
-        ``url`` holds a store and neither ``resume`` nor ``overwrite`` was given.
+        ``url`` holds a store and neither ``resume`` nor ``overwrite`` was given, or it is a
+        local folder of files that are no store.
     """
     with store_lock(url, lease_s=LEASE_SECONDS):
         if store_exists(url) and not (resume or overwrite):
@@ -227,8 +234,20 @@ def claim_store(url: str, *, resume: bool = False, overwrite: bool = False,
                 else "pass --overwrite to replace it"
             raise FileExistsError(f"{url} already holds a store: {what}")
         local = Path(url.removeprefix("file://"))
-        if "://" not in url.removeprefix("file://") and local.exists() \
-                and not os.access(local, os.W_OK):
-            raise StoreAccessError(f"cannot write {url}: permission denied; choose a writable "
-                                   f"--out")
+        if "://" not in url.removeprefix("file://") and local.exists():
+            _check_local_target(local, url)
         yield
+
+
+def _check_local_target(local: Path, url: str) -> None:
+    """Refuse a local ``--out`` that is a file, not writable, or a folder of other files (creating
+    a store empties its folder: a mistyped ``--out ~/data`` must not erase it)."""
+    if not local.is_dir():
+        raise StoreAccessError(f"{url} is a file, not a store folder: choose another --out")
+    if not os.access(local, os.W_OK):
+        raise StoreAccessError(f"cannot write {url}: permission denied; choose a writable --out")
+    entries = list(local.iterdir())
+    partial = any((entry / "zarr.json").is_file() for entry in entries if entry.is_dir())
+    if entries and not (local / "zarr.json").exists() and not partial:
+        raise FileExistsError(f"{url} holds files but no store: choose a new or empty --out "
+                              f"(a build would delete them)")

@@ -54,6 +54,7 @@ BUILD_CASES = [
     ("--resume with --overwrite", ["--resume", "--overwrite"], "--resume or --overwrite, not both"),
     ("--out through a file", ["--out", "{pipe:bad_base}/out.zarr"], "cannot write"),
     ("unknown option", ["--no-such-option"], "No such option"),
+    ("unknown URL protocol", ["--out", "nope://bucket/out.zarr"], "cannot open nope://"),
 ]
 
 MOTION_CASES = [
@@ -181,3 +182,14 @@ def test_build_refuses_a_negative_seed_before_creating_anything(small_demo, tmp_
         build(small_demo.kinetics_dir, small_demo.surreal_dir, str(tmp_path / "out.zarr"),
               num_examples=2, seed=-1, cache_dir=tmp_path / "cache", serial=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_out_folder_of_other_files_is_not_wiped(inputs):
+    precious = inputs / "data"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    base = ["build", "--kinetics", str(inputs / "kinetics"), "--surreal", str(inputs / "surreal"),
+            "--out", str(precious), "--serial", "--overwrite"]
+    result = CliRunner().invoke(synthgen_cli, base)
+    assert result.exit_code == 1 and "holds files but no store" in result.stderr
+    assert (precious / "thesis.tex").read_text() == "years of work"

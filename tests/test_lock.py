@@ -116,3 +116,40 @@ def test_two_real_overwrite_builds_into_one_out_the_second_refuses(small_demo, t
           cache_dir=cache, splits=None, serial=True, stream=io.StringIO())
     assert _digest(out) == _digest(reference)
     assert not lock.exists()
+
+
+def test_every_build_takes_the_lock_before_reading_anything(tmp_path):
+    from synthgen.build_3dpw import build_3dpw
+
+    url = str(tmp_path / "out.zarr")
+    proc = _holder_process(url)
+    try:
+        for run in (lambda: build(tmp_path / "none", tmp_path / "none", url, num_examples=1,
+                                  serial=True, resume=True),
+                    lambda: build_3dpw(tmp_path / "none", url, serial=True, overwrite=True)):
+            with pytest.raises(StoreLockedError, match=f"pid {proc.pid}"):
+                run()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr.lock"]
+
+
+def test_a_build_into_an_object_store_url_holds_a_lease(small_demo, tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    url, marker = "memory://leased/out.zarr", "/leased/out.zarr.lock"
+    cfg = Config(name="t").replace(clip={"length": 8}, store={"examples_per_shard": 2})
+    now = time.time()
+    fs.pipe_file(marker, json.dumps({"host": "elsewhere", "pid": 1, "started": now,
+                                     "renewed": now, "lease_s": LEASE_SECONDS}).encode())
+    kwargs = dict(num_examples=2, seed=0, cfg=cfg, cache_dir=tmp_path / "cache", splits=None,
+                  serial=True, stream=io.StringIO())
+    with pytest.raises(StoreLockedError, match="pid 1 on elsewhere"):
+        build(small_demo.kinetics_dir, small_demo.surreal_dir, url, **kwargs)
+    assert not fs.exists("/leased/out.zarr/zarr.json") and not (tmp_path / "cache").exists()
+    fs.rm_file(marker)
+    assert build(small_demo.kinetics_dir, small_demo.surreal_dir, url, **kwargs).examples == 2
+    assert fs.exists("/leased/out.zarr/zarr.json") and not fs.exists(marker)

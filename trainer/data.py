@@ -169,11 +169,12 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
         examples = synthstore.finished_examples(group)
         if examples.size == 0:
             raise ValueError(f"{url}: store has no finished shard yet")
-        check_finite(group, str(url))
         reader = synthstore.StoreReader(str(url), group)
         reader.check_present()
+        done = np.flatnonzero(synthstore.finished_shards(group))
+        check_finite(reader, str(url), done)
         surreal = np.concatenate([reader.read_shard("surreal_index", int(shard))  # = examples
-                                  for shard in np.flatnonzero(synthstore.finished_shards(group))])
+                                  for shard in done])
         infos.append(StoreInfo(str(url), int(attrs["num_frames"]), int(attrs["crop_size"]),
                                _crop_flow(attrs), examples, _person_names(attrs, str(url), surreal),
                                reader.per_shard))
@@ -191,28 +192,27 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
     return infos
 
 
-def check_finite(group, url: str) -> None:
-    """Refuse a store with NaN or infinite values in any float array of a finished shard.
+#: Float arrays the trainer reads (targets, body pose and shape), checked by :func:`check_finite`.
+FINITE_ARRAYS = ("joints3d", "joints2d", "joints2d_crop", "boxes", "pose", "betas")
 
-    Reads the float arrays (joints, pose, betas, boxes, camera motion...) shard by shard; the
-    integer and boolean arrays (crops, quantised flow, masks) cannot hold them.
+
+def check_finite(reader: synthstore.StoreReader, url: str, shards: np.ndarray) -> None:
+    """Refuse a store with NaN or infinite values in the float arrays the trainer reads
+    (:data:`FINITE_ARRAYS`) in any of ``shards`` (the finished ones), one read per shard file.
 
     Raises
     ------
     ValueError
         Naming the store, the array and the first example with such values.
     """
-    names = sorted(name for name, array in group.arrays() if array.dtype.kind == "f")
-    for shard in np.flatnonzero(synthstore.finished_shards(group)):
-        rows = synthstore.shard_slice(group, int(shard))
-        for name in names:
-            values = np.asarray(group[name][rows])
+    for name in (n for n in FINITE_ARRAYS if n in reader.specs):
+        for shard in shards:
+            values = reader.read_shard(name, int(shard))
             finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
             if not finite.all():
-                example = rows.start + int(np.argmin(finite))
+                example = int(shard) * reader.per_shard + int(np.argmin(finite))
                 raise ValueError(f"{url}: example {example} has NaN or infinite values in "
                                  f"'{name}': rebuild the store (synthgen build) from clean inputs")
-
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ class OneLineGroup(click.Group):
         kwargs["standalone_mode"] = False
         try:
             return super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare command: its help, as click does
+            click.echo(exc.format_message(), err=True)
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             hint = f" (see {exc.ctx.command_path} -h)" if getattr(exc, "ctx", None) else ""
             click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
