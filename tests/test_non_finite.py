@@ -43,23 +43,23 @@ def surreal(small_demo, tmp_path):
 
 @pytest.mark.parametrize("key,value", [("pose", np.nan), ("shape", np.inf), ("joints3D", np.nan),
                                        ("joints2D", -np.inf)])
-def test_non_finite_info_variables_are_refused_naming_them(surreal, key, value):
+def test_non_finite_info_variables_are_refused_naming_them(small_demo, surreal, key, value):
     mp4 = _clips(surreal)[0]
     _poison_info(mp4, key, value)
-    for read in (probe_clip, lambda p: read_clip(p, start=0, length=4)):
+    for read in (probe_clip, lambda p: read_clip(p, start=0, length=4, smpl_dir=small_demo.smpl_dir)):
         with pytest.raises(NonFiniteError, match=rf"_info\.mat: non_finite: {key} has 1 NaN"):
             read(mp4)
 
 
-def test_non_finite_depth_refuses_the_windows_that_use_it(surreal):
+def test_non_finite_depth_refuses_the_windows_that_use_it(small_demo, surreal):
     mp4 = _clips(surreal)[0]
     path = mp4.with_name(mp4.stem + "_depth.mat")
     depth = load_mat(path)
     depth["depth_10"] = np.full_like(np.asarray(depth["depth_10"]), np.nan)  # frame 9
     save_mat(path, depth)
-    read_clip(mp4, start=0, length=8)  # frames 0..7: fine
+    read_clip(mp4, start=0, length=8, smpl_dir=small_demo.smpl_dir)  # frames 0..7: fine
     with pytest.raises(NonFiniteError, match=r"_depth\.mat: non_finite: depth_3..10 has"):
-        read_clip(mp4, start=2, length=8)
+        read_clip(mp4, start=2, length=8, smpl_dir=small_demo.smpl_dir)
 
 
 def test_a_build_skips_a_clip_with_nan_pose_and_goes_on(small_demo, surreal, tmp_path):
@@ -67,7 +67,7 @@ def test_a_build_skips_a_clip_with_nan_pose_and_goes_on(small_demo, surreal, tmp
     _poison_info(bad, "pose")
     summary = build(small_demo.kinetics_dir, surreal, str(tmp_path / "out.zarr"), num_examples=2,
                     seed=0, cfg=CFG, cache_dir=tmp_path / "cache", splits=None, serial=True,
-                    stream=io.StringIO())
+                    smpl_dir=small_demo.smpl_dir, stream=io.StringIO())
     skipped = {(Path(s["path"]).name, s["reason"]) for s in summary.skipped}
     assert (bad.stem + "_info.mat", "non_finite") in skipped
     assert summary.examples == 2
