@@ -19,7 +19,8 @@ from synthgen.steps.superpixels import (TOLERANCE, calibrated_slic, motion_compe
 PAPER = dict(position_scale=5e-4, compactness=0.01)
 LIMITS = SuperpixelConfig().segments_per_frame  # the paper's 10..30 superpixels per image
 #: Clip lengths of the paper's Table 3; the two long ones take ~10-40 s each on one busy core.
-LENGTHS = [8, 16, pytest.param(31, marks=pytest.mark.slow), pytest.param(56, marks=pytest.mark.slow)]
+LENGTHS = [8, 16, pytest.param(31, marks=pytest.mark.slow),
+           pytest.param(56, marks=pytest.mark.slow)]
 
 
 def panned_clip(num_frames: int, velocity, *, photo: str = "coffee", height: int = 240,
