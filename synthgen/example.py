@@ -118,7 +118,7 @@ class Example:
     num_superpixels : int
         Superpixels SLIC returned over the clip (0 when disabled).
     superpixels_per_frame : float
-        Mean number of superpixels per frame, measured on the labels (NaN when disabled).
+        Mean number of superpixels per frame, measured on the labels (0 when disabled).
     slic_segments : int
         Centres per frame asked of SLIC after calibration (-1 when disabled).
     segments_per_frame : int
@@ -364,7 +364,7 @@ def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person:
         occluder_reason=occluder.reason, occluder_superpixel=occluder.superpixel,
         occluded_fraction=occluder.occluded_fraction,
         num_superpixels=0 if layers.labels is None else int(layers.labels.max()),
-        superpixels_per_frame=(float("nan") if layers.superpixels is None
+        superpixels_per_frame=(0.0 if layers.superpixels is None
                                else float(layers.superpixels.per_frame.mean())),
         slic_segments=-1 if layers.superpixels is None else layers.superpixels.requested,
         segments_per_frame=draws.segments_per_frame, position_scale=draws.position_scale,

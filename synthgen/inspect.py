@@ -214,7 +214,7 @@ class _Accumulator:
                               for i, r in enumerate(self.occluder_reasons)},
             occlusion_rate=mean(occluded),
             mean_occluded_fraction=mean(fraction[occluded]),
-            superpixels_per_frame=percentiles(superpixels[np.isfinite(superpixels)]),
+            superpixels_per_frame=percentiles(superpixels[superpixels > 0]),
             visibility=vis,
             total_occlusion_examples=mean(total.any(axis=1)) if n else float("nan"),
             total_occlusion_frames=mean(total),

@@ -125,7 +125,7 @@ def schema(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
                                            "(-1: occluder disabled)"),
         "superpixels_per_frame": ArraySpec((), (), "float32",
                                            "superpixels per frame: mean over frames of the SLIC "
-                                           "labels present (NaN: occluder disabled)"),
+                                           "labels present (0: occluder disabled)"),
         "occluder_scale": ArraySpec((), (), "float32", "SLIC position-channel scale"),
         "occluded_fraction": ArraySpec((), (), "float32", "fraction of person pixels removed"),
     }

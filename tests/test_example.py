@@ -168,6 +168,7 @@ def test_no_occlusion_ablation_keeps_the_other_draws(inputs, config, example):
     ablated = make_example(*inputs[:2], inputs[2], np.random.default_rng(7),
                            config.replace(occluder={"enabled": False}))
     assert ablated.occluder_reason == "disabled" and ablated.num_superpixels == 0
+    assert ablated.superpixels_per_frame == 0 and ablated.slic_segments == -1
     assert not ablated.occluder_crops.any() and not np.any(ablated.visibility & OCCLUDER)
     np.testing.assert_array_equal(ablated.total_occlusion, example.total_occlusion)
     assert ablated.segments_per_frame == example.segments_per_frame

@@ -19,7 +19,8 @@ from synthgen.steps.superpixels import (TOLERANCE, calibrated_slic, motion_compe
 PAPER = dict(position_scale=5e-4, compactness=0.01)
 LIMITS = SuperpixelConfig().segments_per_frame  # the paper's 10..30 superpixels per image
 #: Clip lengths of the paper's Table 3; the two long ones take ~10-40 s each on one busy core.
-LENGTHS = [8, 16, pytest.param(31, marks=pytest.mark.slow), pytest.param(56, marks=pytest.mark.slow)]
+LENGTHS = [8, 16, pytest.param(31, marks=pytest.mark.slow),
+           pytest.param(56, marks=pytest.mark.slow)]
 
 
 def panned_clip(num_frames: int, velocity, *, photo: str = "coffee", height: int = 240,
@@ -141,11 +142,12 @@ def test_calibration_corrects_the_request_and_is_deterministic(pan):
     again = calibrated_slic(frames, offsets, target=10, limits=LIMITS, **PAPER)
     assert np.array_equal(first.labels, again.labels) and first.requested == again.requested
     # The first request (10 / 0.6 = 17 centres per frame) yields 9 per frame on this pan, below
-    # the paper's range, so the request went up (measured: 19, giving 10 per frame).
+    # the paper's range, so SLIC ran again with other grids (measured: 3 calls, the last asking
+    # for 16 gives 10 per frame: the count is not monotonic in the request).
     plain = superpixels_per_frame(motion_compensated_slic(frames, offsets, segments_per_frame=17,
                                                           **PAPER))
     assert plain.min() < LIMITS[0], plain
-    assert first.tries > 1 and first.requested > 17, first
+    assert first.tries > 1 and first.requested != 17, first
     assert LIMITS[0] <= first.per_frame.min() and first.per_frame.max() <= LIMITS[1]
     assert abs(first.per_frame.mean() - 10) <= TOLERANCE * 10
 

@@ -35,11 +35,11 @@ Algorithm (scikit-image's ``slic`` with ``convert2lab=False``, ``max_num_iter=10
   layer in time, at the centre frame with a time step of T (its windows span the clip), and in
   each frame scikit-image's 2-D ``regular_grid`` of ``segments_per_frame`` points, so a centre
   is a superpixel of every frame. This is the grid scikit-image's own 3-D call builds for
-  ``n_segments = segments_per_frame`` whenever ``T < sqrt(H * W / segments_per_frame)`` (on
-  240 x 320: T <= 50 at 30 per frame). ``n_segments = T * segments_per_frame`` on the 3-D grid
-  (before) gave cells ~16 frames long and 200-400 superpixels per frame. Since colour dominates,
-  a frame then holds only 0.4-0.9 of the centres: `calibrated_slic` sets the request from the
-  count measured on the labels.
+  ``n_segments = segments_per_frame`` whenever ``T < sqrt(H * W / segments_per_frame)``.
+  ``n_segments = T * segments_per_frame`` on the 3-D grid (before) gave cells ~16 frames long
+  and 90-460 superpixels per frame (measured on 31-frame demo and real clips). Since colour
+  dominates, a frame then holds only 0.4-0.9 of the centres: `calibrated_slic` sets the request
+  from the count measured on the labels.
 - Compensated coordinates are ``(t, y - dy[t], x - dx[t])``; the initial grid covers every
   compensated position some frame sees, with scikit-image's steps and phase (identical to
   scikit-image's grid when the offsets are zero).
@@ -75,7 +75,7 @@ _BLOCK_PX = 32  # side of the assignment blocks in full-resolution pixels
 _CHUNK = 1 << 19  # distance entries computed at once (keeps them in cache)
 #: `calibrated_slic`: SLIC calls at most, the fraction of the target its mean count may miss by,
 #: and the typical ratio of superpixels per frame to centres per frame (its first request).
-MAX_TRIES = 3
+MAX_TRIES = 4
 TOLERANCE = 0.25
 TYPICAL_YIELD = 0.6
 
@@ -219,7 +219,8 @@ def calibrated_slic(frames: np.ndarray, offsets: np.ndarray, *, target: int,
     clips), and how many depends on the content. So the first call asks for
     ``target / TYPICAL_YIELD`` centres per frame; the request is then corrected by
     ``target / measured mean`` (or by ``limit / count`` of the frame furthest outside
-    ``limits``) and SLIC rerun, up to ``MAX_TRIES`` calls, until every frame's
+    ``limits``), moved on to the next grid size when it rounds to a grid already tried, and SLIC
+    rerun, up to ``MAX_TRIES`` calls, until every frame's
     count is within ``limits`` and the mean within ``TOLERANCE`` of the target. Otherwise the
     call that came closest (all frames within ``limits`` first, then the mean nearest the target)
     is returned.
@@ -238,10 +239,11 @@ def calibrated_slic(frames: np.ndarray, offsets: np.ndarray, *, target: int,
     Superpixels
         Deterministic for a given input.
     """
+    height, width = frames.shape[1:3]
     best, best_key, request = None, None, max(1, round(target / TYPICAL_YIELD))
-    tried = set()
+    tried = set()  # grid sizes tried: nearby requests often round to the same grid
     for tries in range(1, MAX_TRIES + 1):
-        tried.add(request)
+        tried.add(_grid_size(height, width, request))
         labels = motion_compensated_slic(frames, offsets, segments_per_frame=request,
                                          position_scale=position_scale, compactness=compactness,
                                          method=method, downsample=downsample)
@@ -257,8 +259,8 @@ def calibrated_slic(frames: np.ndarray, offsets: np.ndarray, *, target: int,
         aim = (limits[1] / counts.max() if counts.max() > limits[1] else
                limits[0] / counts.min() if counts.min() < limits[0] else target / mean)
         request = max(1, round(request * aim))
-        while request in tried:  # the correction rounds back to a request already made
-            request += 1 if mean < target else -1
+        while request >= 1 and _grid_size(height, width, request) in tried:
+            request += 1 if aim > 1 else -1
         if request < 1:
             break
     return Superpixels(best.labels, best.per_frame, best.requested, tries)
@@ -298,6 +300,13 @@ class _Features:
         out[..., 6] = v
         out[..., 7] = u
         return out
+
+
+def _grid_size(height: int, width: int, segments_per_frame: int) -> int:
+    """Centres of scikit-image's 2-D ``regular_grid`` of one frame (before the pan extends it)."""
+    rows, cols = (len(range(*s.indices(n))) for s, n in
+                  zip(regular_grid((height, width), segments_per_frame), (height, width)))
+    return rows * cols
 
 
 def _initial_centres(shape: tuple[int, int, int], segments_per_frame: int,
