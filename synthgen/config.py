@@ -123,7 +123,11 @@ class CropConfig:
 class CropFlowConfig:
     """Optical flow of paired-box crops (method step 10); see ``synthgen.steps.crop_flow``.
 
-    ``backend``: ``"tvl1"`` (classical default, no weights needed) or a FlowNet model
+    ``backend``: ``"dis"`` (classical default, no weights needed: OpenCV's DIS with variational
+    refinement, ``dis_*`` parameters of ``synthgen.steps.crop_flow.dis.DISBackend``; *decision*,
+    chosen in ``benchmarks/bench_crop_flow.py`` on demo examples with ground-truth flow: OpenCV's
+    medium preset with 10 instead of 5 refinement iterations), ``"tvl1"`` (the previous default)
+    or a FlowNet model
     (``"flownet2"``, ``"flownet2s"``, ``"flownet2c"``, ``"flownet2cs"``, ``"flownet2css"``,
     ``"flownet2sd"``) with ``checkpoint`` the path of its published flownet2-pytorch weights.
     ``device``, ``batch_size`` (pairs per call) and ``mixed_precision`` (float16 autocast, CUDA
@@ -140,7 +144,7 @@ class CropFlowConfig:
     to 12 px), immaterial at the network's flow / 20 input scale.
     """
 
-    backend: str = "tvl1"
+    backend: str = "dis"
     checkpoint: str | None = None
     device: str = "cpu"
     gpu_fraction: float = 0.25
@@ -152,6 +156,14 @@ class CropFlowConfig:
     tvl1_num_iter: int = 20
     tvl1_num_levels: int = 3
     tvl1_downscale: int = 2
+    dis_finest_scale: int = 1
+    dis_patch_size: int = 8
+    dis_patch_stride: int = 3
+    dis_gradient_descent_iterations: int = 25
+    dis_refinement_iterations: int = 10
+    dis_refinement_alpha: float = 20.0
+    dis_refinement_gamma: float = 10.0
+    dis_refinement_delta: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,16 @@ centre), both resampled bicubically from the photo, so the true flow is known at
 swings about one end (its own translation and rotation) over the background, as a person's arm
 or leg moves within the crop; its edge is anti-aliased over one pixel and the true flow of every
 crop-0 pixel is the motion of the layer its centre lies in.
+
+:func:`demo_person_flow_pairs`: the paired crops of real pipeline examples (``make_example``) of
+rendered demo people over a panning demo background video, with the ground-truth crop flow the
+renderer and the background's known camera motion give, and the visible part label per pixel.
 """
 
 from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -172,3 +179,88 @@ def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out = cv2.remap(image, x.astype(np.float32), y.astype(np.float32), cv2.INTER_CUBIC,
                     borderMode=cv2.BORDER_REFLECT)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+#: SURREAL parts of the limbs' ends: hands (with fingers), feet (with toes), forearms and shins.
+LIMB_PARTS: tuple[str, ...] = ("leftHand", "rightHand", "leftHandIndex1", "rightHandIndex1",
+                               "leftFoot", "rightFoot", "leftToeBase", "rightToeBase",
+                               "leftForeArm", "rightForeArm", "leftLeg", "rightLeg")
+
+
+def demo_person_flow_pairs(num_examples: int, *, seed: int = 0, num_frames: int = 31,
+                           pair_step: int = 1, motions=None, config=None
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Paired crops of demo examples with ground-truth crop flow and visible part labels.
+
+    Example k renders demo person clip k (``synthgen.demo.people``, motion kinds cycling through
+    ``motions``) with its ground-truth flow, and composites it with ``make_example`` (tracking,
+    occluder, crops as configured) over the panning demo video ``pan_tissue.avi`` (known camera
+    motion, ``synthgen.demo.backgrounds``), example k starting at background frame k.
+
+    Parameters
+    ----------
+    num_examples : int
+    seed : int
+        Seeds the people (``numpy.random.default_rng([seed, k])``) and the examples.
+    num_frames : int
+        Frames per example (``config.clip.length`` is set to it).
+    pair_step : int
+        Keep every ``pair_step``-th pair of each example.
+    motions : sequence of str, optional
+        Motion kinds (``synthgen.demo.motions.MOTION_KINDS`` by default).
+    config : synthgen.config.Config, optional
+
+    Returns
+    -------
+    pairs : ndarray, shape (B, 2, S, S, 3), uint8
+    flow : ndarray, shape (B, S, S, 2), float32
+        Ground-truth crop flow (``synthgen.example.ground_truth_crop_flow``), crop pixels, x then y.
+    parts : ndarray, shape (B, S, S), uint8
+        Part label (1..24, ``synthgen.joints.SURREAL_PART_NAMES``) of the visible person at each
+        crop pixel of the pair's first frame, 0 on the background and the occluder.
+    """
+    from synthgen.config import Config
+    from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_backgrounds
+    from synthgen.demo.body_model import build_body_model
+    from synthgen.demo.motions import MOTION_KINDS
+    from synthgen.demo.people import render_demo_clip
+    from synthgen.example import example_layers, make_example
+    from synthgen.sources.kinetics import read_clip
+    from synthgen.steps.camera_motion import integrate_camera_motion
+    from synthgen.steps.composite import person_mask
+    from synthgen.steps.crops import crop_image
+    from synthgen.types import SurrealClip
+    from synthgen.camera import SURREAL_K, surreal_extrinsics, world_to_camera
+
+    config = config or Config()
+    config = replace(config, clip=replace(config.clip, length=num_frames))
+    motions = tuple(motions or MOTION_KINDS)
+    models = {g: build_body_model(g) for g in ("female", "male")}
+    with tempfile.TemporaryDirectory() as tmp:
+        video = make_demo_backgrounds(tmp, num_videos=1, num_frames=num_frames + num_examples)[0]
+        motion = ground_truth_camera_motion(video)
+        backgrounds = [(read_clip(video, start=k, length=num_frames),
+                        integrate_camera_motion(motion[k:k + num_frames - 1]))
+                       for k in range(num_examples)]
+    out_pairs, out_flow, out_parts = [], [], []
+    for k, (background, offsets) in enumerate(backgrounds):
+        clip = render_demo_clip(models, np.random.default_rng([seed, k]), num_frames=num_frames,
+                                kind=motions[k % len(motions)], true_sides=True)
+        a = clip["arrays"]
+        R, t = surreal_extrinsics(a["cam_loc"])
+        person = SurrealClip(rgb=a["rgb"], segm=a["segm"], depth=a["depth"],
+                             joints2d=a["joints2d"].astype(np.float32),
+                             joints3d=world_to_camera(a["joints3d_world"], R, t).astype(np.float32),
+                             pose=a["pose"].astype(np.float32), betas=a["betas"].astype(np.float32),
+                             gender=a["gender"], K=SURREAL_K.copy(), cam_loc=a["cam_loc"],
+                             zrot=a["zrot"].astype(np.float32), path=f"demo-person-{k}", start=0,
+                             sides_swapped=False, gtflow=a["gtflow"])
+        example = make_example(background, offsets, person, np.random.default_rng([seed, k]), config)
+        layers = example_layers(background, offsets, person, np.random.default_rng([seed, k]), config)
+        visible = layers.tracked.segm * person_mask(layers.tracked.segm, layers.occluder.mask)
+        keep = slice(0, num_frames - 1, pair_step)
+        out_pairs.append(example.pair_crops[keep])
+        out_flow.append(example.gt_crop_flow[keep])
+        out_parts.append(np.stack([crop_image(visible[i], example.boxes[i], size=config.crops.size,
+                                              nearest=True) for i in range(num_frames - 1)])[keep])
+    return np.concatenate(out_pairs), np.concatenate(out_flow), np.concatenate(out_parts)
