@@ -5,7 +5,8 @@ speed and accuracy of TV-L1 settings on crops with known flow.
 Demo accuracy (the table the default was chosen on): pipeline examples (``make_example``) of
 rendered demo people, whose renderer gives the ground-truth flow, over a panning demo video
 (``synthgen.steps.crop_flow.synthetic.demo_person_flow_pairs``); EPE inside the visible person,
-on the limbs (hands, feet, forearms, shins: ``LIMB_PARTS``) and on the background, binned by
+on the limbs (hands, feet, forearms, shins: ``LIMB_PARTS``) and on the background (crop pixels
+outside the frame excluded), binned by
 true displacement, for our backends (``dis``, the default, and ``tvl1``, the previous one),
 scikit-image's TV-L1, OpenCV's DIS at its medium preset, and DeepFlow and DualTVL1 of
 ``cv2.optflow``, each timed on the same pairs (pairs/s on one core).
@@ -41,8 +42,9 @@ from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_back
 from synthgen.sources.kinetics import read_clip
 from synthgen.steps.crop_flow import BACKENDS, CLASSICAL, FlowBackend, get_backend
 from synthgen.joints import SURREAL_PART_LABEL
-from synthgen.steps.crop_flow.synthetic import (LIMB_PARTS, demo_person_flow_pairs, end_point_error,
-                                                known_flow_pairs, known_limb_flow_pairs)
+from synthgen.steps.crop_flow.synthetic import (LIMB_PARTS, OUTSIDE_FRAME, demo_person_flow_pairs,
+                                                end_point_error, known_flow_pairs,
+                                                known_limb_flow_pairs)
 
 #: Crop TV-L1 parameters before this benchmark chose the current ``CropFlowConfig`` defaults.
 PREVIOUS_TVL1 = dict(attachment=15.0, tightness=0.3, num_warp=5, num_iter=10, num_levels=4,
@@ -139,7 +141,8 @@ def demo_accuracy(num_examples: int, pair_step: int) -> None:
     """Print EPE per region and displacement bin, and pairs/s, of each method on demo examples."""
     pairs, truth, parts = demo_person_flow_pairs(num_examples, pair_step=pair_step)
     limb = np.isin(parts, [SURREAL_PART_LABEL[n] for n in LIMB_PARTS])
-    regions = {"person": parts > 0, "limbs": limb, "background": parts == 0}
+    regions = {"person": (parts > 0) & (parts != OUTSIDE_FRAME), "limbs": limb,
+               "background": parts == 0}
     magnitude = np.linalg.norm(truth, axis=-1)
     methods = {
         "dis (ours, default)": get_backend("dis").flow,
@@ -149,7 +152,7 @@ def demo_accuracy(num_examples: int, pair_step: int) -> None:
             lambda: cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)),
         "opencv DeepFlow": opencv_flow(cv2.optflow.createOptFlow_DeepFlow),
         "opencv DualTVL1": opencv_flow(cv2.optflow.createOptFlow_DualTVL1),
-        "zero flow": np.zeros_like,
+        "zero flow": lambda p: np.zeros(p.shape[:1] + p.shape[2:4] + (2,), dtype=np.float32),
     }
     bins = [f"{lo:g}-{hi:g}" if np.isfinite(hi) else f">{lo:g}" for lo, hi in DISPLACEMENT_BINS]
     print(f"\ndemo examples with ground truth: {len(pairs)} pairs of 224x224 crops ({num_examples} "

@@ -187,6 +187,10 @@ LIMB_PARTS: tuple[str, ...] = ("leftHand", "rightHand", "leftHandIndex1", "right
                                "leftForeArm", "rightForeArm", "leftLeg", "rightLeg")
 
 
+#: ``demo_person_flow_pairs`` label of crop pixels outside the frame.
+OUTSIDE_FRAME = 255
+
+
 def demo_person_flow_pairs(num_examples: int, *, seed: int = 0, num_frames: int = 31,
                            pair_step: int = 1, motions=None, config=None
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -217,7 +221,8 @@ def demo_person_flow_pairs(num_examples: int, *, seed: int = 0, num_frames: int 
         Ground-truth crop flow (``synthgen.example.ground_truth_crop_flow``), crop pixels, x then y.
     parts : ndarray, shape (B, S, S), uint8
         Part label (1..24, ``synthgen.joints.SURREAL_PART_NAMES``) of the visible person at each
-        crop pixel of the pair's first frame, 0 on the background and the occluder.
+        crop pixel of the pair's first frame, 0 on the background and the occluder,
+        ``OUTSIDE_FRAME`` where box t leaves the frame (no content, no ground truth).
     """
     from synthgen.config import Config
     from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_backgrounds
@@ -261,6 +266,11 @@ def demo_person_flow_pairs(num_examples: int, *, seed: int = 0, num_frames: int 
         keep = slice(0, num_frames - 1, pair_step)
         out_pairs.append(example.pair_crops[keep])
         out_flow.append(example.gt_crop_flow[keep])
-        out_parts.append(np.stack([crop_image(visible[i], example.boxes[i], size=config.crops.size,
-                                              nearest=True) for i in range(num_frames - 1)])[keep])
+        frame = np.ones(visible.shape[1:], dtype=np.uint8)
+        labels = []
+        for i in range(0, num_frames - 1, pair_step):
+            label = crop_image(visible[i], example.boxes[i], size=config.crops.size, nearest=True)
+            inside = crop_image(frame, example.boxes[i], size=config.crops.size, nearest=True)
+            labels.append(np.where(inside > 0, label, OUTSIDE_FRAME))
+        out_parts.append(np.stack(labels))
     return np.concatenate(out_pairs), np.concatenate(out_flow), np.concatenate(out_parts)
