@@ -65,7 +65,7 @@ def _codec_text(codec) -> str:
 
 def describe(group) -> list[ArrayInfo]:
     """Every array of a store (schema order, then ``shard_done``), with its on-disk layout."""
-    names = [*store.schema(group.attrs["num_frames"], group.attrs["crop_size"]), "shard_done"]
+    names = [*store.store_schema(group.attrs), "shard_done"]
     infos = []
     for name in names:
         array = group[name]
@@ -251,7 +251,7 @@ def read_shard(group, shard: int) -> tuple[dict[str, np.ndarray], list[tuple[str
     """Read every schema array of one shard: the arrays read, and ``(array, error)`` pairs."""
     rows = store.shard_slice(group, shard)
     arrays, errors = {}, []
-    for name in store.schema(group.attrs["num_frames"], group.attrs["crop_size"]):
+    for name in store.store_schema(group.attrs):
         try:
             arrays[name] = np.asarray(group[name][rows])
         except Exception as exc:  # noqa: BLE001 - any decoding failure is this shard's problem
@@ -360,7 +360,7 @@ class Verification:
 
 def stored_row(group, index: int) -> dict[str, np.ndarray]:
     """Example ``index``'s value of every schema array, in stored dtype (flow as int16 quanta)."""
-    names = store.schema(group.attrs["num_frames"], group.attrs["crop_size"])
+    names = store.store_schema(group.attrs)
     return {name: np.asarray(group[name][index]) for name in names}
 
 
