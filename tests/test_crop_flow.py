@@ -20,7 +20,8 @@ from synthgen.joints import SMPL_INDEX, SURREAL_PART_LABEL
 from synthgen.steps.crop_flow import (BACKENDS, DISBackend, FlowBackend, FlowNetBackend,
                                       TVL1Backend, backend_from_config, get_backend)
 from synthgen.steps.crops import crop_image
-from synthgen.steps.crop_flow.synthetic import (end_point_error, known_flow_pairs,
+from synthgen.steps.crop_flow.synthetic import (OUTSIDE_FRAME, demo_person_flow_pairs,
+                                                end_point_error, known_flow_pairs,
                                                 known_limb_flow_pairs)
 
 
@@ -305,3 +306,20 @@ def test_missing_checkpoint_from_config_is_a_source_error(tmp_path):
     cfg = CropFlowConfig(backend="flownet2", checkpoint=str(tmp_path / "nope.pth.tar"))
     with pytest.raises(MissingFileError, match="nope.pth.tar"):
         backend_from_config(cfg)
+
+
+def test_demo_pairs_ground_truth_maps_the_second_crop_onto_the_first():
+    pairs, truth, parts = demo_person_flow_pairs(1, num_frames=5, seed=1)
+    assert pairs.shape == (4, 2, 224, 224, 3) and truth.shape == (4, 224, 224, 2)
+    person = (parts > 0) & (parts != OUTSIDE_FRAME)
+    grid = np.mgrid[0:224, 0:224][::-1].astype(np.float32)
+
+    def photometric(flow):
+        warped = [cv2.remap(second, grid[0] + f[..., 0], grid[1] + f[..., 1], cv2.INTER_LINEAR)
+                  for (_, second), f in zip(pairs, flow)]
+        return np.abs(np.stack(warped).astype(float) - pairs[:, 0]).mean(axis=-1)
+
+    with_truth, without = photometric(truth), photometric(np.zeros_like(truth))
+    assert person.sum() > 2000
+    assert with_truth[person].mean() < 0.5 * without[person].mean()
+    assert with_truth[parts == 0].mean() < without[parts == 0].mean()

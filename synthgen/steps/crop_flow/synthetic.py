@@ -10,8 +10,9 @@ or leg moves within the crop; its edge is anti-aliased over one pixel and the tr
 crop-0 pixel is the motion of the layer its centre lies in.
 
 :func:`demo_person_flow_pairs`: the paired crops of real pipeline examples (``make_example``) of
-rendered demo people over a panning demo background video, with the ground-truth crop flow the
-renderer and the background's known camera motion give, and the visible part label per pixel.
+demo people (SURREAL files with ``_gtflow.mat``) over a panning demo background video, with the
+ground-truth crop flow the renderer and the background's known camera motion give, and the
+visible part label per pixel.
 """
 
 from __future__ import annotations
@@ -192,26 +193,26 @@ OUTSIDE_FRAME = 255
 
 
 def demo_person_flow_pairs(num_examples: int, *, seed: int = 0, num_frames: int = 31,
-                           pair_step: int = 1, motions=None, config=None
+                           pair_step: int = 1, config=None
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Paired crops of demo examples with ground-truth crop flow and visible part labels.
 
-    Example k renders demo person clip k (``synthgen.demo.people``, motion kinds cycling through
-    ``motions``) with its ground-truth flow, and composites it with ``make_example`` (tracking,
-    occluder, crops as configured) over the panning demo video ``pan_tissue.avi`` (known camera
-    motion, ``synthgen.demo.backgrounds``), example k starting at background frame k.
+    Example k is demo person clip k (``synthgen.demo.people.make_demo_people``: written as SURREAL
+    files, its video lossy like the release's, and read back with its ``_gtflow.mat`` by the
+    SURREAL reader) composited by ``make_example`` (tracking, occluder, crops as configured) over
+    the panning demo video ``pan_tissue.avi`` (known camera motion,
+    ``synthgen.demo.backgrounds``), starting at background frame k.
 
     Parameters
     ----------
     num_examples : int
     seed : int
-        Seeds the people (``numpy.random.default_rng([seed, k])``) and the examples.
+        The demo people's seed (their motion kinds cycle from it) and each example's
+        (``numpy.random.default_rng([seed, k])``).
     num_frames : int
         Frames per example (``config.clip.length`` is set to it).
     pair_step : int
         Keep every ``pair_step``-th pair of each example.
-    motions : sequence of str, optional
-        Motion kinds (``synthgen.demo.motions.MOTION_KINDS`` by default).
     config : synthgen.config.Config, optional
 
     Returns
@@ -226,40 +227,24 @@ def demo_person_flow_pairs(num_examples: int, *, seed: int = 0, num_frames: int 
     """
     from synthgen.config import Config
     from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_backgrounds
-    from synthgen.demo.body_model import build_body_model
-    from synthgen.demo.motions import MOTION_KINDS
-    from synthgen.demo.people import render_demo_clip
+    from synthgen.demo.people import make_demo_people
     from synthgen.example import example_layers, make_example
-    from synthgen.sources.kinetics import read_clip
+    from synthgen.sources import kinetics, surreal
     from synthgen.steps.camera_motion import integrate_camera_motion
     from synthgen.steps.composite import person_mask
     from synthgen.steps.crops import crop_image
-    from synthgen.types import SurrealClip
-    from synthgen.camera import SURREAL_K, surreal_extrinsics, world_to_camera
 
     config = config or Config()
     config = replace(config, clip=replace(config.clip, length=num_frames))
-    motions = tuple(motions or MOTION_KINDS)
-    models = {g: build_body_model(g) for g in ("female", "male")}
     with tempfile.TemporaryDirectory() as tmp:
         video = make_demo_backgrounds(tmp, num_videos=1, num_frames=num_frames + num_examples)[0]
         motion = ground_truth_camera_motion(video)
-        backgrounds = [(read_clip(video, start=k, length=num_frames),
-                        integrate_camera_motion(motion[k:k + num_frames - 1]))
-                       for k in range(num_examples)]
+        people = make_demo_people(tmp, seed=seed, num_clips=num_examples, num_frames=num_frames)
+        inputs = [(kinetics.read_clip(video, start=k, length=num_frames),
+                   integrate_camera_motion(motion[k:k + num_frames - 1]), surreal.read_clip(path))
+                  for k, path in enumerate(people)]
     out_pairs, out_flow, out_parts = [], [], []
-    for k, (background, offsets) in enumerate(backgrounds):
-        clip = render_demo_clip(models, np.random.default_rng([seed, k]), num_frames=num_frames,
-                                kind=motions[k % len(motions)], true_sides=True)
-        a = clip["arrays"]
-        R, t = surreal_extrinsics(a["cam_loc"])
-        person = SurrealClip(rgb=a["rgb"], segm=a["segm"], depth=a["depth"],
-                             joints2d=a["joints2d"].astype(np.float32),
-                             joints3d=world_to_camera(a["joints3d_world"], R, t).astype(np.float32),
-                             pose=a["pose"].astype(np.float32), betas=a["betas"].astype(np.float32),
-                             gender=a["gender"], K=SURREAL_K.copy(), cam_loc=a["cam_loc"],
-                             zrot=a["zrot"].astype(np.float32), path=f"demo-person-{k}", start=0,
-                             sides_swapped=False, gtflow=a["gtflow"])
+    for k, (background, offsets, person) in enumerate(inputs):
         example = make_example(background, offsets, person, np.random.default_rng([seed, k]), config)
         layers = example_layers(background, offsets, person, np.random.default_rng([seed, k]), config)
         visible = layers.tracked.segm * person_mask(layers.tracked.segm, layers.occluder.mask)
