@@ -293,7 +293,9 @@ def ground_truth_frame_flow(layers: ExampleLayers, person_flow: np.ndarray) -> n
     *Decision*: where frame t shows the (tracked, not occluded) person, the person's own flow
     (``SurrealClip.gtflow``, moved with the person by the tracking offset of frame t) plus the
     change of tracking offset; everywhere else (background and occluder, both moving with the
-    scene) the change of camera offset, the camera motion of a pure translation.
+    scene) the change of camera offset. The background part is exact for a pure pan (the demo's
+    ``pan_tissue.avi``), the translation part of the camera motion for a zoom, and wrong on a
+    background object that moves by itself (its own motion is unknown).
 
     Parameters
     ----------

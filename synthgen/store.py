@@ -140,8 +140,8 @@ def gt_crop_flow_spec(num_frames: int, crop_size: int) -> ArraySpec:
     """The optional ``gt_crop_flow`` array (root attribute ``gt_crop_flow`` true)."""
     return ArraySpec(("pair", "y", "x", "xy"), (num_frames - 1, crop_size, crop_size, 2), "int16",
                      "ground-truth optical flow of pair t (frames t and t+1 in box t): the "
-                     "tracked person's rendered flow where frame t shows it, camera motion "
-                     "elsewhere; crop pixels, x then y; multiples of quantum_px; evaluation only")
+                     "tracked person's rendered flow where frame t shows it, the camera's "
+                     "translation elsewhere; crop pixels, x then y; multiples of quantum_px; evaluation only")
 
 
 def store_schema(attrs) -> dict[str, ArraySpec]:

@@ -12,7 +12,8 @@ from synthgen.demo.motions import MOTION_KINDS, make_motion, sample_motion
 from synthgen.demo.people import make_demo_people, render_demo_clip
 from synthgen.demo.render import BACKGROUND_DEPTH, rasterize, surface_flow
 from synthgen.joints import LEFT_RIGHT_SWAP, SMPL_INDEX, SURREAL_PART_LABEL
-from synthgen.sources.mat import load_mat
+from synthgen.errors import CorruptFileError, FrameCountMismatchError
+from synthgen.sources.mat import load_mat, save_mat
 from synthgen.sources.surreal import GTFLOW_X_SIGN, gtflow_path, measure_sides, read_clip
 
 
@@ -253,3 +254,16 @@ def test_gtflow_file_stores_x_with_surreals_sign(tmp_path):
     np.testing.assert_array_equal(stored[..., 1], read[..., 1])
     gtflow_path(path).unlink()
     assert read_clip(path).gtflow is None
+
+
+def test_bad_gtflow_files_are_named_with_the_reason(tmp_path):
+    path = make_demo_people(tmp_path, seed=0, num_clips=1, num_frames=3)[0]
+    frame = np.zeros((240, 320, 2), dtype=np.float32)
+    save_mat(gtflow_path(path), {"gtflow_1": frame, "gtflow_2": frame})
+    with pytest.raises(FrameCountMismatchError, match="2 gtflow frames, the clip has 3"):
+        read_clip(path)
+    broken = frame.copy()
+    broken[5, 5, 0] = np.nan
+    save_mat(gtflow_path(path), {"gtflow_1": frame, "gtflow_2": broken, "gtflow_3": frame})
+    with pytest.raises(CorruptFileError, match="gtflow_2 holds non-finite values"):
+        read_clip(path)

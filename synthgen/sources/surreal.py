@@ -136,8 +136,8 @@ def read_gtflow(mp4_path, *, start: int, length: int, num_frames: int) -> np.nda
     Raises
     ------
     EmptyInputError, CorruptFileError, MissingKeyError, FrameCountMismatchError
-        An empty or broken file, a missing ``gtflow_k``, a frame of another shape, or another
-        frame count than the clip's.
+        An empty or broken file, a missing ``gtflow_k``, a frame of another shape or with
+        non-finite values, or another frame count than the clip's.
     """
     path = gtflow_path(mp4_path)
     if not path.exists():
@@ -153,6 +153,9 @@ def read_gtflow(mp4_path, *, start: int, length: int, num_frames: int) -> np.nda
         if np.shape(values[name]) != expected:
             raise CorruptFileError(path, f"{name} has shape {np.shape(values[name])}, expected {expected}")
     flow = np.stack([np.asarray(values[n], dtype=np.float32) for n in names])
+    if not np.isfinite(flow).all():
+        bad = names[int(np.flatnonzero(~np.isfinite(flow).all(axis=(1, 2, 3)))[0])]
+        raise CorruptFileError(path, f"{bad} holds non-finite values")
     flow[..., 0] *= GTFLOW_X_SIGN
     return flow
 
