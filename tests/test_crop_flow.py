@@ -18,7 +18,7 @@ from synthgen.demo.body_model import build_body_model, pose_body
 from synthgen.demo.render import render_frame, sample_appearance, surface_flow
 from synthgen.joints import SMPL_INDEX, SURREAL_PART_LABEL
 from synthgen.steps.crop_flow import (BACKENDS, DISBackend, FlowBackend, FlowNetBackend,
-                                      TVL1Backend, backend_from_config, get_backend)
+                                      backend_from_config, get_backend)
 from synthgen.steps.crops import crop_image
 from synthgen.steps.crop_flow.synthetic import (OUTSIDE_FRAME, demo_person_flow_pairs,
                                                 end_point_error, known_flow_pairs,
