@@ -16,9 +16,10 @@ random weights (speed does not depend on the values). TV-L1 is the baseline of t
 measured in the same run. Accuracy uses crops of scikit-image photos moved by a known sub-pixel
 translation or smooth affine motion, and crops where a textured "limb" swings over a panning
 background (``synthgen.steps.crop_flow.synthetic``); the three TV-L1 variants run on the same
-pairs, interleaved, and their s/pair is the median over the motion sets. Last, centre crops of a
-demo background video (a pure camera pan, MJPG-compressed, read by the Kinetics reader) whose
-per-frame camera motion is known (``synthgen.demo.backgrounds``). ``--sweep`` adds nearby
+pairs, interleaved (with the DIS default beside them), and their s/pair is the median over the
+motion sets. Last, the DIS default on centre crops of a demo background video (a pure camera pan,
+MJPG-compressed, read by the Kinetics reader) whose per-frame camera motion is known
+(``synthgen.demo.backgrounds``). ``--sweep`` adds nearby
 TV-L1 settings to the comparison (how the default was chosen).
 
     python -m benchmarks crop_flow -- --pairs 4 --repeats 3 --backends dis tvl1 flownet2s flownet2
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
 
     demo_accuracy(args.demo_examples, args.demo_pair_step)
     default = get_backend("tvl1")
-    methods = {"tvl1 default": default.flow,
+    methods = {"dis (crop-flow default)": get_backend("dis").flow,
+               "tvl1 default": default.flow,
                "tvl1 previous": get_backend("tvl1", **PREVIOUS_TVL1).flow,
                "skimage": skimage_flow}
     if args.sweep:
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
             label = "tvl1 " + " ".join(f"{_SHORT[k]}{v:g}" for k, v in overrides.items())
             methods[label] = get_backend("tvl1", **params).flow
     tvl1_comparison(methods, args.accuracy_pairs, rng=rng)
-    demo_video_accuracy(default)
+    demo_video_accuracy(get_backend("dis"))
 
 
 def opencv_flow(make: Callable[[], object]) -> Callable[[np.ndarray], np.ndarray]:
@@ -222,7 +224,8 @@ def tvl1_comparison(methods: dict[str, Callable[[np.ndarray], np.ndarray]], coun
 
     median = {name: statistics.median(times) for name, times in seconds.items()}
     print(f"\nTV-L1 on 224x224 crops, 1 thread: default {get_backend('tvl1').params}, previous "
-          f"{PREVIOUS_TVL1}, scikit-image optical_flow_tvl1 defaults (grey levels)")
+          f"{PREVIOUS_TVL1}, scikit-image optical_flow_tvl1 defaults (grey levels); beside them "
+          f"the crop-flow default dis {get_backend('dis').params}")
     print(f"{'method':<30} {'s/pair':>8} {'pairs/s/core':>13} {'x previous':>11}")
     for name, value in median.items():
         print(f"{name:<30} {value:>8.4f} {1 / value:>13.2f} "
