@@ -1,18 +1,28 @@
-"""Crop flow: pairs per second per CPU core for each backend at 224x224, and the speed and
-accuracy (mean end-point error) of the TV-L1 default against its previous default and
-scikit-image's TV-L1 at defaults on crops with known flow.
+"""Crop flow: pairs per second per CPU core for each backend at 224x224, the accuracy (mean
+end-point error) of every classical method on demo examples with ground-truth flow, and the
+speed and accuracy of TV-L1 settings on crops with known flow.
+
+Demo accuracy (the table the default was chosen on): pipeline examples (``make_example``) of
+rendered demo people, whose renderer gives the ground-truth flow, over a panning demo video
+(``synthgen.steps.crop_flow.synthetic.demo_person_flow_pairs``); EPE inside the visible person,
+on the limbs (hands, feet, forearms, shins: ``LIMB_PARTS``) and on the background (crop pixels
+outside the frame excluded), binned by
+true displacement, for our backends (``dis``, the default, and ``tvl1``, the previous one),
+scikit-image's TV-L1, OpenCV's DIS at its medium preset, and DeepFlow and DualTVL1 of
+``cv2.optflow``, each timed on the same pairs (pairs/s on one core).
 
 Speed runs with one thread (torch and OpenCV), so the figure is per core; FlowNet models use
 random weights (speed does not depend on the values). TV-L1 is the baseline of the ratio column,
 measured in the same run. Accuracy uses crops of scikit-image photos moved by a known sub-pixel
 translation or smooth affine motion, and crops where a textured "limb" swings over a panning
 background (``synthgen.steps.crop_flow.synthetic``); the three TV-L1 variants run on the same
-pairs, interleaved, and their s/pair is the median over the motion sets. Last, centre crops of a
-demo background video (a pure camera pan, MJPG-compressed, read by the Kinetics reader) whose
-per-frame camera motion is known (``synthgen.demo.backgrounds``). ``--sweep`` adds nearby
+pairs, interleaved (with the DIS default beside them), and their s/pair is the median over the
+motion sets. Last, the DIS default on centre crops of a demo background video (a pure camera pan,
+MJPG-compressed, read by the Kinetics reader) whose per-frame camera motion is known
+(``synthgen.demo.backgrounds``). ``--sweep`` adds nearby
 TV-L1 settings to the comparison (how the default was chosen).
 
-    python -m benchmarks crop_flow -- --pairs 4 --repeats 3 --backends tvl1 flownet2s flownet2
+    python -m benchmarks crop_flow -- --pairs 4 --repeats 3 --backends dis tvl1 flownet2s flownet2
 """
 
 from __future__ import annotations
@@ -31,8 +41,10 @@ from skimage.registration import optical_flow_tvl1 as skimage_tvl1
 
 from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_backgrounds
 from synthgen.sources.kinetics import read_clip
-from synthgen.steps.crop_flow import BACKENDS, FlowBackend, get_backend
-from synthgen.steps.crop_flow.synthetic import (end_point_error, known_flow_pairs,
+from synthgen.steps.crop_flow import BACKENDS, CLASSICAL, FlowBackend, get_backend
+from synthgen.joints import SURREAL_PART_LABEL
+from synthgen.steps.crop_flow.synthetic import (LIMB_PARTS, OUTSIDE_FRAME, demo_person_flow_pairs,
+                                                end_point_error, known_flow_pairs,
                                                 known_limb_flow_pairs)
 
 #: Crop TV-L1 parameters before this benchmark chose the current ``CropFlowConfig`` defaults.
@@ -57,14 +69,20 @@ MOTIONS = {
 PHOTOS = (("astronaut", "coffee"), ("coffee", "astronaut"))
 #: Border (crop px) the inner EPE ignores: content entering or leaving the crop.
 MARGIN = 16
+#: Bins of the true displacement (crop px) of the demo table: [low, high).
+DISPLACEMENT_BINS = ((0.0, 2.0), (2.0, 8.0), (8.0, 16.0), (16.0, np.inf))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench_crop_flow", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=2, help="pairs per timed call")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per backend (median)")
-    parser.add_argument("--backends", nargs="+", default=["tvl1", "flownet2s", "flownet2c",
+    parser.add_argument("--backends", nargs="+", default=["dis", "tvl1", "flownet2s", "flownet2c",
                                                           "flownet2"], choices=BACKENDS)
+    parser.add_argument("--demo-examples", type=int, default=3,
+                        help="demo examples (31 frames) of the ground-truth table")
+    parser.add_argument("--demo-pair-step", type=int, default=3,
+                        help="keep every n-th pair of each demo example")
     parser.add_argument("--accuracy-pairs", type=int, default=8,
                         help="pairs per motion set of the TV-L1 comparison (even)")
     parser.add_argument("--sweep", action="store_true", help="add nearby TV-L1 settings")
@@ -80,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'backend':<12} {'s/call':>8} {'pairs/s/core':>13} {'x tvl1':>8}")
     rates = {}
     for name in args.backends:
-        backend = get_backend(name, rng=None if name == "tvl1" else np.random.default_rng(0),
+        backend = get_backend(name, rng=None if name in CLASSICAL else np.random.default_rng(0),
                               batch_size=args.pairs)
         backend.flow(pairs[:1])
         times = []
@@ -93,8 +111,10 @@ def main(argv: list[str] | None = None) -> None:
         ratio = f"{rates[name] / rates['tvl1']:.3f}" if "tvl1" in rates else "-"
         print(f"{name:<12} {seconds:>8.2f} {rates[name]:>13.2f} {ratio:>8}")
 
+    demo_accuracy(args.demo_examples, args.demo_pair_step)
     default = get_backend("tvl1")
-    methods = {"tvl1 default": default.flow,
+    methods = {"dis (crop-flow default)": get_backend("dis").flow,
+               "tvl1 default": default.flow,
                "tvl1 previous": get_backend("tvl1", **PREVIOUS_TVL1).flow,
                "skimage": skimage_flow}
     if args.sweep:
@@ -103,7 +123,60 @@ def main(argv: list[str] | None = None) -> None:
             label = "tvl1 " + " ".join(f"{_SHORT[k]}{v:g}" for k, v in overrides.items())
             methods[label] = get_backend("tvl1", **params).flow
     tvl1_comparison(methods, args.accuracy_pairs, rng=rng)
-    demo_video_accuracy(default)
+    demo_video_accuracy(get_backend("dis"))
+
+
+def opencv_flow(make: Callable[[], object]) -> Callable[[np.ndarray], np.ndarray]:
+    """A flow method from an OpenCV ``DenseOpticalFlow`` factory, on each pair's grey levels.
+
+    (B, 2, H, W, 3) uint8 -> (B, H, W, 2) float32 flow in crop px, x then y.
+    """
+    solver = make()
+
+    def flow(pairs: np.ndarray) -> np.ndarray:
+        return np.stack([solver.calc(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY),
+                                     cv2.cvtColor(b, cv2.COLOR_RGB2GRAY), None) for a, b in pairs])
+    return flow
+
+
+def demo_accuracy(num_examples: int, pair_step: int) -> None:
+    """Print EPE per region and displacement bin, and pairs/s, of each method on demo examples."""
+    pairs, truth, parts = demo_person_flow_pairs(num_examples, pair_step=pair_step)
+    limb = np.isin(parts, [SURREAL_PART_LABEL[n] for n in LIMB_PARTS])
+    regions = {"person": (parts > 0) & (parts != OUTSIDE_FRAME), "limbs": limb,
+               "background": parts == 0}
+    magnitude = np.linalg.norm(truth, axis=-1)
+    methods = {
+        "dis (ours, default)": get_backend("dis").flow,
+        "tvl1 (ours, previous)": get_backend("tvl1").flow,
+        "skimage tvl1": skimage_flow,
+        "opencv DIS medium": opencv_flow(
+            lambda: cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)),
+        "opencv DeepFlow": opencv_flow(cv2.optflow.createOptFlow_DeepFlow),
+        "opencv DualTVL1": opencv_flow(cv2.optflow.createOptFlow_DualTVL1),
+        "zero flow": lambda p: np.zeros(p.shape[:1] + p.shape[2:4] + (2,), dtype=np.float32),
+    }
+    bins = [f"{lo:g}-{hi:g}" if np.isfinite(hi) else f">{lo:g}" for lo, hi in DISPLACEMENT_BINS]
+    print(f"\ndemo examples with ground truth: {len(pairs)} pairs of 224x224 crops ({num_examples} "
+          f"examples, every {pair_step}th pair), 1 thread; mean EPE in crop px by true "
+          f"displacement (crop px); pixels per cell in the last rows")
+    print(f"{'method':<22} {'pairs/s':>8} {'region':<11} " + " ".join(f"{b:>7}" for b in bins)
+          + f" {'all':>7}")
+    for name, method in methods.items():
+        method(pairs[:1])                                            # warm-up, untimed
+        start = time.perf_counter()
+        flow = method(pairs)
+        rate = len(pairs) / (time.perf_counter() - start)
+        error = np.linalg.norm(flow - truth, axis=-1)
+        for i, (region, mask) in enumerate(regions.items()):
+            cells = [error[mask & (magnitude >= lo) & (magnitude < hi)] for lo, hi in DISPLACEMENT_BINS]
+            text = " ".join(f"{c.mean():>7.3f}" if c.size else f"{'-':>7}" for c in cells)
+            label = f"{name:<22} {rate:>8.1f}" if i == 0 else " " * 31
+            print(f"{label} {region:<11} {text} {error[mask].mean():>7.3f}")
+    for region, mask in regions.items():
+        counts = [int((mask & (magnitude >= lo) & (magnitude < hi)).sum()) for lo, hi in DISPLACEMENT_BINS]
+        print(f"{'pixels':<31} {region:<11} " + " ".join(f"{c:>7}" for c in counts)
+              + f" {int(mask.sum()):>7}")
 
 
 def skimage_flow(pairs: np.ndarray) -> np.ndarray:
@@ -151,7 +224,8 @@ def tvl1_comparison(methods: dict[str, Callable[[np.ndarray], np.ndarray]], coun
 
     median = {name: statistics.median(times) for name, times in seconds.items()}
     print(f"\nTV-L1 on 224x224 crops, 1 thread: default {get_backend('tvl1').params}, previous "
-          f"{PREVIOUS_TVL1}, scikit-image optical_flow_tvl1 defaults (grey levels)")
+          f"{PREVIOUS_TVL1}, scikit-image optical_flow_tvl1 defaults (grey levels); beside them "
+          f"the crop-flow default dis {get_backend('dis').params}")
     print(f"{'method':<30} {'s/pair':>8} {'pairs/s/core':>13} {'x previous':>11}")
     for name, value in median.items():
         print(f"{name:<30} {value:>8.4f} {1 / value:>13.2f} "

@@ -37,6 +37,7 @@ from synthgen.config import Config, from_dict
 from synthgen.errors import SourceError
 from synthgen.example import Example, make_example
 from synthgen.lock import claim_store, store_exists
+from synthgen.sources.surreal import gtflow_path
 from synthgen.steps.camera_motion import integrate_camera_motion
 from synthgen.steps.occluder import OCCLUDED, REASONS as OCCLUDER_REASONS
 
@@ -353,15 +354,19 @@ def rebuild_example(url: str, index: int, *, cache_dir=None) -> tuple[ExamplePla
     example = build_example(plan, stored_sources(group.attrs), cfg,
                             cache_dir=str(cache_dir or default_cache_dir()))
     flow = backend_from_config(cfg.crop_flow).flow(example.pair_crops)
-    return plan, example, example_arrays(example, plan, flow, cfg)
+    return plan, example, example_arrays(example, plan, flow, cfg,
+                                         gt_crop_flow=bool(group.attrs.get("gt_crop_flow")))
 
 
-def example_arrays(example: Example, plan: ExamplePlan, flow: np.ndarray, cfg: Config) -> dict:
+def example_arrays(example: Example, plan: ExamplePlan, flow: np.ndarray, cfg: Config, *,
+                   gt_crop_flow: bool = False) -> dict:
     """One example's row of every store array (stored dtypes).
 
     ``flow`` : ndarray, shape (T-1, S, S, 2), float32 crop pixels (x, y), quantised here.
+    ``gt_crop_flow`` : also the example's ground-truth crop flow, quantised like ``flow`` (the
+    store has the array: every SURREAL clip has ground-truth flow).
     """
-    return {
+    row = {
         "rgb": example.rgb_crops,
         "flow": store.quantize_flow(flow, cfg.store.flow_quantum),
         "joints2d": example.joints2d.astype(np.float32),
@@ -388,6 +393,9 @@ def example_arrays(example: Example, plan: ExamplePlan, flow: np.ndarray, cfg: C
         "occluder_scale": np.float32(example.position_scale),
         "occluded_fraction": np.float32(example.occluded_fraction),
     }
+    if gt_crop_flow:
+        row["gt_crop_flow"] = store.quantize_flow(example.gt_crop_flow, cfg.store.flow_quantum)
+    return row
 
 
 def make_planned_example(index: int, build_seed: int, sources: Sources, cfg: Config, *,
@@ -464,6 +472,8 @@ def _run_shard(task: ShardTask, tick) -> dict:
 
     cfg = from_dict(task.config)
     backend = backend_from_config(cfg.crop_flow)
+    group = store.open_group(task.url, mode="r+")
+    with_truth = bool(group.attrs.get("gt_crop_flow"))
     rows: list[dict] = []
     skipped: list[dict] = []
     for index in task.indices:
@@ -471,10 +481,10 @@ def _run_shard(task: ShardTask, tick) -> dict:
                                                     cache_dir=task.cache_dir)
         skipped += skips
         flow = backend.flow(example.pair_crops)
-        rows.append(example_arrays(example, plan, flow, cfg))
+        rows.append(example_arrays(example, plan, flow, cfg, gt_crop_flow=with_truth))
         tick()
     arrays = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
-    store.write_shard(store.open_group(task.url, mode="r+"), task.shard, arrays)
+    store.write_shard(group, task.shard, arrays)
     return {"shard": task.shard, "examples": len(rows), "skipped": skipped,
             "occluded": int(np.sum(arrays["occluder_reason"] == OCCLUDER_REASONS.index(OCCLUDED)))}
 
@@ -484,6 +494,9 @@ def _store_attrs(cfg: Config, sources: Sources, build_seed: int, flow_backend) -
         "config": cfg.to_dict(),
         "seed": build_seed,
         "crop_flow": {"name": flow_backend.name, "params": flow_backend.params},
+        # Decision: the ground-truth crop flow is kept only when every clip can give it.
+        "gt_crop_flow": bool(sources.people) and all(gtflow_path(p.path).exists()
+                                                     for p in sources.people),
         "sources": sources.to_attrs(),
         "skipped": list(sources.skipped),
         "occluder_reasons": list(OCCLUDER_REASONS),

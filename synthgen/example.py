@@ -21,12 +21,12 @@ import numpy as np
 
 from synthgen.config import Config
 from synthgen.steps.composite import composite, person_mask
-from synthgen.steps.crops import (boxes_from_keypoints, crop_frames, crop_masks, crop_pairs,
-                                  frame_to_crop)
+from synthgen.steps.crops import (boxes_from_keypoints, crop_frames, crop_image, crop_masks,
+                                  crop_pairs, frame_to_crop)
 from synthgen.steps.occluder import Occluder, apply_occluder, disabled_occluder, pick_superpixel
 from synthgen.steps.superpixels import Superpixels, calibrated_slic
 from synthgen.steps.total_occlusion import draw_total_occlusion, total_occlusion_indicator
-from synthgen.steps.tracking import TrackedPerson, track_person
+from synthgen.steps.tracking import TrackedPerson, shift_nearest, track_person
 from synthgen.steps.visibility import (behind_depth, covered_by_mask, outside_frame,
                                        visibility_bitmask)
 from synthgen.types import BackgroundClip, SurrealClip
@@ -126,6 +126,9 @@ class Example:
         The SLIC draws (recorded even when the occluder is disabled).
     provenance : dict
         Background and SURREAL sources plus the caller's fields.
+    gt_crop_flow : ndarray, shape (T-1, S, S, 2), float32, or None
+        Ground-truth flow of pair t (frames t and t+1 in box t), crop pixels (x, y), when the
+        SURREAL clip has ground-truth flow (:func:`ground_truth_crop_flow`); for evaluation only.
     """
 
     rgb_crops: np.ndarray
@@ -152,6 +155,7 @@ class Example:
     segments_per_frame: int
     position_scale: float
     provenance: dict = field(default_factory=dict)
+    gt_crop_flow: np.ndarray | None = None
 
 
 def background_frames(background: BackgroundClip, camera_offsets: np.ndarray, *,
@@ -298,6 +302,59 @@ def example_layers(background: BackgroundClip, camera_offsets: np.ndarray, perso
                          occluder, composited, total, visibility)
 
 
+def ground_truth_frame_flow(layers: ExampleLayers, person_flow: np.ndarray) -> np.ndarray:
+    """Ground-truth flow of the composited frames, from frame t to t+1 (frame pixels, x then y).
+
+    *Decision*: where frame t shows the (tracked, not occluded) person, the person's own flow
+    (``SurrealClip.gtflow``, moved with the person by the tracking offset of frame t) plus the
+    change of tracking offset; everywhere else (background and occluder, both moving with the
+    scene) the change of camera offset. The background part is exact for a pure pan (the demo's
+    ``pan_tissue.avi``), the translation part of the camera motion for a zoom, and wrong on a
+    background object that moves by itself (its own motion is unknown).
+
+    Parameters
+    ----------
+    layers : ExampleLayers
+    person_flow : ndarray, shape (T, H, W, 2)
+        The SURREAL clip's ground-truth flow (frame pixels, x then y, frame t to t+1 at frame t's
+        pixels, before tracking).
+
+    Returns
+    -------
+    ndarray, shape (T-1, H, W, 2), float32
+    """
+    camera = np.diff(layers.camera_offsets, axis=0)
+    tracking = np.diff(layers.tracking_offsets, axis=0)
+    visible = person_mask(layers.tracked.segm, layers.occluder.mask)
+    flow = np.empty((len(camera),) + visible.shape[1:] + (2,), dtype=np.float32)
+    for t in range(len(camera)):
+        person = shift_nearest(np.asarray(person_flow[t], dtype=np.float32), layers.tracking_offsets[t])
+        flow[t] = np.where(visible[t][..., None], person + tracking[t], camera[t])
+    return flow
+
+
+def ground_truth_crop_flow(frame_flow: np.ndarray, boxes: np.ndarray, *, size: int) -> np.ndarray:
+    """Frame flow t in box t, as crop flow of the paired crops (nearest sampling).
+
+    Parameters
+    ----------
+    frame_flow : ndarray, shape (T-1, H, W, 2)
+        :func:`ground_truth_frame_flow`, frame pixels (x, y).
+    boxes : ndarray, shape (T, 3)
+        ``(x0, y0, side)`` in frame pixels.
+    size : int
+        Crop side.
+
+    Returns
+    -------
+    ndarray, shape (T-1, size, size, 2), float32
+        Crop pixels (x, y): frame pixels times ``size / side`` (both frames of a pair share box
+        t); 0 where box t leaves the frame.
+    """
+    return np.stack([crop_image(f, b, size=size, nearest=True) * np.float32(size / b[2])
+                     for f, b in zip(frame_flow, boxes)]).astype(np.float32)
+
+
 def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person: SurrealClip,
                  rng: np.random.Generator, config: Config, *,
                  provenance: Mapping[str, object] | None = None,
@@ -347,6 +404,10 @@ def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person:
         rgb_crops = crop_frames(composited, boxes, size=size)
         pair_crops = crop_pairs(composited, boxes, size=size, frame_crops=rgb_crops)
         occluder_crops = crop_masks(occluder.mask, boxes, size=size)
+        gt_crop_flow = None
+        if person.gtflow is not None:
+            gt_crop_flow = ground_truth_crop_flow(ground_truth_frame_flow(layers, person.gtflow),
+                                                  boxes, size=size)
 
     sources = {"background_path": background.path, "background_start": background.start,
                "background_crop_yx": tuple(background.crop_yx),
@@ -368,4 +429,4 @@ def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person:
                                else float(layers.superpixels.per_frame.mean())),
         slic_segments=-1 if layers.superpixels is None else layers.superpixels.requested,
         segments_per_frame=draws.segments_per_frame, position_scale=draws.position_scale,
-        provenance={**sources, **dict(provenance or {})})
+        provenance={**sources, **dict(provenance or {})}, gt_crop_flow=gt_crop_flow)

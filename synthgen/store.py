@@ -10,7 +10,9 @@ Layout (one Zarr v3 group, readable by any Zarr v3 implementation):
   (one chunk per shard, so writers never share a file). Readers only look at done shards; a build
   killed mid-shard leaves that shard unmarked and ``--resume`` rewrites it;
 - ``flow`` is stored as int16 multiples of ``flow_quantum`` pixels (attribute ``quantum_px``);
-  :func:`open_store` decodes it to float32 pixels;
+  :func:`open_store` decodes it to float32 pixels. So is ``gt_crop_flow``, the ground-truth crop
+  flow, present only in stores whose root attribute ``gt_crop_flow`` is true (built from SURREAL
+  clips that all have ``_gtflow.mat``); it is for evaluating flow, never a training input;
 - arrays of :data:`OMITTABLE` may be left out of a store (``store.omit``, root attribute
   ``omitted``): a flow + keypoints store needs no ``rgb``.
 
@@ -175,14 +177,25 @@ def schema_3dpw(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
 KINDS = {"synthetic": schema, "3dpw": schema_3dpw}
 
 
-def store_schema(attrs) -> dict[str, ArraySpec]:
-    """The schema of a store from its root attributes (stores without ``kind`` are synthetic)."""
-    return KINDS[attrs.get("kind", "synthetic")](attrs["num_frames"], attrs["crop_size"])
+#: Arrays stored as int16 multiples of the attribute ``quantum_px`` (crop pixels).
+QUANTISED = ("flow", "gt_crop_flow")
+
+
+def gt_crop_flow_spec(num_frames: int, crop_size: int) -> ArraySpec:
+    """The optional ``gt_crop_flow`` array (root attribute ``gt_crop_flow`` true)."""
+    return ArraySpec(("pair", "y", "x", "xy"), (num_frames - 1, crop_size, crop_size, 2), "int16",
+                     "ground-truth optical flow of pair t (frames t and t+1 in box t): the "
+                     "tracked person's rendered flow where frame t shows it, the camera's "
+                     "translation elsewhere; crop pixels, x then y; multiples of quantum_px; evaluation only")
 
 
 def full_schema(attrs) -> dict[str, ArraySpec]:
-    """Every array of a store's kind, omitted ones included (no ``kind``: synthetic)."""
-    return KINDS[attrs.get("kind", "synthetic")](attrs["num_frames"], attrs["crop_size"])
+    """Every array of a store's kind, omitted ones included (no ``kind``: synthetic), plus
+    ``gt_crop_flow`` when the root attribute ``gt_crop_flow`` is true."""
+    specs = KINDS[attrs.get("kind", "synthetic")](attrs["num_frames"], attrs["crop_size"])
+    if attrs.get("gt_crop_flow"):
+        specs["gt_crop_flow"] = gt_crop_flow_spec(attrs["num_frames"], attrs["crop_size"])
+    return specs
 
 
 def store_schema(attrs) -> dict[str, ArraySpec]:
@@ -228,10 +241,11 @@ def create_store(url: str, *, num_examples: int, num_frames: int, crop_size: int
         A key of :data:`KINDS`: training examples (``"synthetic"``) or 3DPW evaluation clips.
     omit : iterable of str
         Arrays of :data:`OMITTABLE` not to store (root attribute ``omitted``).
+        ``attrs["gt_crop_flow"]`` true adds the ``gt_crop_flow`` array.
     """
     omit = check_omit(omit, kind)
-    specs = {name: spec for name, spec in KINDS[kind](num_frames, crop_size).items()
-             if name not in omit}
+    specs = store_schema({**attrs, "kind": kind, "num_frames": num_frames, "crop_size": crop_size,
+                          "omitted": list(omit)})
     group = zarr.open_group(url, mode="w", storage_options=storage_options)
     num_shards = -(-num_examples // examples_per_shard)
     for name, spec in specs.items():
@@ -242,7 +256,7 @@ def create_store(url: str, *, num_examples: int, num_frames: int, crop_size: int
             dimension_names=("example", *spec.dims),
         )
         array.attrs["units"] = spec.units
-        if name == "flow":
+        if name in QUANTISED:
             array.attrs["quantum_px"] = flow_quantum
     done = group.create_array("shard_done", shape=(num_shards,), chunks=(1,), dtype="bool",
                               fill_value=False, dimension_names=("shard",),
@@ -600,8 +614,9 @@ def open_store(url: str, *, storage_options: dict | None = None):
 
     Dimensions: example, frame, pair, joint, y, x, channel, xy, xyz, box, pose_param, beta, yx.
     Coordinate ``example`` holds each example's index in the store. ``flow`` is decoded to float32
-    crop pixels. Works on a store still being written: only complete shards are included.
-    Values are read with :class:`StoreReader` (one dask chunk per example).
+    crop pixels, as is ``gt_crop_flow`` where stored. Works on a store still being written: only
+    complete shards are included. Values are read with :class:`StoreReader` (one dask chunk per
+    example).
 
     Raises
     ------
@@ -621,7 +636,7 @@ def open_store(url: str, *, storage_options: dict | None = None):
         data = da.from_array(_LazyArray(reader, name, index), chunks=(1, *spec.shape),
                              asarray=False, lock=False, name=False,
                              meta=np.empty((0,) * (1 + len(spec.shape)), dtype=spec.dtype))
-        if name == "flow":
+        if name in QUANTISED:
             data = data.astype(np.float32) * np.float32(array.attrs["quantum_px"])
         variables[name] = xr.Variable(("example", *spec.dims), data, attrs=dict(array.attrs))
     return xr.Dataset(variables, coords={"example": index}, attrs=dict(group.attrs))

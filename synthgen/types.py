@@ -50,6 +50,10 @@ class SurrealClip:
         Index of the first frame of the window in the clip.
     sides_swapped : bool
         Whether the released joints had left/right swapped (and were therefore swapped back).
+    gtflow : ndarray, shape (T, 240, 320, 2), float32, or None
+        Ground-truth person flow from ``_gtflow.mat`` (``synthgen.sources.surreal.read_gtflow``):
+        frame pixels (x, y) from frame t to t+1 at frame t's person pixels; None without the file.
+        For evaluation only.
     """
 
     rgb: np.ndarray
@@ -66,6 +70,7 @@ class SurrealClip:
     path: str
     start: int
     sides_swapped: bool
+    gtflow: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:

@@ -33,7 +33,7 @@ from synthgen import store
 from synthgen.build_3dpw import backend_identity
 from synthgen.errors import EmptyInputError, FrameCountMismatchError
 from synthgen.sources.video import VideoInfo, iter_source_frames, probe
-from synthgen.steps.crop_flow import FlowBackend, get_backend
+from synthgen.steps.crop_flow import CLASSICAL, FlowBackend, get_backend
 from synthgen.steps.crops import crop_frames, crop_pairs
 from synthgen.threedpw_clips import (
     CONFIDENCE_THRESHOLD,
@@ -70,8 +70,8 @@ def flow_backend(record: dict, *, checkpoint: str | Path | None = None, device: 
     """
     name = record.get("name")
     params = dict(record.get("params", {}))
-    if name == "tvl1":
-        backend = get_backend("tvl1", batch_size=batch_size, **params)
+    if name in CLASSICAL:
+        backend = get_backend(name, batch_size=batch_size, **params)
     else:
         if params.get("random_weights"):
             raise ValueError(f"the training data's {name} flow used random weights: it cannot be "

@@ -72,7 +72,15 @@ def test_build_writes_every_example_with_consistent_arrays(reference):
     assert ds["rgb"].shape == (NUM_EXAMPLES, 8, 224, 224, 3)
     assert ds["flow"].shape == (NUM_EXAMPLES, 7, 224, 224, 2)
     assert ds.attrs["config"]["clip"]["length"] == 8
-    assert ds.attrs["crop_flow"]["name"] == "tvl1"
+    assert ds.attrs["crop_flow"]["name"] == "dis"
+    # Demo people ship ground-truth flow: the store keeps the ground-truth crop flow, whose
+    # background (most of each crop) moves with the camera, scaled to crop pixels.
+    assert ds.attrs["gt_crop_flow"] is True
+    truth = ds["gt_crop_flow"].values
+    assert truth.shape == ds["flow"].shape and ds["gt_crop_flow"].attrs["quantum_px"] == 1 / 32
+    scale = 224 / ds["boxes"].values[:, :-1, 2:3]
+    camera = np.diff(ds["camera_motion"].values, axis=1) * scale
+    np.testing.assert_allclose(np.median(truth, axis=(2, 3)), camera, atol=0.1)
     joints2d, boxes, crop = (ds[k].values for k in ("joints2d", "boxes", "joints2d_crop"))
     # The documented crop transform maps the frame joints to the stored crop joints.
     expected = (joints2d - boxes[..., None, :2]) * 224 / boxes[..., None, 2:3]

@@ -11,10 +11,11 @@ from synthgen.core.smpl import mirror_pose
 from synthgen.demo.body_model import build_body_model, pose_body
 from synthgen.demo.motions import MOTION_KINDS, make_motion, sample_motion
 from synthgen.demo.people import make_demo_people, render_demo_clip
-from synthgen.demo.render import BACKGROUND_DEPTH, rasterize
+from synthgen.demo.render import BACKGROUND_DEPTH, rasterize, surface_flow
+from synthgen.errors import CorruptFileError, FrameCountMismatchError
 from synthgen.joints import LEFT_RIGHT_SWAP, SMPL_INDEX, SURREAL_PART_LABEL
-from synthgen.sources.mat import load_mat
-from synthgen.sources.surreal import measure_sides, read_clip
+from synthgen.sources.mat import load_mat, save_mat
+from synthgen.sources.surreal import GTFLOW_X_SIGN, gtflow_path, measure_sides, read_clip
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,26 @@ def test_unknown_motion_kind_is_rejected():
         make_motion("moonwalk", 10)
 
 
+def test_surface_flow_of_a_translated_square_is_the_projected_translation():
+    vertices, faces = _quad(-0.4, 0.4, -0.2, 0.2, 4.0)   # 600 px/m at 4 m
+    faces = faces[:, ::-1]                               # wound to face the camera
+    flow = surface_flow(vertices, vertices + [0.04, -0.08, 0.0], faces)  # 150 px/m
+    covered = rasterize(vertices, faces)[0] >= 0
+    np.testing.assert_allclose(flow[covered], np.broadcast_to([6.0, -12.0], flow[covered].shape),
+                               atol=1e-4)
+    assert np.all(flow[~covered] == 0)
+
+
+def test_surface_flow_follows_perspective_on_a_receding_plane():
+    vertices, faces = _quad(-0.4, 0.4, -0.2, 0.2, 4.0)
+    faces = faces[:, ::-1]                               # wound to face the camera
+    flow = surface_flow(vertices, vertices * [1, 1, 2.0], faces)  # twice as far: halves offsets
+    ys, xs = np.nonzero(rasterize(vertices, faces)[0] >= 0)
+    centre = np.array([160.0, 120.0])                    # SURREAL_K principal point
+    expected = (centre - np.stack([xs, ys], axis=1)) / 2
+    np.testing.assert_allclose(flow[ys, xs], expected, atol=1e-3)
+
+
 # --- rendered clips ----------------------------------------------------------------------------
 
 
@@ -202,6 +223,7 @@ def test_demo_people_round_trip_through_the_surreal_reader(tmp_path, models, smp
         expected = render_demo_clip(models, np.random.default_rng([2, k]), num_frames=5,
                                     kind=MOTION_KINDS[(2 + k) % len(MOTION_KINDS)], true_sides=k == 1)["arrays"]
         raw = read_clip(path, smpl_dir=smpl_dir, sides="as_is")
+        np.testing.assert_array_equal(raw.gtflow, expected["gtflow"])
         np.testing.assert_array_equal(raw.segm, expected["segm"])
         np.testing.assert_array_equal(raw.depth, expected["depth"])
         np.testing.assert_array_equal(  # the mirror exchanges sides (synthgen.sources.surreal)
@@ -212,3 +234,38 @@ def test_demo_people_round_trip_through_the_surreal_reader(tmp_path, models, smp
         assert np.abs(raw.rgb[body].astype(int) - expected["rgb"][body]).mean() < 12  # lossy mp4
         measured = read_clip(path, smpl_dir=smpl_dir)  # sides="measure"
         assert measured.sides_swapped == (sides == "swapped")
+
+
+def test_ground_truth_flow_carries_parts_to_the_next_frame(models):
+    clip = render_demo_clip(models, np.random.default_rng(5), num_frames=3, kind="run")["arrays"]
+    segm, flow = clip["segm"], clip["gtflow"]
+    assert flow.shape == (3, 240, 320, 2) and flow.dtype == np.float32
+    assert np.all(flow[-1] == 0) and np.all(flow[0][segm[0] == 0] == 0)
+    rows, cols = np.nonzero(segm[0])
+    moved = np.rint([cols + flow[0, rows, cols, 0], rows + flow[0, rows, cols, 1]]).astype(int)
+    same = segm[1][moved[1].clip(0, 239), moved[0].clip(0, 319)] == segm[0][rows, cols]
+    still = segm[1][rows, cols] == segm[0][rows, cols]
+    assert same.mean() > 0.85 and still.mean() < 0.6   # a running body: parts move by ~6 px
+
+
+def test_gtflow_file_stores_x_with_surreals_sign(tmp_path, smpl_dir):
+    path = make_demo_people(tmp_path, seed=0, num_clips=1, num_frames=3)[0]
+    stored = load_mat(gtflow_path(path), ["gtflow_1"])["gtflow_1"]
+    read = read_clip(path, start=0, length=1, smpl_dir=smpl_dir).gtflow[0]
+    np.testing.assert_array_equal(stored[..., 0] * GTFLOW_X_SIGN, read[..., 0])
+    np.testing.assert_array_equal(stored[..., 1], read[..., 1])
+    gtflow_path(path).unlink()
+    assert read_clip(path, smpl_dir=smpl_dir).gtflow is None
+
+
+def test_bad_gtflow_files_are_named_with_the_reason(tmp_path, smpl_dir):
+    path = make_demo_people(tmp_path, seed=0, num_clips=1, num_frames=3)[0]
+    frame = np.zeros((240, 320, 2), dtype=np.float32)
+    save_mat(gtflow_path(path), {"gtflow_1": frame, "gtflow_2": frame})
+    with pytest.raises(FrameCountMismatchError, match="2 gtflow frames, the clip has 3"):
+        read_clip(path, smpl_dir=smpl_dir)
+    broken = frame.copy()
+    broken[5, 5, 0] = np.nan
+    save_mat(gtflow_path(path), {"gtflow_1": frame, "gtflow_2": broken, "gtflow_3": frame})
+    with pytest.raises(CorruptFileError, match="gtflow_2 holds non-finite values"):
+        read_clip(path, smpl_dir=smpl_dir)

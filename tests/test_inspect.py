@@ -111,7 +111,8 @@ def test_histogram_percentiles_use_nearest_rank_bin_centres():
 
 def test_describe_lists_every_array_with_its_layout(tiny_store):
     infos = {a.name: a for a in insp.describe(store.open_group(tiny_store.url))}
-    assert set(infos) == set(store.schema(8, 224)) | {"shard_done"}
+    # Demo people have ground-truth flow: the optional gt_crop_flow array is there too.
+    assert set(infos) == set(store.schema(8, 224)) | {"gt_crop_flow", "shard_done"}
     rgb = infos["rgb"]
     assert rgb.shape == (NUM_EXAMPLES, 8, 224, 224, 3) and rgb.dtype == "uint8"
     assert rgb.chunks == (1, 8, 224, 224, 3) and rgb.shards == (2, 8, 224, 224, 3)

@@ -46,7 +46,8 @@ from synthgen.steps.visibility import TOTAL_OCCLUSION
 
 #: Small crops and a quick TV-L1 keep the store tests fast; the protocol does not depend on them.
 CFG = Config().replace(crops={"size": 48, "person_height": 32.0},
-                       crop_flow={"tvl1_num_warp": 1, "tvl1_num_iter": 5, "tvl1_num_levels": 2})
+                       crop_flow={"backend": "tvl1", "tvl1_num_warp": 1, "tvl1_num_iter": 5,
+                                  "tvl1_num_levels": 2})
 CLIP = 8
 #: Frames of actor 0 of every sequence with only 5 confident COCO-14 keypoints (total occlusion).
 OCCLUDED_FRAMES = (3, 4)

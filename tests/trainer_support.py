@@ -19,7 +19,8 @@ from trainer.synthetic import make_synthetic_store
 
 #: Small crops and a quick TV-L1 keep the stores fast; the protocol does not depend on them.
 CFG = Config().replace(crops={"size": 48, "person_height": 32.0},
-                       crop_flow={"tvl1_num_warp": 1, "tvl1_num_iter": 5, "tvl1_num_levels": 2})
+                       crop_flow={"backend": "tvl1", "tvl1_num_warp": 1, "tvl1_num_iter": 5,
+                                  "tvl1_num_levels": 2})
 CLIP = 8
 FOCAL, HEIGHT, WIDTH = 110.0, 96, 128
 

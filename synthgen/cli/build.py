@@ -22,7 +22,7 @@ from synthgen.cli import fail, set_option, user_errors
 @click.option("--pipeline", default=None,
               help="Pipeline name in pipelines/ or a TOML file (default: the paper's full recipe).")
 @click.option("--flow", "flow_backend", default=None,
-              help="Crop-flow backend (tvl1, flownet2, flownet2s, ...); overrides the pipeline.")
+              help="Crop-flow backend (dis, tvl1, flownet2, flownet2s, ...); overrides the pipeline.")
 @click.option("--flow-checkpoint", default=None, type=click.Path(exists=True, dir_okay=False),
               help="FlowNet weights (a flownet2-pytorch .pth.tar).")
 @click.option("--flow-device", default=None,

@@ -18,7 +18,7 @@ from synthgen.cli import fail, set_option, user_errors
               help="Pipeline name or TOML file whose [crops], [crop_flow] and [store] apply "
                    "(default: the paper's).")
 @click.option("--flow", "flow_backend", default=None,
-              help="Crop-flow backend (tvl1, flownet2, ...): the training data's; overrides "
+              help="Crop-flow backend (dis, tvl1, flownet2, ...): the training data's; overrides "
                    "the pipeline.")
 @click.option("--flow-checkpoint", default=None, type=click.Path(exists=True, dir_okay=False),
               help="FlowNet weights (a flownet2-pytorch .pth.tar).")

@@ -30,7 +30,7 @@ from scipy.spatial.transform import Rotation
 from synthgen.camera import project, surreal_extrinsics, world_to_camera
 from synthgen.demo.body_model import BodyModel, build_body_model, pose_body
 from synthgen.demo.motions import MOTION_KINDS, sample_motion
-from synthgen.demo.render import render_frame, sample_appearance
+from synthgen.demo.render import render_frame, sample_appearance, surface_flow
 from synthgen.joints import LEFT_RIGHT_SWAP
 from synthgen.sources.surreal import SURREAL_FPS, write_surreal_clip
 
@@ -50,7 +50,8 @@ def make_demo_people(out_dir, *, seed: int = 0, num_clips: int = 24, num_frames:
     Parameters
     ----------
     out_dir : str or Path
-        Receives ``cmu/<split>/run0/<seq>/<seq>_c0001{.mp4,_info.mat,_segm.mat,_depth.mat}``.
+        Receives ``cmu/<split>/run0/<seq>/<seq>_c0001{.mp4,_info.mat,_segm.mat,_depth.mat,
+        _gtflow.mat}`` (ground-truth person flow, SURREAL's convention: ``surreal.read_gtflow``).
     seed : int
         Clip k is drawn from ``numpy.random.default_rng([seed, k])``: the same seed gives the same
         files, and clip k does not depend on ``num_clips``.
@@ -114,7 +115,8 @@ def render_demo_clip(models: dict[str, BodyModel], rng: np.random.Generator, *, 
         ``"arrays"``: the keyword arguments of ``write_surreal_clip`` (rgb (T, 240, 320, 3) uint8,
         segm (T, 240, 320) uint8, depth (T, 240, 320) float32 with 1e10 background, joints2d
         (T, 24, 2) pixels, joints3d_world (T, 24, 3) world metres, pose (T, 72), betas (10,),
-        cam_loc (3,), zrot (T,), gender); ``"info"``: extra ``_info.mat`` strings; ``"kind"``.
+        cam_loc (3,), zrot (T,), gender, gtflow (T, 240, 320, 2) float32: ``person_flow``);
+        ``"info"``: extra ``_info.mat`` strings; ``"kind"``.
     """
     gender = ("female", "male")[int(rng.integers(2))]
     model = models[gender]
@@ -154,6 +156,8 @@ def render_demo_clip(models: dict[str, BodyModel], rng: np.random.Generator, *, 
     for i, v in enumerate(vertices):
         rgb[i], segm[i], depth[i] = render_frame(world_to_camera(v, R, t), model.faces, face_part, appearance,
                                                  handedness=handedness)
+    gtflow = person_flow(vertices, model.faces, R, t, handedness=handedness,
+                         height=rgb.shape[1], width=rgb.shape[2])
 
     if not true_sides:
         joints = joints[:, LEFT_RIGHT_SWAP]
@@ -170,8 +174,37 @@ def render_demo_clip(models: dict[str, BodyModel], rng: np.random.Generator, *, 
         "demo_sides": "true" if true_sides else "swapped",
     }
     arrays = dict(rgb=rgb, segm=segm, depth=depth, joints2d=joints2d, joints3d_world=joints, pose=pose,
-                  betas=betas, cam_loc=cam_loc, zrot=np.full(num_frames, zrot), gender=gender)
+                  betas=betas, cam_loc=cam_loc, zrot=np.full(num_frames, zrot), gender=gender,
+                  gtflow=gtflow)
     return {"arrays": arrays, "info": info, "kind": motion.kind}
+
+
+def person_flow(vertices_world, faces, R, t, *, handedness, height, width) -> np.ndarray:
+    """Ground-truth flow of the person from each frame to the next (``render.surface_flow``).
+
+    Parameters
+    ----------
+    vertices_world : ndarray, shape (T, V, 3)
+        Posed vertices per frame, world metres.
+    faces : ndarray, shape (F, 3)
+    R, t : ndarray
+        World-to-camera extrinsics (``synthgen.camera.surreal_extrinsics``).
+    handedness : float
+        ``sign(det R)``.
+    height, width : int
+
+    Returns
+    -------
+    ndarray, shape (T, H, W, 2), float32
+        ``[i]``: frame pixels (x, y) from frame i to frame i+1 at frame i's person pixels, 0 on
+        the background; the last frame (no next one) is all 0.
+    """
+    flow = np.zeros((len(vertices_world), height, width, 2), dtype=np.float32)
+    cams = [world_to_camera(v, R, t) for v in vertices_world]
+    for i in range(len(cams) - 1):
+        flow[i] = surface_flow(cams[i], cams[i + 1], faces, handedness=handedness, height=height,
+                               width=width)
+    return flow
 
 
 def _cells(num_frames: int, text: str) -> np.ndarray:

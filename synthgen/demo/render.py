@@ -269,3 +269,51 @@ def render_frame(vertices_cam, faces, face_part, appearance: Appearance, *, K=SU
     segm = np.zeros((height, width), dtype=np.uint8)
     segm[covered] = face_part[visible]
     return rgb, segm, depth
+
+
+def surface_flow(vertices_cam, next_vertices_cam, faces, *, K=SURREAL_K, handedness=1.0,
+                 height=SURREAL_HEIGHT, width=SURREAL_WIDTH):
+    """Ground-truth optical flow of a rendered person from one frame to the next.
+
+    The surface point seen at each pixel centre of the first frame (the same visible front face
+    as :func:`render_frame`, perspective-correct barycentric coordinates) is moved with its face's
+    vertices to the second frame and projected again.
+
+    Parameters
+    ----------
+    vertices_cam, next_vertices_cam : ndarray, shape (V, 3)
+        Posed vertices of the two frames, camera metres (same mesh).
+    faces : ndarray, shape (F, 3)
+    K : ndarray, shape (3, 3)
+        Intrinsics in pixels.
+    handedness : float
+        See :func:`face_normals`.
+    height, width : int
+
+    Returns
+    -------
+    flow : ndarray, shape (H, W, 2), float32
+        Displacement in frame pixels, x (columns) then y (rows), of the person's surface point at
+        each pixel of the first frame; 0 where the first frame shows no person. Occluded points
+        (hidden in the second frame) keep their true motion.
+    """
+    v0 = np.asarray(vertices_cam, dtype=np.float64)
+    v1 = np.asarray(next_vertices_cam, dtype=np.float64)
+    normal = face_normals(v0, faces, handedness=handedness)
+    front = np.flatnonzero(np.einsum("fk,fk->f", normal, v0[faces[:, 0]]) < 0)
+    face_index, _ = rasterize(v0, faces[front], K=K, height=height, width=width)
+    rows, cols = np.nonzero(face_index >= 0)
+    tri = faces[front[face_index[rows, cols]]]                     # (N, 3) vertex indices
+    z = v0[tri, 2]
+    px = K[0, 0] * v0[tri, 0] / z + K[0, 2]
+    py = K[1, 1] * v0[tri, 1] / z + K[1, 2]
+    # Screen-space barycentrics of the pixel centre, then perspective-correct weights (l_i / z_i).
+    ax, bx, cx = (px[:, k] - cols for k in range(3))
+    ay, by, cy = (py[:, k] - rows for k in range(3))
+    screen = np.stack([bx * cy - cx * by, cx * ay - ax * cy, ax * by - bx * ay], axis=1) / z
+    weights = screen / screen.sum(axis=1, keepdims=True)
+    moved = np.einsum("nk,nkc->nc", weights, v1[tri])
+    flow = np.zeros((height, width, 2), dtype=np.float32)
+    flow[rows, cols, 0] = K[0, 0] * moved[:, 0] / moved[:, 2] + K[0, 2] - cols
+    flow[rows, cols, 1] = K[1, 1] * moved[:, 1] / moved[:, 2] + K[1, 2] - rows
+    return flow

@@ -67,6 +67,11 @@ SIDES = ("measure", "as_is", "swap")
 DEPTH_BACKGROUND = 1e10
 #: SURREAL's frame rate.
 SURREAL_FPS = 30.0
+#: Sign of the x channel of ``_gtflow.mat`` against image x. SURREAL's ``main_part2.py`` saves
+#: Blender's vector pass (channels R, G) as it comes, and its authors note that "after data
+#: generation, x channel of the optical flow should be multiplied by -1" (gulvarol/surreal #3);
+#: the reader applies it, the writer stores x with this sign (so files round-trip).
+GTFLOW_X_SIGN = -1.0
 #: joints2D are rounded to whole pixels: up to sqrt(0.5) ~ 0.71 px from the exact projection.
 MAX_REPROJECTION_PX = 1.0
 #: Joints whose neighbourhood in the part map decides the left/right convention.
@@ -121,6 +126,60 @@ class ClipInfo:
 
 def _sibling(mp4_path: Path, kind: str) -> Path:
     return mp4_path.with_name(f"{mp4_path.stem}_{kind}.mat")
+
+
+def gtflow_path(mp4_path) -> Path:
+    """The ``<seq>_cNNNN_gtflow.mat`` beside a clip's ``.mp4`` (optional: not every release has it)."""
+    return _sibling(Path(mp4_path), "gtflow")
+
+
+def read_gtflow(mp4_path, *, start: int, length: int, num_frames: int) -> np.ndarray | None:
+    """Ground-truth person flow of a window of a clip, or None when it has no ``_gtflow.mat``.
+
+    *Decision* (convention; SURREAL documents only "ground truth optical flow per frame"):
+    ``gtflow_k`` (1-based, like ``segm_k``) is the flow from frame k-1 to frame k (0-based)
+    at frame k-1's pixels, in pixels, channel 0 x (columns) with sign ``GTFLOW_X_SIGN``, channel
+    1 y (rows, down); ``gtflow_T``, the last frame's, has no next frame and is 0.
+
+    Parameters
+    ----------
+    mp4_path : str or Path
+    start, length : int
+        0-based window, as :func:`read_clip`'s.
+    num_frames : int
+        Frames of the clip: the file must hold ``gtflow_1 .. gtflow_<num_frames>``.
+
+    Returns
+    -------
+    ndarray, shape (length, 240, 320, 2), float32, or None
+        ``[i]``: frame pixels (x, y) from window frame i to i+1 at frame i's person pixels
+        (0 on the background and for the clip's last frame).
+
+    Raises
+    ------
+    EmptyInputError, CorruptFileError, MissingKeyError, FrameCountMismatchError
+        An empty or broken file, a missing ``gtflow_k``, a frame of another shape or with
+        non-finite values, or another frame count than the clip's.
+    """
+    path = gtflow_path(mp4_path)
+    if not path.exists():
+        return None
+    _check_exists(path)
+    count = _numbered_count(path, "gtflow")
+    if count != num_frames:
+        raise FrameCountMismatchError(path, f"{count} gtflow frames, the clip has {num_frames}")
+    names = [f"gtflow_{i + 1}" for i in range(start, start + length)]
+    values = load_mat(path, names)
+    expected = (SURREAL_HEIGHT, SURREAL_WIDTH, 2)
+    for name in names:
+        if np.shape(values[name]) != expected:
+            raise CorruptFileError(path, f"{name} has shape {np.shape(values[name])}, expected {expected}")
+    flow = np.stack([np.asarray(values[n], dtype=np.float32) for n in names])
+    if not np.isfinite(flow).all():
+        bad = names[int(np.flatnonzero(~np.isfinite(flow).all(axis=(1, 2, 3)))[0])]
+        raise CorruptFileError(path, f"{bad} holds non-finite values")
+    flow[..., 0] *= GTFLOW_X_SIGN
+    return flow
 
 
 def _check_exists(path: Path) -> None:
@@ -514,7 +573,8 @@ def read_clip(
         frame), ``joints3d`` its SMPL joints in camera metres, ``joints2d`` the released 2D joints
         in the same labels; ``K = SURREAL_K``; ``betas`` from the clip's first frame; ``gender``
         from the first frame's code (0 female, 1 male); ``sides_swapped`` whether the released
-        joints were swapped relative to the part map.
+        joints were swapped relative to the part map; ``gtflow`` from ``_gtflow.mat`` when the clip
+        has one (:func:`read_gtflow`), else None.
 
     Raises
     ------
@@ -550,6 +610,7 @@ def read_clip(
     depth = _load_frames(depth_path, "depth", start, length, np.float32)
     check_finite(depth_path, {f"depth_{start + 1}..{start + length}": depth})
     rgb = _read_video_window(video, start, length, segm.shape[1:])
+    gtflow = read_gtflow(mp4, start=start, length=length, num_frames=num_frames)
 
     R, t = surreal_extrinsics(cam_loc)
     joints2d = joints2d[..., window].transpose(2, 1, 0).astype(np.float32)
@@ -580,6 +641,7 @@ def read_clip(
         path=str(mp4),
         start=start,
         sides_swapped=bool(swapped),
+        gtflow=gtflow,
     )
 
 
@@ -614,8 +676,10 @@ def write_surreal_clip(
     gender,
     mat_format: str = "v5",
     info_extra=None,
+    gtflow=None,
 ) -> Path:
-    """Write a clip as SURREAL's four files: ``<name>.mp4``, ``_info.mat``, ``_segm.mat``, ``_depth.mat``.
+    """Write a clip as SURREAL's files: ``<name>.mp4``, ``_info.mat``, ``_segm.mat``, ``_depth.mat``
+    and, given ``gtflow``, ``_gtflow.mat``.
 
     Parameters
     ----------
@@ -647,6 +711,10 @@ def write_surreal_clip(
         ``gender`` (T, 1) uint8.
     mat_format : {"v5", "v7.3"}
         Kind of the three ``.mat`` files (real SURREAL: v5).
+    gtflow : ndarray, shape (T, H, W, 2), optional
+        Ground-truth person flow, frame pixels (x, y), frame i to i+1 at frame i's pixels (last
+        frame 0); written as ``_gtflow.mat`` float32 ``gtflow_1 .. gtflow_T`` in SURREAL's
+        convention (:func:`read_gtflow`: x times ``GTFLOW_X_SIGN``). None: no such file.
     info_extra : mapping, optional
         ``_info.mat`` variables to add or override. Defaults: ``sequence`` and ``clipNo`` from
         ``name``, ``source`` "cmu", ``bg`` and ``cloth`` (1, T) cells of empty strings, ``light``
@@ -683,6 +751,8 @@ def write_surreal_clip(
         "cam_loc": (np.asarray(cam_loc, dtype=np.float64).reshape(-1), (3,)),
         "zrot": (np.asarray(zrot).reshape(-1), (num_frames,)),
     }
+    if gtflow is not None:
+        arrays["gtflow"] = (np.asarray(gtflow), (num_frames, height, width, 2))
     for key, (arr, expected) in arrays.items():
         if arr.shape != expected:
             raise ValueError(f"{key} must have shape {expected}, got {arr.shape}")
@@ -723,4 +793,8 @@ def write_surreal_clip(
     save_mat(_sibling(mp4, "info"), info, mat_format=mat_format)
     save_mat(_sibling(mp4, "segm"), {f"segm_{i + 1}": s for i, s in enumerate(segm)}, mat_format=mat_format)
     save_mat(_sibling(mp4, "depth"), {f"depth_{i + 1}": d for i, d in enumerate(depth)}, mat_format=mat_format)
+    if gtflow is not None:
+        stored = arrays["gtflow"][0].astype(np.float32)
+        stored[..., 0] *= GTFLOW_X_SIGN
+        save_mat(gtflow_path(mp4), {f"gtflow_{i + 1}": f for i, f in enumerate(stored)}, mat_format=mat_format)
     return mp4

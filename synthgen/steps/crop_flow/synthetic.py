@@ -8,9 +8,18 @@ centre), both resampled bicubically from the photo, so the true flow is known at
 swings about one end (its own translation and rotation) over the background, as a person's arm
 or leg moves within the crop; its edge is anti-aliased over one pixel and the true flow of every
 crop-0 pixel is the motion of the layer its centre lies in.
+
+:func:`demo_person_flow_pairs`: the paired crops of real pipeline examples (``make_example``) of
+demo people (SURREAL files with ``_gtflow.mat``) over a panning demo background video, with the
+ground-truth crop flow the renderer and the background's known camera motion give, and the
+visible part label per pixel.
 """
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -172,3 +181,87 @@ def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out = cv2.remap(image, x.astype(np.float32), y.astype(np.float32), cv2.INTER_CUBIC,
                     borderMode=cv2.BORDER_REFLECT)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+#: SURREAL parts of the limbs' ends: hands (with fingers), feet (with toes), forearms and shins.
+LIMB_PARTS: tuple[str, ...] = ("leftHand", "rightHand", "leftHandIndex1", "rightHandIndex1",
+                               "leftFoot", "rightFoot", "leftToeBase", "rightToeBase",
+                               "leftForeArm", "rightForeArm", "leftLeg", "rightLeg")
+
+
+#: ``demo_person_flow_pairs`` label of crop pixels outside the frame.
+OUTSIDE_FRAME = 255
+
+
+def demo_person_flow_pairs(num_examples: int, *, seed: int = 0, num_frames: int = 31,
+                           pair_step: int = 1, config=None
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Paired crops of demo examples with ground-truth crop flow and visible part labels.
+
+    Example k is demo person clip k (``synthgen.demo.people.make_demo_people``: written as SURREAL
+    files, its video lossy like the release's, and read back with its ``_gtflow.mat`` by the
+    SURREAL reader) composited by ``make_example`` (tracking, occluder, crops as configured) over
+    the panning demo video ``pan_tissue.avi`` (known camera motion,
+    ``synthgen.demo.backgrounds``), starting at background frame k.
+
+    Parameters
+    ----------
+    num_examples : int
+    seed : int
+        The demo people's seed (their motion kinds cycle from it) and each example's
+        (``numpy.random.default_rng([seed, k])``).
+    num_frames : int
+        Frames per example (``config.clip.length`` is set to it).
+    pair_step : int
+        Keep every ``pair_step``-th pair of each example.
+    config : synthgen.config.Config, optional
+
+    Returns
+    -------
+    pairs : ndarray, shape (B, 2, S, S, 3), uint8
+    flow : ndarray, shape (B, S, S, 2), float32
+        Ground-truth crop flow (``synthgen.example.ground_truth_crop_flow``), crop pixels, x then y.
+    parts : ndarray, shape (B, S, S), uint8
+        Part label (1..24, ``synthgen.joints.SURREAL_PART_NAMES``) of the visible person at each
+        crop pixel of the pair's first frame, 0 on the background and the occluder,
+        ``OUTSIDE_FRAME`` where box t leaves the frame (no content, no ground truth).
+    """
+    from synthgen.config import Config
+    from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_backgrounds
+    from synthgen.demo.body_model import GENDERS, write_smpl_model
+    from synthgen.demo.people import make_demo_people
+    from synthgen.example import example_layers, make_example
+    from synthgen.sources import kinetics, surreal
+    from synthgen.steps.camera_motion import integrate_camera_motion
+    from synthgen.steps.composite import person_mask
+    from synthgen.steps.crops import crop_image
+
+    config = config or Config()
+    config = replace(config, clip=replace(config.clip, length=num_frames))
+    with tempfile.TemporaryDirectory() as tmp:
+        video = make_demo_backgrounds(tmp, num_videos=1, num_frames=num_frames + num_examples)[0]
+        motion = ground_truth_camera_motion(video)
+        people = make_demo_people(tmp, seed=seed, num_clips=num_examples, num_frames=num_frames)
+        smpl_dir = Path(tmp) / "smpl"
+        for gender in GENDERS:
+            write_smpl_model(smpl_dir, gender=gender)
+        inputs = [(kinetics.read_clip(video, start=k, length=num_frames),
+                   integrate_camera_motion(motion[k:k + num_frames - 1]),
+                   surreal.read_clip(path, smpl_dir=smpl_dir))
+                  for k, path in enumerate(people)]
+    out_pairs, out_flow, out_parts = [], [], []
+    for k, (background, offsets, person) in enumerate(inputs):
+        example = make_example(background, offsets, person, np.random.default_rng([seed, k]), config)
+        layers = example_layers(background, offsets, person, np.random.default_rng([seed, k]), config)
+        visible = layers.tracked.segm * person_mask(layers.tracked.segm, layers.occluder.mask)
+        keep = slice(0, num_frames - 1, pair_step)
+        out_pairs.append(example.pair_crops[keep])
+        out_flow.append(example.gt_crop_flow[keep])
+        frame = np.ones(visible.shape[1:], dtype=np.uint8)
+        labels = []
+        for i in range(0, num_frames - 1, pair_step):
+            label = crop_image(visible[i], example.boxes[i], size=config.crops.size, nearest=True)
+            inside = crop_image(frame, example.boxes[i], size=config.crops.size, nearest=True)
+            labels.append(np.where(inside > 0, label, OUTSIDE_FRAME))
+        out_parts.append(np.stack(labels))
+    return np.concatenate(out_pairs), np.concatenate(out_flow), np.concatenate(out_parts)
