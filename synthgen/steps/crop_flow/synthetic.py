@@ -18,8 +18,8 @@ visible part label per pixel.
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
