@@ -24,6 +24,7 @@ import io
 import itertools
 import tempfile
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -81,7 +82,8 @@ def _load(video, num_frames):
 
 def _accuracy_table(data, methods, cfg):
     """Print per video the per-frame error, drift, ms/pair of each method; return ours' flows."""
-    print(f"{'video':22s} {'method':26s} {'err px':>7s} {'drift px':>9s} {'ms/pair':>8s} {'DIS fallback':>13s}")
+    print(f"{'video':22s} {'method':26s} {'err px':>7s} {'drift px':>9s} {'ms/pair':>8s} "
+          f"{'DIS fallback':>13s}")
     flows_ours, ms_ours = {}, []
     for name, frames, (y, x), truth in data:
         window = frames[:, y:y + 240, x:x + 320]
@@ -95,7 +97,8 @@ def _accuracy_table(data, methods, cfg):
                 estimates.append(camera_motion(flow, inlier_radius=cfg.inlier_radius))
             estimates = np.array(estimates)
             error = np.median(np.abs(estimates - truth).max(axis=1))
-            drift = np.abs(integrate_camera_motion(estimates[:30]) - integrate_camera_motion(truth[:30])).max()
+            drift = np.abs(integrate_camera_motion(estimates[:30])
+                           - integrate_camera_motion(truth[:30])).max()
             ms = 1000 * np.median(times)
             note = f"{fallback}/{len(truth)}" if label.startswith("ours") else ""
             print(f"{name:22s} {label:26s} {error:7.3f} {drift:9.2f} {ms:8.1f} {note:>13s}")
@@ -109,8 +112,10 @@ def _accuracy_table(data, methods, cfg):
 def _video_cost(cfg: CameraMotionConfig, root) -> None:
     """Time the cache computation of a 300-frame fast-pan video (decode + flow + tile medians)."""
     video = make_fast_pan_videos(root / "long", num_frames=300)[0]
-    for label, c in (("ours", cfg), ("ours, no phase correlation", dataclasses.replace(cfg, phase_correlation=False)),
-                     ("ours, 10 iterations", dataclasses.replace(cfg, num_iter=10))):
+    variants = (("ours", cfg),
+                ("ours, no phase correlation", dataclasses.replace(cfg, phase_correlation=False)),
+                ("ours, 10 iterations", dataclasses.replace(cfg, num_iter=10)))
+    for label, c in variants:
         start = time.process_time()
         motion = compute_video_motion(iter_resized_frames(video), c, path=str(video))
         seconds = time.process_time() - start
@@ -155,7 +160,6 @@ def main(argv=None):
         methods.append(("skimage tvl1 defaults", _skimage))
     num_frames = max(args.pairs, 6) + 1
     with tempfile.TemporaryDirectory() as tmp:
-        from pathlib import Path
         root = Path(tmp)
         videos = (make_demo_backgrounds(root / "demo", seed=0, num_videos=6, num_frames=num_frames)
                   + make_fast_pan_videos(root / "fast", seed=0, num_frames=max(num_frames, 40)))

@@ -15,6 +15,7 @@ from synthgen.demo.backgrounds import (
     ground_truth_camera_motion,
     load_camera_track,
     make_demo_backgrounds,
+    make_fast_pan_videos,
 )
 from synthgen.errors import MissingFileError
 from synthgen.sources.kinetics import cover_size, num_frames_30fps, read_clip, source_index
@@ -203,3 +204,43 @@ def test_foreign_track_file_rejected(tmp_path):
     (tmp_path / "clip.camera_motion.json").write_text('{"format": "other"}')
     with pytest.raises(CorruptFileError, match="clip.camera_motion.json"):
         ground_truth_camera_motion(tmp_path / "clip.mp4")
+
+
+@pytest.fixture(scope="module")
+def fast_pans(tmp_path_factory):
+    return make_fast_pan_videos(tmp_path_factory.mktemp("fast"), seed=0, num_frames=30)
+
+
+def test_fast_pans_reach_25_px_per_frame_and_match_registration(fast_pans):
+    """Three variants; pure translation reaching >= 25 px per frame, to and fro; the GT agrees with
+    an ECC registration of the reader's frames (motion-blurred frames included)."""
+    assert [p.stem for p in fast_pans] == ["whip_textured", "whip_low_texture", "whip_blurred"]
+    for path in fast_pans:
+        info = probe(path)
+        assert (info.height, info.width, info.fps) == (240, 320, 30.0)
+        gt = ground_truth_camera_motion(path)
+        speed = np.abs(gt).max(axis=1)
+        assert speed.max() >= 25 and (speed >= 25).sum() >= 10
+        assert (gt[:, 0] > 5).any() and (gt[:, 0] < -5).any()  # pans back
+        if path.stem != "whip_low_texture":
+            clip = read_clip(path, start=0, length=30, info=info)
+            ecc, _ = _register(clip.frames, gt, margin=32)
+            assert np.median(np.abs(ecc - gt)) < 0.05, path.stem
+
+
+def test_fast_pan_variants_differ_in_texture_and_blur(fast_pans):
+    """Low-texture frames have far weaker gradients; blurred frames are smoother along the pan."""
+    def gradients(path, frame):
+        gray = read_clip(path, start=frame, length=1).frames[0].mean(axis=-1)
+        return np.abs(np.diff(gray, axis=1)).mean(), np.abs(np.diff(gray, axis=0)).mean()
+
+    textured, low = (gradients(p, 10) for p in fast_pans[:2])  # frame 10: at full speed
+    assert low[0] < 0.4 * textured[0]
+    (fast_x, fast_y), (still_x, still_y) = gradients(fast_pans[2], 10), gradients(fast_pans[2], 24)
+    assert fast_x / fast_y < 0.8 * still_x / still_y  # frame 24: the pan reverses; mostly horizontal
+
+
+def test_fast_pans_are_deterministic(tmp_path):
+    a = make_fast_pan_videos(tmp_path / "a", seed=3, num_frames=4)
+    b = make_fast_pan_videos(tmp_path / "b", seed=3, num_frames=4)
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]

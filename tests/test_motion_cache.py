@@ -1,7 +1,8 @@
 """Motion cache: computed once, reused, keyed by content and parameters, atomic, skips bad videos.
 
-Accuracy on the demo backgrounds (known camera motion, moving objects) is checked through the
-cache, i.e. on the window medians the pipeline actually uses.
+Accuracy on the demo backgrounds (known camera motion, moving objects) and on whip pans up to
+28 px per frame (textured, low-texture, motion-blurred; against OpenCV's DIS) is checked through
+the cache, i.e. on the window medians the pipeline actually uses.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ import dataclasses
 import json
 import os
 
+import cv2
 import numpy as np
 import pytest
 
 from synthgen.config import CameraMotionConfig, ClipConfig
-from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_backgrounds
+from synthgen.demo.backgrounds import (ground_truth_camera_motion, make_demo_backgrounds,
+                                       make_fast_pan_videos)
 from synthgen.sources import motion_cache
-from synthgen.steps.camera_motion import integrate_camera_motion
+from synthgen.sources.kinetics import iter_resized_frames
+from synthgen.steps.camera_motion import ESTIMATES, camera_motion, integrate_camera_motion
 
 CFG = CameraMotionConfig()
 CLIP = ClipConfig()
@@ -46,7 +50,9 @@ def _counting_frames(calls):
 # synthgen/demo/backgrounds.py): while the camera pans, its two objects (a quarter of the window)
 # sit almost still in the frame next to the flat coffee surface, and TV-L1 (scikit-image's too)
 # gives that flat static region the objects' motion, so about half the window's flow is not the
-# camera's for several frames: per-frame error 0.08-0.11 px but 1.9-2.5 px drift over 31 frames.
+# camera's for several frames. With the phase-correlation start (cache version 2), on the three
+# windows: per-frame error 0.08-0.13 px, drift 1.9-2.7 px over 31 frames (zero start: 0.08-0.11,
+# 1.9-2.5); OpenCV DIS medium on the centre window: 0.09 px, 1.7 px.
 _WIDE_COFFEE = pytest.param("wide_coffee", marks=pytest.mark.xfail(
     strict=True, reason="objects held still beside a textureless region drift the median (known limit)"))
 
@@ -78,6 +84,10 @@ def test_computed_once_then_reused_and_recomputed_on_change(demo_videos, tmp_pat
                                          frames_fn=_counting_frames(calls))
     assert len(calls) == 1
     np.testing.assert_array_equal(first.medians, again.medians)
+    assert first.estimate.shape == first.reliability.shape == (31,)
+    np.testing.assert_array_equal(first.estimate, again.estimate)
+    np.testing.assert_array_equal(first.reliability, again.reliability)
+    assert ((first.reliability > 0.5) & (first.reliability <= 1)).all()
     # Same content, batching or read-time radius changed: still served from the cache.
     same = dataclasses.replace(CFG, batch_pairs=3, inlier_radius=1.0)
     motion_cache.load_or_compute(video, tmp_path, cfg=same, clip=CLIP,
@@ -162,3 +172,48 @@ def test_cli_motion_on_demo_data(demo_videos, tmp_path):
     assert result.exit_code == 0, result.output
     assert "computed 6" in result.output
     assert len(list(cache.glob("*.npz"))) == 6
+
+
+@pytest.fixture(scope="module")
+def fast_pans(tmp_path_factory):
+    return make_fast_pan_videos(tmp_path_factory.mktemp("fast"), seed=0, num_frames=32)
+
+
+def _dis_motion(video, num_frames):
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in iter_resized_frames(video)][:num_frames]
+    return np.stack([camera_motion(dis.calc(a, b, None), inlier_radius=CFG.inlier_radius)
+                     for a, b in zip(gray[:-1], gray[1:])])
+
+
+# whip_blurred: per-frame error 0.029 px (DIS 0.033) but 31-frame drift 0.36 px against DIS's
+# 0.26 on this window (over the 31-frame windows of a 96-frame video: median 0.40 vs 0.37, max
+# 0.50 vs 0.53): both err by 0.1-0.2 px on the pairs where the pan accelerates and the blur of
+# the two frames differs, and DIS's errors happen to cancel here. Bounded, not beaten.
+_DRIFT_VS_DIS = {"whip_textured": True, "whip_low_texture": True, "whip_blurred": False}
+
+
+@pytest.mark.parametrize("name, textured", [("whip_textured", True), ("whip_low_texture", False),
+                                            ("whip_blurred", True)])
+def test_fast_pan_recovered_and_not_worse_than_dis(fast_pans, tmp_path, name, textured):
+    """Pans up to 28 px per frame: per-frame error <= 0.1 px on textured frames, and per-frame
+    error and 31-frame drift not worse than OpenCV DIS (medium) on the same frames (drift: see
+    ``_DRIFT_VS_DIS``)."""
+    video = next(v for v in fast_pans if v.stem == name)
+    motion = motion_cache.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
+    truth = ground_truth_camera_motion(video)[:30]
+    assert np.abs(truth).max() >= 25
+    ours = motion.pair_motion(start=0, length=31, crop_yx=(0, 0), inlier_radius=CFG.inlier_radius)
+    dis = _dis_motion(video, 31)
+
+    def error_and_drift(estimate):
+        per_frame = np.median(np.abs(estimate - truth).max(axis=1))
+        return per_frame, np.abs(integrate_camera_motion(estimate) - integrate_camera_motion(truth)).max()
+
+    (error, drift), (dis_error, dis_drift) = error_and_drift(ours), error_and_drift(dis)
+    if textured:
+        assert error <= 0.1 and drift <= 1.0
+    assert error <= dis_error, (error, dis_error)
+    if _DRIFT_VS_DIS[name]:
+        assert drift <= dis_drift, (drift, dis_drift)
+    assert {ESTIMATES[e] for e in motion.estimate} <= set(ESTIMATES)

@@ -123,8 +123,9 @@ def make_fast_pan_videos(out_dir: str | Path, *, seed: int = 0, num_frames: int 
     Each is a 240x320 avi (MJPG) at 30 fps filming a bundled photograph with a pure translation
     (no zoom, no moving objects) whose speed ramps from rest to ``speed`` output pixels per frame,
     holds it, slows down and pans back (a cycle of :data:`WHIP_PERIOD` frames), in a random
-    direction (mostly horizontal, as in real whip pans). The photograph extends beyond its edges by reflection, so any travel stays a
-    translation of one static scene. Low-texture: the photograph is low-passed and its contrast
+    direction (mostly horizontal, as in real whip pans). The photograph extends beyond its edges
+    by reflection (the travel stays within about one photograph), so every frame shows one static
+    scene translated. Low-texture: the photograph is low-passed and its contrast
     reduced; motion-blurred: each frame averages sub-frames over an exposure of half the frame
     interval (blur up to ``speed / 2`` px). Tracks and :func:`ground_truth_camera_motion` as for
     :func:`make_demo_backgrounds`; bit-identical for a given ``seed``.
@@ -428,7 +429,8 @@ def _render_exposure(photo: np.ndarray, k: float, centre: np.ndarray, velocity: 
     if not spec.blur:
         return _render(photo, k, centre, spec, objects)
     shifts = np.linspace(-spec.blur / 2, spec.blur / 2, _BLUR_SUBFRAMES)
-    total = sum(_render(photo, k, centre + s * velocity, spec, objects).astype(np.float32) for s in shifts)
+    total = sum(_render(photo, k, centre + s * velocity, spec, objects).astype(np.float32)
+                for s in shifts)
     return np.clip(np.rint(total / _BLUR_SUBFRAMES), 0, 255).astype(np.uint8)
 
 

@@ -57,7 +57,8 @@ class VideoMotion:
     ----------
     medians : ndarray, shape (P, R, C, 2), float32 (values rounded to float16, as stored)
         Per-tile median flow of the P = N-1 consecutive frame pairs of the video's N frames (30 fps),
-        resized-frame pixels, x then y (pair t: frame t to frame t+1).
+        resized-frame pixels, x then y (pair t: frame t to frame t+1); NaN for a tile none of whose
+        pixels has its match inside the next frame (left out of window medians).
     frame_shape : tuple of int
         (H, W) of the resized frames the tiles cover.
     tile : int
