@@ -1,0 +1,421 @@
+"""``synthgen build-3dpw``: 3DPW sequences in, a store of 31-frame evaluation clips out.
+
+Top to bottom:
+
+1. :func:`discover` finds the sequence files of the chosen splits, reads and checks each one
+   (restricted unpickler, keys, shapes, frame counts) and the presence of every image, applies
+   the protocol of :mod:`synthgen.threedpw_clips` to each actor and plans its clip windows.
+   Unusable sequences and actors go to the skipped manifest with their reason.
+2. :func:`run_shard` (a Ray task per shard) reads each clip's frames at full resolution, crops
+   them with the clip's boxes (``synthgen.steps.crops``), runs the crop-flow backend named by the
+   pipeline on the paired crops and writes the whole shard (:func:`synthgen.store.schema_3dpw`).
+3. The driver marks finished shards done and records skipped inputs.
+
+The store records its crop-flow backend under ``attrs["crop_flow"]`` exactly as a training store
+does; :func:`check_same_backend` refuses a training store whose backend differs
+(``--match-store``), since a network trained on one flow method cannot be evaluated on another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+import synthgen
+from synthgen import store
+from synthgen.config import Config
+from synthgen.errors import SourceError
+from synthgen.lock import claim_store
+from synthgen.progress import Progress
+from synthgen.threedpw_clips import (
+    CONFIDENCE_THRESHOLD,
+    MIN_VISIBLE,
+    SMPL_FROM_OPENPOSE,
+    VISIBILITY_BITS,
+    ActorTrack,
+    actor_track,
+    clip_windows,
+)
+
+#: Clips per shard (a shard is assembled in memory: ~11 MB of crops and flow per 31-frame clip).
+EXAMPLES_PER_SHARD = 16
+#: Backend ``params`` keys that say how the flow was run, not what it is: ignored when comparing.
+EXECUTION_PARAMS = ("device", "mixed_precision", "checkpoint")
+
+
+def _skip(path, reason: str, detail: str = "") -> dict:
+    return {"path": str(path), "reason": reason, "detail": detail}
+
+
+@dataclass(frozen=True)
+class SequenceSource:
+    """A usable sequence: its file, images, frame count, actors and frame size (h, w) in pixels."""
+
+    path: str
+    name: str
+    split: str
+    image_dir: str
+    num_frames: int
+    num_actors: int
+    frame_shape: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """One example: ``length`` frames from ``start`` of actor ``actor`` of sequence ``sequence``
+    (an index into the sources), with the frames it is first to cover."""
+
+    sequence: int
+    actor: int
+    start: int
+    first_cover: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The evaluation protocol's numbers (method section 3), recorded in the store."""
+
+    clip_length: int = 31
+    confidence_threshold: float = CONFIDENCE_THRESHOLD
+    min_visible: int = MIN_VISIBLE
+
+    def to_attrs(self) -> dict:
+        return {"clip_length": self.clip_length,
+                "confidence_threshold": self.confidence_threshold,
+                "min_visible": self.min_visible, "openpose_to_smpl": dict(SMPL_FROM_OPENPOSE),
+                "visibility_bits": dict(VISIBILITY_BITS)}
+
+
+def track(actor, cfg: Config, protocol: Protocol) -> ActorTrack:
+    """The protocol applied to one ``synthgen.sources.threedpw.Actor``.
+
+    Raises
+    ------
+    ValueError
+        Every frame of the actor is a total occlusion.
+    """
+    return actor_track(actor.keypoints, actor.confidence, size=cfg.crops.size,
+                       person_height=cfg.crops.person_height,
+                       threshold=protocol.confidence_threshold, min_visible=protocol.min_visible)
+
+
+def discover(root, cfg: Config, protocol: Protocol, *, splits=("test",)
+             ) -> tuple[list[SequenceSource], list[ClipPlan], list[dict]]:
+    """Read and check every sequence of ``splits`` under a 3DPW root and plan its clips.
+
+    Returns
+    -------
+    sources : list of SequenceSource
+        Sorted by path.
+    plans : list of ClipPlan
+        By sequence, actor, start.
+    skipped : list of dict
+        ``{"path", "reason", "detail"}`` per unusable sequence (unreadable, unsafe, missing key
+        or image) or actor (shorter than a clip, never detected).
+    """
+    from synthgen.build import sorted_skips
+    from synthgen.sources.threedpw import check_images, find_sequences, read_sequence
+
+    found, skips = find_sequences(root, splits=splits)
+    skipped = [_skip(p, *reason.split(": ", 1)) for p, reason in skips]
+    if not found:
+        skipped.append(_skip(root, "empty", f"no 3DPW sequence file found (splits {list(splits)})"))
+    sources, plans = [], []
+    for item in found:
+        try:
+            sequence = read_sequence(item.path)
+            frame_shape = check_images(item.image_dir, sequence.img_frame_ids)
+        except SourceError as exc:
+            skipped.append(_skip(exc.path, exc.reason, exc.detail))
+            continue
+        actor_plans = []
+        for a, actor in enumerate(sequence.actors):
+            starts, first_cover = clip_windows(sequence.num_frames, protocol.clip_length)
+            if starts.size == 0:
+                skipped.append(_skip(item.path, "too_short", f"actor {a}: {sequence.num_frames} "
+                                     f"frames, {protocol.clip_length} needed"))
+                continue
+            try:
+                track(actor, cfg, protocol)
+            except ValueError as exc:
+                skipped.append(_skip(item.path, "no_detection", f"actor {a}: {exc}"))
+                continue
+            actor_plans += [ClipPlan(len(sources), a, int(s), tuple(bool(c) for c in cover))
+                            for s, cover in zip(starts, first_cover)]
+        if actor_plans:
+            sources.append(SequenceSource(str(item.path), sequence.name, item.split,
+                                          str(item.image_dir), sequence.num_frames,
+                                          len(sequence.actors), tuple(int(v) for v in frame_shape)))
+            plans += actor_plans
+    return sources, plans, sorted_skips(skipped)
+
+
+def clip_arrays(sequence, plan: ClipPlan, tracked: ActorTrack, frames: np.ndarray, backend,
+                cfg: Config) -> dict:
+    """One example's row of every 3DPW store array (stored dtypes).
+
+    Parameters
+    ----------
+    sequence : synthgen.sources.threedpw.Sequence
+    plan : ClipPlan
+    tracked : ActorTrack
+        The actor's protocol arrays over the whole sequence.
+    frames : ndarray, shape (T, H, W, 3), uint8
+        The clip's full-resolution frames.
+    backend : synthgen.steps.crop_flow.FlowBackend
+    """
+    from synthgen.steps.crops import crop_frames, crop_pairs
+
+    size = cfg.crops.size
+    window = slice(plan.start, plan.start + len(plan.first_cover))
+    actor = sequence.actors[plan.actor]
+    boxes = tracked.boxes[window]
+    rgb = crop_frames(frames, boxes, size=size)
+    flow = backend.flow(crop_pairs(frames, boxes, size=size, frame_crops=rgb))
+    occluded = tracked.total_occlusion[window]
+    valid = actor.campose_valid[window]
+    frame_index = np.arange(window.start, window.stop)
+    return {
+        "rgb": rgb,
+        "flow": store.quantize_flow(flow, cfg.store.flow_quantum),
+        "boxes": boxes.astype(np.float32),
+        "betas": actor.betas.astype(np.float32),
+        "gender": np.uint8(store.GENDERS.index(actor.gender)),
+        "joints2d": tracked.joints2d[window].astype(np.float32),
+        "joints2d_crop": tracked.joints2d_crop(size=size)[window].astype(np.float32),
+        "joints3d": actor.joints_cam[window].astype(np.float32),
+        "visibility": tracked.visibility[window],
+        "total_occlusion": occluded.copy(),
+        "keypoint_confidence": tracked.confidence[window].astype(np.float32),
+        "pose": actor.poses[window].astype(np.float32),
+        "campose_valid": valid.copy(),
+        "evaluate": valid & ~occluded & np.asarray(plan.first_cover),
+        "sequence_index": np.int32(plan.sequence),
+        "actor": np.int32(plan.actor),
+        "frame_index": frame_index.astype(np.int32),
+        "image_id": sequence.img_frame_ids[window].astype(np.int32),
+    }
+
+
+def _failed_row(plan: ClipPlan, cfg: Config) -> dict:
+    """All zeros (``evaluate`` False) for a clip whose images failed to read."""
+    specs = store.schema_3dpw(len(plan.first_cover), cfg.crops.size)
+    row = {name: np.zeros(spec.shape, dtype=spec.dtype) for name, spec in specs.items()}
+    row.update(sequence_index=np.int32(plan.sequence), actor=np.int32(plan.actor),
+               frame_index=np.arange(plan.start, plan.start + len(plan.first_cover),
+                                     dtype=np.int32))
+    return row
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """Everything a worker needs to make one shard (pickled to Ray)."""
+
+    url: str
+    shard: int
+    plans: tuple[ClipPlan, ...]
+    sources: tuple[SequenceSource, ...]
+    config: dict
+    protocol: Protocol
+
+
+def run_shard(task: ShardTask) -> dict:
+    """Ray task: read, crop, flow and write one whole shard (not marked done); its statistics."""
+    from synthgen.config import from_dict
+    from synthgen.sources.threedpw import read_frames, read_sequence
+    from synthgen.steps.crop_flow import backend_from_config
+
+    cfg = from_dict(task.config)
+    backend = backend_from_config(cfg.crop_flow)
+    rows, skipped = [], []
+    cache: dict = {}
+    for plan in task.plans:
+        source = task.sources[plan.sequence]
+        try:
+            if cache.get("path") != source.path:
+                sequence = read_sequence(source.path)
+                cache = {"path": source.path, "sequence": sequence, "tracks": {}}
+            sequence, tracks = cache["sequence"], cache["tracks"]
+            if plan.actor not in tracks:
+                tracks[plan.actor] = track(sequence.actors[plan.actor], cfg, task.protocol)
+            ids = sequence.img_frame_ids[plan.start:plan.start + len(plan.first_cover)]
+            frames = read_frames(source.image_dir, ids)
+        except SourceError as exc:
+            skipped.append(_skip(exc.path, exc.reason, f"clip of actor {plan.actor} from frame "
+                                                       f"{plan.start} left empty: {exc.detail}"))
+            rows.append(_failed_row(plan, cfg))
+            continue
+        rows.append(clip_arrays(sequence, plan, tracks[plan.actor], frames, backend, cfg))
+    arrays = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
+    store.write_shard(store.open_group(task.url, mode="r+"), task.shard, arrays)
+    return {"shard": task.shard, "examples": len(rows), "skipped": skipped,
+            "evaluated_frames": int(arrays["evaluate"].sum())}
+
+
+def backend_identity(crop_flow: dict | None) -> dict | None:
+    """What makes two crop-flow records the same flow: the name and the params other than
+    :data:`EXECUTION_PARAMS` (FlowNet weights count by ``checkpoint_sha256``, not by path)."""
+    if crop_flow is None:
+        return None
+    params = {k: v for k, v in crop_flow.get("params", {}).items() if k not in EXECUTION_PARAMS}
+    return json.loads(json.dumps({"name": crop_flow.get("name"), "params": params}))
+
+
+def check_same_backend(training_url: str, crop_flow: dict, cfg: Config) -> None:
+    """Refuse to make evaluation data a training store's network cannot be run on.
+
+    Parameters
+    ----------
+    training_url : str
+        A training store (its ``crop_flow`` attribute, else its config's section, and its crops).
+    crop_flow : dict
+        ``{"name", "params"}`` of the backend this build uses.
+    cfg : Config
+        This build's configuration (crop size and person height are compared too).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        No store there; or the backends or the crops differ (both are named).
+    """
+    group = store.open_group(str(training_url))
+    attrs = dict(group.attrs)
+    theirs = attrs.get("crop_flow", attrs.get("config", {}).get("crop_flow"))
+    if backend_identity(theirs) != backend_identity(crop_flow):
+        raise ValueError(f"crop-flow backend differs from the training store {training_url}: "
+                         f"it has {json.dumps(backend_identity(theirs), sort_keys=True)}, this "
+                         f"build {json.dumps(backend_identity(crop_flow), sort_keys=True)}; use "
+                         f"the same --flow (and --flow-checkpoint) as the training data")
+    crops = attrs.get("config", {}).get("crops")
+    ours = {"size": cfg.crops.size, "person_height": cfg.crops.person_height}
+    if crops is not None:
+        theirs_crops = {k: crops.get(k) for k in ours}
+        if theirs_crops != ours:
+            raise ValueError(f"crops differ from the training store {training_url}: it has "
+                             f"{theirs_crops}, this build {ours}")
+
+
+@dataclass(frozen=True)
+class Summary3DPW:
+    """What a 3DPW build produced (``seconds`` measured, not stored)."""
+
+    url: str
+    sequences: int
+    clips: int
+    evaluated_frames: int
+    skipped: tuple[dict, ...]
+    seconds: float
+
+    def lines(self) -> list[str]:
+        reasons = Counter(s["reason"] for s in self.skipped)
+        out = [f"store {self.url}: {self.clips} clips from {self.sequences} sequences, "
+               f"{self.evaluated_frames} frames to evaluate, in {self.seconds:.1f} s",
+               f"skipped inputs: {len(self.skipped)}"
+               + "".join(f"; {n} {r}" for r, n in sorted(reasons.items()))]
+        out += [f"  {s['path']}: {s['reason']} {s.get('detail', '')}".rstrip()
+                for s in self.skipped]
+        return out
+
+
+def build_3dpw(root, out: str, *, cfg: Config | None = None, protocol: Protocol | None = None,
+               splits=("test",), examples_per_shard: int = EXAMPLES_PER_SHARD,
+               match_store: str | None = None, overwrite: bool = False,
+               address: str | None = None, num_cpus: int | None = None, serial: bool = False,
+               stream=None) -> Summary3DPW:
+    """Build a store of 3DPW evaluation clips (module docstring).
+
+    Parameters
+    ----------
+    root : path
+        3DPW root (``sequenceFiles/``, ``imageFiles/``).
+    out : str
+        Store path or fsspec URL.
+    cfg : Config, optional
+        ``crops``, ``crop_flow`` and ``store.flow_quantum`` / ``store.clevel`` are used.
+    protocol : Protocol, optional
+        Clip length, confidence threshold, minimum visible keypoints.
+    match_store : str, optional
+        A training store whose crop-flow backend and crops this build must match.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` holds a store and ``overwrite`` is false.
+    synthgen.lock.StoreLockedError, synthgen.lock.StoreAccessError
+        Another build is writing ``out``, or it cannot be written (:func:`synthgen.lock.claim_store`).
+    ValueError
+        Backend or crops differ from ``match_store``.
+    RuntimeError
+        No usable clip, or shards that failed (their errors are listed).
+    """
+    from synthgen.steps.crop_flow import backend_from_config
+
+    start_time = time.monotonic()
+    stream = stream or sys.stderr
+    cfg = cfg or Config()
+    protocol = protocol or Protocol()
+    backend = backend_from_config(cfg.crop_flow)
+    crop_flow = {"name": backend.name, "params": backend.params}
+    if match_store is not None:
+        check_same_backend(match_store, crop_flow, cfg)
+    if examples_per_shard < 1:
+        raise ValueError(f"need at least 1 clip per shard, got {examples_per_shard}")
+    with claim_store(out, overwrite=overwrite, can_resume=False):
+        return _build_3dpw(root, out, cfg=cfg, protocol=protocol, splits=splits,
+                           examples_per_shard=examples_per_shard, crop_flow=crop_flow,
+                           address=address, num_cpus=num_cpus, serial=serial, stream=stream,
+                           start_time=start_time)
+
+
+def _build_3dpw(root, out, *, cfg, protocol, splits, examples_per_shard, crop_flow, address,
+                num_cpus, serial, stream, start_time) -> Summary3DPW:
+    from synthgen.build import sorted_skips
+    from synthgen.parallel import TaskFailure, ray_map, ray_session
+
+    sources, plans, skipped = discover(root, cfg, protocol, splits=splits)
+    print(f"{len(sources)} usable sequences, {len(plans)} clips of {protocol.clip_length} frames",
+          file=stream)
+    if not plans:
+        raise RuntimeError("no usable 3DPW clip: "
+                           + "; ".join(f"{s['path']}: {s['reason']} {s['detail']}"
+                                       for s in skipped))
+    attrs = {"config": cfg.to_dict(), "crop_flow": crop_flow,
+             "sources": {"sequences": [dataclasses.asdict(s) for s in sources]}, "skipped": skipped,
+             "genders": list(store.GENDERS), "protocol": protocol.to_attrs(), "summary": None}
+    group = store.create_store(out, num_examples=len(plans), num_frames=protocol.clip_length,
+                               crop_size=cfg.crops.size, examples_per_shard=examples_per_shard,
+                               attrs=json.loads(json.dumps(attrs)), clevel=cfg.store.clevel,
+                               flow_quantum=cfg.store.flow_quantum, kind="3dpw")
+    tasks = [ShardTask(out, s, tuple(plans[store.shard_slice(group, s)]), tuple(sources),
+                       cfg.to_dict(), protocol) for s in range(group.attrs["num_shards"])]
+    session = contextlib.nullcontext() if serial else ray_session(address, num_cpus=num_cpus)
+    progress = Progress(len(plans), desc="clips", stream=stream)
+    failures, evaluated = [], 0
+    with session:
+        for index, result in ray_map(run_shard, tasks, address=address, num_cpus=num_cpus,
+                                     serial=serial):
+            if isinstance(result, TaskFailure):
+                failures.append(f"shard {tasks[index].shard}: {result.error}")
+                continue
+            if result["skipped"]:
+                group.attrs["skipped"] = sorted_skips(list(group.attrs["skipped"])
+                                                      + result["skipped"])
+            store.mark_done(group, result["shard"])
+            evaluated += result["evaluated_frames"]
+            progress.update(result["examples"])
+    progress.close()
+    if failures:
+        raise RuntimeError(f"{len(failures)} shards failed: " + "; ".join(failures))
+    skipped = tuple(group.attrs["skipped"])
+    group.attrs["summary"] = {"clips": len(plans), "sequences": len(sources),
+                              "evaluated_frames": evaluated, "skipped_inputs": len(skipped),
+                              "synthgen_version": synthgen.__version__}
+    return Summary3DPW(out, len(sources), len(plans), evaluated, skipped,
+                       time.monotonic() - start_time)

@@ -1,0 +1,37 @@
+"""Command-line pieces shared by the ``synthgen`` and ``trainer`` CLIs."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+#: The ``--set section.key=value`` option of every command that reads a pipeline.
+set_option = click.option(
+    "--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
+    help="Override one pipeline field (repeatable), e.g. --set clip.length=8.")
+
+
+class OneLineGroup(click.Group):
+    """A click group whose usage errors are one line (``error: ...``, exit 2), no usage block."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare command: its help, as click does
+            click.echo(exc.format_message(), err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            hint = f" (see {exc.ctx.command_path} -h)" if getattr(exc, "ctx", None) else ""
+            click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+
+
+def fail(exc: BaseException):
+    """Print ``error: <what is wrong and what to do>`` as one line on stderr and exit 1."""
+    click.echo("error: " + " ".join(str(exc).split()), err=True)
+    sys.exit(1)

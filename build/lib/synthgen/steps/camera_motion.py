@@ -1,0 +1,334 @@
+"""Camera motion of a background clip from its optical flow (method step 2).
+
+Per frame pair the camera motion is the median x and median y flow over the 240x320 window; over a
+clip it is integrated with the centre frame as reference. The offline cache keeps per-tile medians
+of each pair's flow over the whole (resized, uncropped) video frame, so the motion of any window is
+taken later without the flow itself: :func:`tile_medians` makes them, :func:`window_camera_motion`
+reads a window's motion back as the area-weighted median of the tiles it covers.
+
+*Decision* (the paper says "median"): with ``inlier_radius`` finite the median is taken a second
+time over the flow values within that radius of the first. An object covering a third of the
+frame pulls the plain median towards its own motion by about 0.7 standard deviations of the
+background's flow noise; the second pass removes most of that pull (on the demo backgrounds:
+31-frame drift 0.78 -> 0.29 px on zoom_chelsea, 0.71 -> 0.29 px on portrait_motorcycle) and equals
+the plain median when nothing moves independently. Known limit: an object held still in the frame
+while the camera pans, beside a textureless region, lends that region its motion in the TV-L1 flow
+(scikit-image's as well), and the median drifts (``wide_coffee`` demo video, 2 px over 31 frames).
+
+Large displacements (:func:`pair_flows`, *decision*; the paper says only "TVL1"): TV-L1's
+coarse-to-fine pyramid (4 levels at 240x320, depth set by the frame size) reaches about 8 px per
+frame; whip pans in Kinetics reach 30. So each pair's TV-L1 starts from a global translation found
+by phase correlation on the frames at half resolution (``cv2.phaseCorrelate``; at full resolution
+its whitening amplifies compression noise, and it failed on motion-blurred frames, 17 px off).
+TV-L1 then only recovers what differs from that translation. Where the median of the resulting
+flow and the phase-correlation estimate disagree by more than ``fallback_px`` (phase correlation
+is a single translation; a disagreement means one of them failed), OpenCV's DIS flow (medium
+preset) is computed too, and the one that explains the frames better is kept: higher
+:func:`reliability`, the fraction of pixels whose match lies inside the next frame and whose grey
+level there differs by at most :data:`RELIABLE_RESIDUAL`. The cache records per pair which
+estimate was kept (:data:`ESTIMATES`) and its reliability. Pixels whose match leaves the frame
+(a 28 px strip at 28 px per frame) have no correspondence and get NaN flow; the medians skip
+them (they biased a blurred whip pan's motion by +0.024 px per pair, 0.56 px drift over 31
+frames, against DIS's 0.26). Measured in ``benchmarks/bench_camera_motion.py``.
+
+Coordinates are pixels of the reader's resized frame (the 240x320 crop is a window of it), x then y.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from synthgen.config import CameraMotionConfig
+from synthgen.steps.tvl1 import optical_flow_tvl1_batch
+
+#: Names of the per-pair estimates, indexed by the code the cache stores.
+ESTIMATES = ("tvl1", "dis")
+#: Largest grey-level difference (of 255) between a pixel and its match that counts as explained.
+RELIABLE_RESIDUAL = 8.0
+
+
+@dataclass(frozen=True)
+class PairFlows:
+    """Flows of B frame pairs, which estimate each is, and how well it explains the frames.
+
+    Attributes
+    ----------
+    flow : ndarray, shape (B, H, W, 2), float32
+        Displacement from frame t to frame t+1, pixels, x then y; NaN where the match lies
+        outside frame t+1.
+    estimate : ndarray, shape (B,), uint8
+        Index into :data:`ESTIMATES` of each pair's flow.
+    reliability : ndarray, shape (B,), float32
+        :func:`reliability` of each pair's flow, 0..1.
+    """
+
+    flow: np.ndarray
+    estimate: np.ndarray
+    reliability: np.ndarray
+
+
+def pair_flows(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotionConfig) -> PairFlows:
+    """Optical flow of B frame pairs for camera motion, robust to large displacements.
+
+    TV-L1 (``cfg``'s parameters) initialised by :func:`global_translation`; where the flow's
+    median and that translation differ by more than ``cfg.fallback_px`` in x or y, DIS (medium)
+    replaces it if its :func:`reliability` is higher (module notes).
+
+    Parameters
+    ----------
+    frames0, frames1 : ndarray, shape (B, H, W, 3), uint8
+        RGB frames; pair b is ``frames0[b]`` to ``frames1[b]``.
+    cfg : CameraMotionConfig
+        TV-L1 parameters, ``phase_correlation`` and ``fallback_px``.
+    """
+    gray0, gray1 = _gray(frames0), _gray(frames1)
+    init = global_translation(gray0, gray1) if cfg.phase_correlation else None
+    flow = optical_flow_tvl1_batch(frames0, frames1, attachment=cfg.attachment,
+                                   tightness=cfg.tightness, num_warp=cfg.num_warp,
+                                   num_iter=cfg.num_iter, num_levels=cfg.num_levels,
+                                   downscale=cfg.downscale, initial_motion=init)
+    estimate = np.zeros(len(flow), dtype=np.uint8)
+    score = np.array([reliability(g0, g1, f) for g0, g1, f in zip(gray0, gray1, flow)], np.float32)
+    if init is not None:
+        medians = np.median(flow.reshape(len(flow), -1, 2), axis=1)
+        for b in np.flatnonzero(np.abs(medians - init).max(axis=1) > cfg.fallback_px):
+            dis = _dis().calc(gray0[b], gray1[b], None)
+            dis_score = reliability(gray0[b], gray1[b], dis)
+            if dis_score > score[b]:
+                flow[b], estimate[b], score[b] = dis, ESTIMATES.index("dis"), dis_score
+    for f in flow:
+        f[~_match_inside(f)[0]] = np.nan
+    return PairFlows(flow=flow, estimate=estimate, reliability=score)
+
+
+def global_translation(gray0: np.ndarray, gray1: np.ndarray) -> np.ndarray:
+    """Global translation of B grey frame pairs by phase correlation at half resolution.
+
+    Parameters
+    ----------
+    gray0, gray1 : ndarray, shape (B, H, W), uint8
+
+    Returns
+    -------
+    shift : ndarray, shape (B, 2), float64
+        Displacement from ``gray0[b]`` to ``gray1[b]``, full-resolution pixels, x then y.
+    """
+    shifts = np.empty((len(gray0), 2))
+    for b, (g0, g1) in enumerate(zip(gray0, gray1)):
+        half0, half1 = (cv2.pyrDown(g.astype(np.float32)) for g in (g0, g1))
+        h, w = half0.shape[0] // 2 * 2, half0.shape[1] // 2 * 2  # odd sizes bias OpenCV's peak
+        window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+        (dx, dy), _ = cv2.phaseCorrelate(half0[:h, :w], half1[:h, :w], window)
+        shifts[b] = 2 * dx, 2 * dy
+    return shifts
+
+
+def reliability(gray0: np.ndarray, gray1: np.ndarray, flow: np.ndarray) -> float:
+    """Fraction of pixels a flow explains: match inside frame 1, grey levels within
+    :data:`RELIABLE_RESIDUAL`.
+
+    Parameters
+    ----------
+    gray0, gray1 : ndarray, shape (H, W), uint8
+        Frames t and t+1.
+    flow : ndarray, shape (H, W, 2)
+        Displacement from frame t to t+1, pixels, x then y.
+    """
+    inside, map_x, map_y = _match_inside(flow)
+    warped = cv2.remap(gray1.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+    explained = inside & (np.abs(warped - gray0) <= RELIABLE_RESIDUAL)
+    return float(explained.mean())
+
+
+def _match_inside(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(H, W) bool: where x + flow lies inside the frame; and the match's x and y maps."""
+    height, width = flow.shape[:2]
+    map_x = np.arange(width, dtype=np.float32)[None, :] + flow[..., 0].astype(np.float32)
+    map_y = np.arange(height, dtype=np.float32)[:, None] + flow[..., 1].astype(np.float32)
+    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+    return inside, map_x, map_y
+
+
+def _gray(frames: np.ndarray) -> np.ndarray:
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+
+
+def _dis() -> cv2.DISOpticalFlow:
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+
+def camera_motion(flow: np.ndarray, *, inlier_radius: float = np.inf) -> np.ndarray:
+    """Median flow of one frame pair: the camera motion of that pair.
+
+    Parameters
+    ----------
+    flow : ndarray, shape (H, W, 2)
+        Displacement from frame t to frame t+1 in pixels, x then y; NaN pixels are left out.
+    inlier_radius : float
+        If finite, the median is taken again over the pixels whose flow lies within this many
+        pixels (each of x and y) of the first median. ``inf`` is the paper's plain median; a finite
+        radius removes the pull of independently moving objects (see module notes).
+
+    Returns
+    -------
+    motion : ndarray, shape (2,), float64
+        Median x and median y displacement, pixels.
+    """
+    values = np.asarray(flow, dtype=np.float64).reshape(1, -1, 2)
+    return _robust_median(values, np.ones(values.shape[:2]), inlier_radius)[0]
+
+
+def integrate_camera_motion(pair_motion: np.ndarray) -> np.ndarray:
+    """Per-frame offsets from per-pair motion, the centre frame ``T // 2`` as reference.
+
+    Parameters
+    ----------
+    pair_motion : ndarray, shape (T-1, 2)
+        ``pair_motion[t]``: motion (x, y pixels) from frame t to frame t+1, optical-flow sign.
+
+    Returns
+    -------
+    offsets : ndarray, shape (T, 2), float64
+        ``offsets[T // 2] == 0``; content at pixel p of the centre frame is at ``p + offsets[t]``
+        in frame t (x then y, pixels).
+    """
+    pair_motion = np.asarray(pair_motion, dtype=np.float64).reshape(-1, 2)
+    positions = np.concatenate([np.zeros((1, 2)), np.cumsum(pair_motion, axis=0)])
+    return positions - positions[len(positions) // 2]
+
+
+def tile_medians(flow: np.ndarray, *, tile: int) -> np.ndarray:
+    """Median flow of each ``tile`` x ``tile`` block of a frame pair's flow.
+
+    Parameters
+    ----------
+    flow : ndarray, shape (H, W, 2)
+        Displacement from frame t to frame t+1 in pixels, x then y; NaN pixels are left out.
+    tile : int
+        Tile side in pixels. The last tile row/column holds the ``H % tile`` / ``W % tile``
+        remaining pixels when the size is not a multiple.
+
+    Returns
+    -------
+    medians : ndarray, shape (ceil(H / tile), ceil(W / tile), 2), float32
+        Tile (i, j) covers rows ``i*tile:(i+1)*tile`` and columns ``j*tile:(j+1)*tile``; NaN
+        where all its pixels are.
+    """
+    flow = np.asarray(flow, dtype=np.float32)
+    height, width = flow.shape[:2]
+    rows, cols = -(-height // tile), -(-width // tile)
+    out = np.empty((rows, cols, 2), dtype=np.float32)
+    full_r, full_c = height // tile, width // tile
+    blocks = flow[:full_r * tile, :full_c * tile].reshape(full_r, tile, full_c, tile, 2)
+    out[:full_r, :full_c] = _nan_median(blocks.transpose(0, 2, 1, 3, 4).reshape(full_r, full_c, -1, 2))
+    for i in range(rows):
+        for j in range(cols):
+            if i >= full_r or j >= full_c:
+                block = flow[i * tile:(i + 1) * tile, j * tile:(j + 1) * tile]
+                out[i, j] = _nan_median(block.reshape(-1, 2))
+    return out
+
+
+def _nan_median(values: np.ndarray) -> np.ndarray:
+    """Median over axis -2 of (..., N, 2) values, NaNs left out (NaN if all are); as np.median
+    without NaNs. Vectorised: ``np.nanmedian`` loops in Python over the tiles."""
+    ordered = np.sort(values, axis=-2)  # NaNs sort last
+    count = np.isfinite(ordered).sum(axis=-2, keepdims=True)
+    lo = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=-2)
+    hi = np.take_along_axis(ordered, np.minimum(count // 2, values.shape[-2] - 1), axis=-2)
+    return np.where(count > 0, 0.5 * (lo + hi), np.nan)[..., 0, :]
+
+
+def tile_weights(frame_shape: tuple[int, int], crop_yx: tuple[int, int], crop_shape: tuple[int, int],
+                 *, tile: int) -> np.ndarray:
+    """Number of pixels of each tile that lie inside a crop window.
+
+    Parameters
+    ----------
+    frame_shape : (int, int)
+        (H, W) of the frame the tiles cover, pixels.
+    crop_yx : (int, int)
+        Top-left corner (y, x) of the window in frame pixels.
+    crop_shape : (int, int)
+        (height, width) of the window, pixels.
+    tile : int
+        Tile side in pixels (as in :func:`tile_medians`).
+
+    Returns
+    -------
+    weights : ndarray, shape (ceil(H / tile), ceil(W / tile)), float64
+
+    Raises
+    ------
+    ValueError
+        If the window does not fit inside the frame.
+    """
+    (height, width), (y0, x0), (ch, cw) = frame_shape, crop_yx, crop_shape
+    if y0 < 0 or x0 < 0 or y0 + ch > height or x0 + cw > width:
+        raise ValueError(f"crop window {crop_shape} at {crop_yx} does not fit in frame {frame_shape}")
+    return np.outer(_overlap(height, y0, ch, tile), _overlap(width, x0, cw, tile))
+
+
+def _overlap(size: int, start: int, length: int, tile: int) -> np.ndarray:
+    lo = np.arange(0, size, tile)
+    hi = np.minimum(lo + tile, size)
+    return np.clip(np.minimum(hi, start + length) - np.maximum(lo, start), 0, None).astype(np.float64)
+
+
+def window_camera_motion(medians: np.ndarray, weights: np.ndarray, *,
+                         inlier_radius: float = np.inf) -> np.ndarray:
+    """Camera motion of a crop window from per-tile medians: the weighted median over tiles.
+
+    Parameters
+    ----------
+    medians : ndarray, shape (P, R, C, 2)
+        Per-tile median flow of P frame pairs (:func:`tile_medians`), pixels, x then y; NaN
+        tiles are left out.
+    weights : ndarray, shape (R, C)
+        Pixels of each tile inside the window (:func:`tile_weights`).
+    inlier_radius : float
+        As in :func:`camera_motion`, applied to the tiles.
+
+    Returns
+    -------
+    pair_motion : ndarray, shape (P, 2), float64
+        Motion of each pair in the window, pixels, x then y; approximates the median of the flow
+        over the window's pixels (measured error in ``benchmarks/bench_camera_motion.py``).
+    """
+    medians = np.asarray(medians, dtype=np.float64)
+    values = medians.reshape(medians.shape[0], -1, 2)
+    w = np.broadcast_to(np.asarray(weights, dtype=np.float64).ravel(), values.shape[:2])
+    return _robust_median(values, w, inlier_radius)
+
+
+def _robust_median(values: np.ndarray, weights: np.ndarray, inlier_radius: float) -> np.ndarray:
+    """Weighted median of (P, N, 2) values with (P, N) weights, re-taken over the inliers.
+    Values with a NaN component get weight 0."""
+    finite = np.isfinite(values).all(axis=-1)
+    weights = np.where(finite, weights, 0.0)
+    values = np.where(finite[..., None], values, 0.0)
+    first = _weighted_median(values, weights)
+    if not np.isfinite(inlier_radius):
+        return first
+    inlier = (np.abs(values - first[:, None]) <= inlier_radius).all(axis=-1)
+    kept = weights * inlier
+    second = _weighted_median(values, kept)
+    return np.where((kept.sum(axis=1) > 0)[:, None], second, first)
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per pair and per component weighted median of (P, N, 2) values with (P, N) weights."""
+    order = np.argsort(values, axis=1)
+    sorted_values = np.take_along_axis(values, order, axis=1)
+    cumulative = np.cumsum(np.take_along_axis(weights[..., None], order, axis=1), axis=1)
+    half = 0.5 * cumulative[:, -1:]
+    # Lower and upper weighted medians, averaged (as np.median does for an even count).
+    lower = np.argmax(cumulative >= half, axis=1)
+    upper = np.argmax(cumulative > half, axis=1)
+    lo = np.take_along_axis(sorted_values, lower[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(sorted_values, upper[:, None], axis=1)[:, 0]
+    return 0.5 * (lo + hi)

@@ -1,0 +1,83 @@
+"""The classical default: OpenCV's DIS flow with variational refinement on the crops.
+
+DIS (Kroeger et al. 2016, "Fast Optical Flow using Dense Inverse Search") matches patches
+coarse to fine by inverse-compositional search, densifies them, and refines each level with a
+variational energy (brightness and gradient constancy, smoothness). On grey levels.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from synthgen.config import CropFlowConfig
+from synthgen.steps.crop_flow.base import FlowBackend
+
+_DEFAULT = CropFlowConfig()
+
+
+class DISBackend(FlowBackend):
+    """DIS optical flow (``cv2.DISOpticalFlow``) on the grey levels of each RGB crop pair.
+
+    Parameters
+    ----------
+    finest_scale : int
+        Finest pyramid level matched (0: full resolution; 1: half, refined up by the variational
+        step at each finer level).
+    patch_size, patch_stride : int
+        Patch side and spacing in pixels at each level.
+    gradient_descent_iterations : int
+        Inverse-search iterations per patch.
+    refinement_iterations : int
+        Variational refinement iterations per level (0: none).
+    refinement_alpha, refinement_gamma, refinement_delta : float
+        Weights of smoothness, gradient constancy and brightness constancy of the refinement.
+
+    Mean normalisation and spatial propagation are on (OpenCV's presets). Defaults are ``synthgen.config.CropFlowConfig``'s ``dis_*`` (chosen in
+    ``benchmarks/bench_crop_flow.py``). The flow of each pair does not depend on the batch or on
+    OpenCV's thread count.
+    """
+
+    name = "dis"
+
+    def __init__(self, *, finest_scale: int = _DEFAULT.dis_finest_scale,
+                 patch_size: int = _DEFAULT.dis_patch_size,
+                 patch_stride: int = _DEFAULT.dis_patch_stride,
+                 gradient_descent_iterations: int = _DEFAULT.dis_gradient_descent_iterations,
+                 refinement_iterations: int = _DEFAULT.dis_refinement_iterations,
+                 refinement_alpha: float = _DEFAULT.dis_refinement_alpha,
+                 refinement_gamma: float = _DEFAULT.dis_refinement_gamma,
+                 refinement_delta: float = _DEFAULT.dis_refinement_delta):
+        if min(patch_size, patch_stride, gradient_descent_iterations) < 1 or finest_scale < 0 \
+                or refinement_iterations < 0 or patch_stride > patch_size:
+            raise ValueError("DIS needs patch_size >= patch_stride >= 1, gradient_descent_iterations "
+                             ">= 1, finest_scale >= 0 and refinement_iterations >= 0")
+        self._params = dict(finest_scale=int(finest_scale), patch_size=int(patch_size),
+                            patch_stride=int(patch_stride),
+                            gradient_descent_iterations=int(gradient_descent_iterations),
+                            refinement_iterations=int(refinement_iterations),
+                            refinement_alpha=float(refinement_alpha),
+                            refinement_gamma=float(refinement_gamma),
+                            refinement_delta=float(refinement_delta))
+        p = self._params
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        dis.setFinestScale(p["finest_scale"])
+        dis.setPatchSize(p["patch_size"])
+        dis.setPatchStride(p["patch_stride"])
+        dis.setGradientDescentIterations(p["gradient_descent_iterations"])
+        dis.setVariationalRefinementIterations(p["refinement_iterations"])
+        dis.setVariationalRefinementAlpha(p["refinement_alpha"])
+        dis.setVariationalRefinementGamma(p["refinement_gamma"])
+        dis.setVariationalRefinementDelta(p["refinement_delta"])
+        self._dis = dis
+
+    @property
+    def params(self) -> dict:
+        return dict(self._params)
+
+    def _flow(self, pairs: np.ndarray) -> np.ndarray:
+        out = np.empty(pairs.shape[:1] + pairs.shape[2:4] + (2,), dtype=np.float32)
+        for b, (first, second) in enumerate(pairs):
+            out[b] = self._dis.calc(cv2.cvtColor(first, cv2.COLOR_RGB2GRAY),
+                                    cv2.cvtColor(second, cv2.COLOR_RGB2GRAY), None)
+        return out

@@ -1,0 +1,1 @@
+"""Motion HMR trainer. Stands beside ``synthgen`` and imports none of its internals."""

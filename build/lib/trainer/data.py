@@ -1,0 +1,623 @@
+"""From stores to device batches: the trainer's data path.
+
+Reads synthgen stores only through their public reader (:class:`synthgen.store.StoreReader`):
+finished shards only, one example per Zarr chunk, whole examples (one byte-range read per array,
+checksums checked: damage raises :class:`synthgen.store.StoreDamageError` naming store, array and
+shard). Worker processes of a ``torch.utils.data.DataLoader`` decompress chunks (each worker
+opens the stores lazily, on its first item); training epochs visit the examples shard by shard
+(:class:`ClipBatchSampler`), so a worker's reads stay within a few shard files; batches travel in
+pinned memory and are copied to the device without blocking. Everything that turns stored arrays
+into network inputs runs on the device, batched, in torch: flow scaling and magnitude, keypoint
+heatmaps (:mod:`trainer.heatmaps`), the visibility randomisation (:mod:`trainer.randomize`), the
+total-occlusion channel, resizing. CPU works too.
+
+Pairs and frames: a training clip is a window of T = ``clip_length`` frames of a stored example;
+pair t (t < T - 1) holds frames t and t + 1 both cropped with box t. The input of pair t is built
+from pair t: flow t, RGB of frame t, heatmaps of the keypoints of frame t (crop t), and frame t's
+total-occlusion flag. Its targets are frames t (``current`` head) and t + 1 (``future`` head),
+the latter's 2D keypoints expressed in box t.
+
+Normalised crop coordinates (the 2D targets): ``(px + 0.5) * 2 / crop_size - 1`` for crop pixels
+``px`` whose pixel centres sit at integers: -1 at the left/top edge, +1 at the right/bottom edge.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from synthgen import store as synthstore
+from trainer.config import MODALITIES, DataConfig
+from trainer.heatmaps import render_heatmaps
+from trainer.joints import HEATMAP_KEYPOINTS
+from trainer.losses import pair_frames
+from trainer.randomize import randomize_visibility
+
+#: SMPL indices of the leg keypoints the randomisation may unhide: L/R hip (1, 2), knee (4, 5),
+#: ankle (7, 8).
+LEG_JOINTS = (1, 2, 4, 5, 7, 8)
+#: Channels of each input part.
+PART_CHANNELS = {"rgb": 3, "flow": 3, "keypoints": len(HEATMAP_KEYPOINTS)}
+#: ImageNet statistics of torchvision's ResNet-50 weights (RGB in [0, 1]).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Arrays every batch carries (targets and visibility), per frame.
+TARGET_ARRAYS = ("joints3d", "joints2d", "joints2d_crop", "boxes", "visibility", "total_occlusion")
+
+
+def input_channels(modality: str) -> int:
+    """Channels per pair of a modality: its parts plus the total-occlusion indicator."""
+    return sum(PART_CHANNELS[part] for part in MODALITIES[modality]) + 1
+
+
+def channel_layout(modality: str) -> dict[str, slice]:
+    """Where each part sits in the channel axis of :func:`make_inputs` output.
+
+    Returns
+    -------
+    dict of str to slice
+        Parts of ``MODALITIES[modality]`` in order, then ``"total_occlusion"`` (last channel).
+    """
+    layout, start = {}, 0
+    for part in MODALITIES[modality]:
+        layout[part] = slice(start, start + PART_CHANNELS[part])
+        start += PART_CHANNELS[part]
+    layout["total_occlusion"] = slice(start, start + 1)
+    return layout
+
+
+# ----------------------------------------------------------------------------------------------
+# Stores
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """What the trainer needs to know about one store.
+
+    Attributes
+    ----------
+    url : str
+    num_frames, crop_size : int
+        Frames per example and crop side in pixels.
+    crop_flow : dict or None
+        The crop-flow backend the store was made with (``attrs["crop_flow"]``, else the config's
+        ``crop_flow`` section), None when it records none.
+    examples : ndarray, shape (N,), int64
+        Indices of the examples of finished shards.
+    persons : ndarray, shape (N,), str
+        Identity of each example's SURREAL clip: the source entry of ``surreal_index`` in
+        ``attrs["sources"]["surreal"]`` when recorded (the same string in every store built from
+        the same SURREAL clip), else ``"<url>#<index>"``.
+    examples_per_shard : int
+        Consecutive examples per shard file.
+    """
+
+    url: str
+    num_frames: int
+    crop_size: int
+    crop_flow: dict | None
+    examples: np.ndarray
+    persons: np.ndarray
+    examples_per_shard: int = 1
+
+
+def _crop_flow(attrs: dict) -> dict | None:
+    if "crop_flow" in attrs:
+        return attrs["crop_flow"]
+    return attrs.get("config", {}).get("crop_flow")
+
+
+def _person_names(attrs: dict, url: str, indices: np.ndarray) -> np.ndarray:
+    sources = attrs.get("sources", {})
+    table = sources.get("surreal") if isinstance(sources, dict) else None
+    names = []
+    for index in indices.tolist():
+        if table is not None and 0 <= index < len(table):
+            entry = table[index]
+            if isinstance(entry, dict):
+                entry = entry.get("path", json.dumps(entry, sort_keys=True))
+            names.append(str(entry))
+        else:
+            names.append(f"{url}#{index}")
+    return np.asarray(names, dtype=str)
+
+
+def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[StoreInfo]:
+    """Open stores for training and check that they can be mixed.
+
+    Parameters
+    ----------
+    urls : list of str
+        Store paths or fsspec URLs.
+    allow_mixed_flow : bool
+        Accept stores made with different crop-flow backends (their flow statistics differ).
+
+    Returns
+    -------
+    list of StoreInfo
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        A missing store or one of another schema version (:func:`synthgen.store.open_group`).
+    synthgen.store.StoreDamageError
+        A file of a finished shard is missing.
+    ValueError
+        No URL; a store without finished examples; a store whose ``joints_convention`` is not one
+        of ``synthgen.store.JOINTS_CONVENTIONS`` (its joints3d would be misread); stores with
+        different crop sizes; stores with different crop-flow backends (unless
+        ``allow_mixed_flow``); NaN or infinite values (:func:`check_finite`). Messages name the
+        stores.
+    """
+    if not urls:
+        raise ValueError("no store given")
+    infos = []
+    for url in urls:
+        group = synthstore.open_group(str(url))
+        attrs = dict(group.attrs)
+        convention = attrs.get("joints_convention")
+        if convention not in synthstore.JOINTS_CONVENTIONS:
+            raise ValueError(f"{url}: joints convention {convention!r} is unknown to this trainer "
+                             f"(it reads {sorted(synthstore.JOINTS_CONVENTIONS)}); rebuild the "
+                             f"store with this version of synthgen")
+        examples = synthstore.finished_examples(group)
+        if examples.size == 0:
+            raise ValueError(f"{url}: store has no finished shard yet")
+        reader = synthstore.StoreReader(str(url), group)
+        reader.check_present()
+        done = np.flatnonzero(synthstore.finished_shards(group))
+        check_finite(reader, str(url), done)
+        surreal = np.concatenate([reader.read_shard("surreal_index", int(shard))  # = examples
+                                  for shard in done])
+        infos.append(StoreInfo(str(url), int(attrs["num_frames"]), int(attrs["crop_size"]),
+                               _crop_flow(attrs), examples, _person_names(attrs, str(url), surreal),
+                               reader.per_shard))
+    first = infos[0]
+    for info in infos[1:]:
+        if info.crop_size != first.crop_size:
+            raise ValueError(f"stores have different crop sizes: {first.url} {first.crop_size} px, "
+                             f"{info.url} {info.crop_size} px")
+        if info.crop_flow != first.crop_flow and not allow_mixed_flow:
+            raise ValueError(
+                f"stores were made with different crop-flow backends: {first.url} "
+                f"{json.dumps(first.crop_flow, sort_keys=True)}, {info.url} "
+                f"{json.dumps(info.crop_flow, sort_keys=True)}; pass --allow-mixed-flow "
+                f"(data.allow_mixed_flow) to train on both anyway")
+    return infos
+
+
+#: Float arrays the trainer reads (targets, body pose and shape), checked by :func:`check_finite`.
+FINITE_ARRAYS = ("joints3d", "joints2d", "joints2d_crop", "boxes", "pose", "betas")
+
+
+def check_finite(reader: synthstore.StoreReader, url: str, shards: np.ndarray) -> None:
+    """Refuse a store with NaN or infinite values in the float arrays the trainer reads
+    (:data:`FINITE_ARRAYS`) in any of ``shards`` (the finished ones), one read per shard file.
+
+    Raises
+    ------
+    ValueError
+        Naming the store, the array and the first example with such values.
+    """
+    for name in (n for n in FINITE_ARRAYS if n in reader.specs):
+        for shard in shards:
+            values = reader.read_shard(name, int(shard))
+            finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+            if not finite.all():
+                example = int(shard) * reader.per_shard + int(np.argmin(finite))
+                raise ValueError(f"{url}: example {example} has NaN or infinite values in "
+                                 f"'{name}': rebuild the store (synthgen build) from clean inputs")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Examples of a split: ``items`` (M, 2) int64 rows (store number, example index),
+    ``persons`` (M,) their SURREAL identities, ``num_frames`` (M,) frames of each example,
+    ``shards`` (M,) int64 a label of each example's shard file (:func:`shard_labels`)."""
+
+    items: np.ndarray
+    persons: np.ndarray
+    num_frames: np.ndarray
+    shards: np.ndarray
+
+
+def shard_labels(stores: list[StoreInfo], items: np.ndarray) -> np.ndarray:
+    """(M,) int64: equal for the ``items`` rows (store number, example) in one shard of one store."""
+    per = np.asarray([s.examples_per_shard for s in stores], dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64).reshape(-1, 2)
+    shard = items[:, 1] // per[items[:, 0]]
+    return items[:, 0] * (int(shard.max(initial=0)) + 1) + shard
+
+
+def split_stores(stores: list[StoreInfo], *, val_every: int) -> tuple[Split, Split]:
+    """Deterministic train/validation split that never puts one SURREAL clip in both.
+
+    The distinct person identities of all stores are ordered by CRC-32 of their name (then the
+    name); every ``val_every``-th of them, starting with the first, goes to validation with all its
+    examples. With a single identity (nothing to split by) every ``val_every``-th example goes to
+    validation instead.
+
+    Returns
+    -------
+    train, val : Split
+    """
+    items = np.concatenate([np.stack([np.full(s.examples.size, k), s.examples], axis=1)
+                            for k, s in enumerate(stores)]).astype(np.int64)
+    persons = np.concatenate([s.persons for s in stores])
+    frames = np.concatenate([np.full(s.examples.size, s.num_frames) for s in stores])
+    names = sorted(set(persons.tolist()), key=lambda n: (zlib.crc32(n.encode()), n))
+    if len(names) > 1:
+        held_out = set(names[::val_every])
+        val = np.array([p in held_out for p in persons.tolist()])
+    else:
+        val = np.arange(len(items)) % val_every == 0
+    shards = shard_labels(stores, items)
+    return (Split(items[~val], persons[~val], frames[~val], shards[~val]),
+            Split(items[val], persons[val], frames[val], shards[val]))
+
+
+# ----------------------------------------------------------------------------------------------
+# Dataset and sampler (host side)
+
+
+def arrays_for(modality: str) -> tuple[str, ...]:
+    """The stored arrays a modality reads: the target arrays, plus ``rgb`` and/or ``flow``."""
+    parts = MODALITIES[modality]
+    return TARGET_ARRAYS + tuple(name for name in ("rgb", "flow") if name in parts)
+
+
+class ClipDataset(Dataset):
+    """Windows of stored examples, as numpy arrays; keys are ``(position, start)``.
+
+    Parameters
+    ----------
+    stores : list of StoreInfo
+    items : ndarray, shape (M, 2), int64
+        (store number, example index) of each position (:attr:`Split.items`).
+    clip_length : int
+        Frames T of a window.
+    arrays : tuple of str
+        Stored arrays to read (:func:`arrays_for`).
+
+    Raises
+    ------
+    ValueError
+        A store lacks one of ``arrays`` (built with ``store.omit``), naming store and arrays.
+
+    Notes
+    -----
+    Stores are opened lazily in the process that reads (each DataLoader worker opens its own),
+    and never pickled; reads are checked (:class:`synthgen.store.StoreReader`: damage raises
+    :class:`synthgen.store.StoreDamageError` naming store, array and shard). An item
+    (``dataset[(position, start)]``) is a dict of frames ``start .. start + T - 1``: every name
+    of ``arrays`` with the frame axis cut to the window (``rgb`` to its first T - 1 frames and
+    ``flow`` to its T - 1 pairs: the pairs' inputs), plus ``flow_quantum`` (float32 pixels per
+    stored flow unit) and ``position`` (int64).
+    """
+
+    def __init__(self, stores: list[StoreInfo], items: np.ndarray, *, clip_length: int,
+                 arrays: tuple[str, ...]):
+        self.stores = stores
+        self.items = np.asarray(items, dtype=np.int64)
+        self.clip_length = clip_length
+        self.arrays = arrays
+        for info in stores:
+            held = synthstore.store_schema(synthstore.open_group(info.url).attrs)
+            missing = [name for name in arrays if name not in held]
+            if missing:
+                raise ValueError(f"{info.url}: store has no {', '.join(missing)} (built with "
+                                 f"store.omit), which this input modality reads; train another "
+                                 f"modality or use a store that has them")
+        self._readers: dict[int, synthstore.StoreReader] = {}
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_readers"] = {}
+        return state
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _reader(self, number: int) -> synthstore.StoreReader:
+        if number not in self._readers:
+            self._readers[number] = synthstore.StoreReader(self.stores[number].url)
+        return self._readers[number]
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
+        return self._item(key)
+
+    def __getitems__(self, keys: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
+        """The batch of ``keys`` as the stacked tensors ``default_collate`` would make of the
+        items, each example decompressed straight into its row; inside a DataLoader worker the
+        tensors are in shared memory, so nothing is copied on the way to the main process."""
+        first = self._item(keys[0])
+        shared = torch.utils.data.get_worker_info() is not None
+        batch = {}
+        for name, value in first.items():
+            value = torch.from_numpy(np.asarray(value))
+            shape = (len(keys), *value.shape)
+            if shared:  # allocated in shared memory, as default_collate does in workers
+                storage = value._typed_storage()._new_shared(int(np.prod(shape)))
+                batch[name] = value.new(storage).resize_(shape)
+            else:
+                batch[name] = torch.empty(shape, dtype=value.dtype)
+            batch[name][0] = value
+        for row, key in enumerate(keys[1:], start=1):
+            self._item(key, into={name: tensor[row].numpy() for name, tensor in batch.items()})
+        return batch
+
+    def _item(self, key: tuple[int, int], into: dict[str, np.ndarray] | None = None) -> dict:
+        """The item of ``key``, written into the arrays ``into`` (one per item key) when given."""
+        position, start = key
+        number, example = self.items[position]
+        reader = self._reader(int(number))
+        frames = slice(start, start + self.clip_length)
+        pairs = slice(start, start + self.clip_length - 1)
+        out = {"position": np.int64(position)}
+        for name in self.arrays:
+            window = pairs if name in ("rgb", "flow") else frames
+            target = None if into is None else into[name]
+            if target is not None and target.shape == reader.specs[name].shape:
+                out[name] = reader.read(name, int(example), out=target)  # the whole chunk
+            else:
+                out[name] = reader.read(name, int(example))[window]
+        if "flow" in self.arrays:
+            out["flow_quantum"] = np.float32(reader.array_attrs("flow")["quantum_px"])
+        if into is not None:
+            for name, value in out.items():
+                if into[name] is not value:
+                    into[name][...] = value
+        return out
+
+
+class ClipBatchSampler(Sampler):
+    """Batches of ``(position, start)`` keys for :class:`ClipDataset`.
+
+    Parameters
+    ----------
+    num_frames : ndarray, shape (M,), int
+        Frames of each example (:attr:`Split.num_frames`).
+    clip_length : int
+        Window length T; examples shorter than T are refused.
+    batch_size : int
+    seed : int
+    shuffle : bool
+        True (training): each epoch a permutation of the examples and a random window start per
+        example, both drawn from ``numpy.random.default_rng([seed, epoch])``, incomplete last batch
+        dropped. False (validation): examples in order, the centred window, last batch kept.
+    shards : ndarray, shape (M,), int, optional
+        Shard label of each example (:attr:`Split.shards`). Given, a shuffled epoch is
+        shard-sequential: the shards in a random order, each shard's examples in a random order
+        within it, so reads sweep one shard file after another.
+
+    Notes
+    -----
+    The order of an epoch depends only on ``(seed, epoch)``, so a resumed run rebuilds it and
+    skips the batches already consumed (:meth:`set_epoch`). Iteration happens in the main process
+    (DataLoader workers only read), so persistent workers see every epoch's order.
+    """
+
+    def __init__(self, num_frames: np.ndarray, *, clip_length: int, batch_size: int, seed: int,
+                 shuffle: bool = True, shards: np.ndarray | None = None):
+        self.num_frames = np.asarray(num_frames, dtype=np.int64)
+        self.shards = None if shards is None else np.asarray(shards, dtype=np.int64)
+        if self.num_frames.size and self.num_frames.min() < clip_length:
+            raise ValueError(f"clip_length {clip_length} exceeds the {self.num_frames.min()} "
+                             f"frames of the shortest example")
+        self.clip_length = clip_length
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, *, skip_batches: int = 0) -> None:
+        """Select the epoch to iterate and how many of its first batches to skip (resume)."""
+        self.epoch = epoch
+        self.skip = skip_batches
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The keys of an epoch, shape (batches, batch_size, 2) (position, start); the last batch
+        of an unshuffled order may be padded with -1 rows."""
+        n = self.num_frames.size
+        if self.shuffle:
+            rng = np.random.default_rng([self.seed, epoch])
+            positions = rng.permutation(n)
+            if self.shards is not None:
+                labels, shard = np.unique(self.shards[positions], return_inverse=True)
+                rank = rng.permutation(len(labels))  # the place of each shard in the epoch
+                positions = positions[np.argsort(rank[shard], kind="stable")]
+            starts = rng.integers(0, self.num_frames[positions] - self.clip_length + 1)
+            usable = (n // self.batch_size) * self.batch_size
+            keys = np.stack([positions, starts], axis=1)[:usable]
+        else:
+            starts = (self.num_frames - self.clip_length) // 2
+            keys = np.stack([np.arange(n), starts], axis=1)
+            pad = -len(keys) % self.batch_size
+            keys = np.concatenate([keys, np.full((pad, 2), -1)])
+        return keys.reshape(-1, self.batch_size, 2)
+
+    def __len__(self) -> int:
+        if self.shuffle:
+            return self.num_frames.size // self.batch_size
+        return -(-self.num_frames.size // self.batch_size)
+
+    def __iter__(self):
+        for batch in self.order(self.epoch)[self.skip:]:
+            yield [(int(p), int(s)) for p, s in batch if p >= 0]
+
+
+def make_loader(dataset: ClipDataset, sampler: ClipBatchSampler, *, num_workers: int,
+                pin_memory: bool) -> DataLoader:
+    """A DataLoader over ``dataset`` in ``sampler``'s batches (persistent workers when > 0).
+
+    The loader has its own ``torch.Generator``: starting an epoch never draws from the global
+    torch RNG (which dropout uses), so a resumed run's random stream matches an uninterrupted one.
+    """
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
+                      pin_memory=pin_memory, persistent_workers=num_workers > 0,
+                      generator=torch.Generator(), collate_fn=_collate)
+
+
+def _collate(data):
+    """Batches from :meth:`ClipDataset.__getitems__` are collated already."""
+    return data if isinstance(data, dict) else torch.utils.data.default_collate(data)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Copy a batch to ``device`` (non-blocking: from pinned memory the copy overlaps compute)."""
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Device side
+
+
+def hidden_keypoints(batch: dict[str, torch.Tensor], *, config: DataConfig,
+                     generator: torch.Generator | None) -> torch.Tensor:
+    """Hidden state of the 12 heatmap keypoints that the input shows.
+
+    Parameters
+    ----------
+    batch : dict
+        Device batch with ``visibility`` (B, T, 24) uint8 bitmask (0 = visible).
+    config : DataConfig
+        Randomisation probabilities.
+    generator : torch.Generator or None
+        With a generator (training), :func:`trainer.randomize.randomize_visibility` is applied;
+        None (validation) keeps the stored visibility.
+
+    Returns
+    -------
+    Tensor, shape (B, T, 12), bool
+        True where hidden, in :data:`trainer.joints.HEATMAP_KEYPOINTS` order.
+    """
+    keypoints = torch.as_tensor(HEATMAP_KEYPOINTS, device=batch["visibility"].device)
+    hidden = batch["visibility"][..., keypoints] != 0
+    if generator is None:
+        return hidden
+    leg = torch.isin(keypoints, torch.as_tensor(LEG_JOINTS, device=keypoints.device))
+    return randomize_visibility(hidden, leg, generator=generator,
+                                leg_unhide_probability=config.leg_unhide_probability,
+                                flip_probability=config.flip_probability)
+
+
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, P, C, S, S) -> (B, P, C, size, size) by area averaging (identity when equal)."""
+    if images.shape[-1] == size:
+        return images
+    return F.interpolate(images.flatten(0, 1), size=(size, size), mode="area").unflatten(
+        0, images.shape[:2])
+
+
+def make_inputs(batch: dict[str, torch.Tensor], *, config: DataConfig, crop_size: int,
+                hidden: torch.Tensor) -> torch.Tensor:
+    """Network inputs of every pair, built on the batch's device.
+
+    Parameters
+    ----------
+    batch : dict
+        Device batch of :class:`ClipDataset` items: ``total_occlusion`` (B, T) bool,
+        ``joints2d_crop`` (B, T, 24, 2) crop px; ``rgb`` (B, T-1, S, S, 3) uint8 and ``flow``
+        (B, T-1, S, S, 2) int16 with ``flow_quantum`` (B,) when the modality needs them.
+    config : DataConfig
+        ``modality``, ``input_size``, ``heatmap_sigma``, ``flow_scale``.
+    crop_size : int
+        S, side of the stored crops in pixels.
+    hidden : Tensor, shape (B, T, 12), bool
+        Hidden heatmap keypoints (:func:`hidden_keypoints`).
+
+    Returns
+    -------
+    Tensor, shape (B, T-1, C, input_size, input_size), float32
+        Channels in :func:`channel_layout` order: RGB normalised with ImageNet statistics;
+        flow x, y (crop pixels) and its magnitude, divided by ``flow_scale``; 12 heatmaps of frame
+        t in crop t (peak 1, sigma ``heatmap_sigma`` crop px, zero when hidden); then the
+        total-occlusion indicator of frame t (1 on totally occluded frames, whose other channels
+        are all zero).
+    """
+    occluded = batch["total_occlusion"][:, :-1]
+    pairs = occluded.shape[1]
+    size = config.input_size
+    parts = []
+    for part in MODALITIES[config.modality]:
+        if part == "rgb":
+            rgb = batch["rgb"].permute(0, 1, 4, 2, 3).float() / 255.0
+            mean = torch.tensor(IMAGENET_MEAN, device=rgb.device)[:, None, None]
+            std = torch.tensor(IMAGENET_STD, device=rgb.device)[:, None, None]
+            parts.append(_resize((rgb - mean) / std, size))
+        elif part == "flow":
+            scale = batch["flow_quantum"].float()[:, None, None, None, None] / config.flow_scale
+            flow = batch["flow"].permute(0, 1, 4, 2, 3).float() * scale
+            magnitude = torch.linalg.vector_norm(flow, dim=2, keepdim=True)
+            parts.append(_resize(torch.cat([flow, magnitude], dim=2), size))
+        else:
+            keypoints = batch["joints2d_crop"][:, :pairs][..., HEATMAP_KEYPOINTS, :].float()
+            parts.append(render_heatmaps(keypoints, ~hidden[:, :pairs], size=size,
+                                         crop_size=crop_size, sigma=config.heatmap_sigma))
+    keep = (~occluded).float()[..., None, None, None]
+    indicator = occluded.float()[..., None, None, None].expand(-1, -1, 1, size, size)
+    return torch.cat([torch.cat(parts, dim=2) * keep, indicator], dim=2)
+
+
+def crop_to_normalised(pixels: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """Crop pixels (centres at integers) -> normalised crop coordinates (-1..1 edge to edge)."""
+    return (pixels + 0.5) * (2.0 / crop_size) - 1.0
+
+
+def make_targets(batch: dict[str, torch.Tensor], *, crop_size: int) -> dict[str, torch.Tensor]:
+    """Targets of both heads of every pair.
+
+    Parameters
+    ----------
+    batch : dict
+        Device batch with ``joints3d`` (B, T, 24, 3) camera metres, ``joints2d`` (B, T, 24, 2)
+        frame px, ``joints2d_crop`` (B, T, 24, 2) crop px, ``boxes`` (B, T, 3) (x0, y0, side)
+        frame px, ``visibility`` (B, T, 24) bitmask.
+    crop_size : int
+        Side of the stored crops in pixels.
+
+    Returns
+    -------
+    dict of str to Tensor
+        ``joints3d`` (B, T-1, 2, 24, 3) metres: frames t and t + 1 of pair t;
+        ``keypoints`` (B, T-1, 2, 24, 2) normalised crop coordinates *in box t*: frame t's
+        ``joints2d_crop`` and frame t + 1's ``(joints2d[t+1] - box_t[:2]) * crop_size / box_t[2]``;
+        ``visible`` (B, T-1, 2, 24) bool, stored visibility of frames t and t + 1.
+    """
+    boxes = batch["boxes"].float()
+    current = batch["joints2d_crop"][:, :-1].float()
+    future = ((batch["joints2d"][:, 1:].float() - boxes[:, :-1, None, :2])
+              * (crop_size / boxes[:, :-1, None, 2:3]))
+    keypoints = crop_to_normalised(torch.stack([current, future], dim=2), crop_size)
+    return {"joints3d": pair_frames(batch["joints3d"].float()), "keypoints": keypoints,
+            "visible": pair_frames(batch["visibility"] == 0)}
+
+
+def read_array(stores: list[StoreInfo], items: np.ndarray, name: str) -> np.ndarray:
+    """One stored array of some examples, read in the calling process.
+
+    Parameters
+    ----------
+    stores : list of StoreInfo
+    items : ndarray, shape (M, 2)
+        (store number, example index) rows.
+    name : str
+        A small per-example array (e.g. ``joints3d``, ``visibility``).
+
+    Returns
+    -------
+    ndarray, shape (M, ...)
+        In stored dtype and units.
+    """
+    readers = {k: synthstore.StoreReader(s.url) for k, s in enumerate(stores)}
+    rows = []
+    for k, e in items:
+        rows.append(readers[int(k)].read(name, int(e)))
+    return np.stack(rows)
