@@ -45,9 +45,10 @@ clean:
 
 # ---- trainer (Motion HMR) -------------------------------------------------------------------
 # `make train`: a small Motion HMR on the demo store (`make demo` builds it when missing), CPU.
-# `make train STORE=stores/full.zarr PIPELINE=pipelines/train_full.toml` trains the paper's model.
+# `make train STORE=stores/full.zarr PIPELINE=train_full` trains the paper's model (a name of
+# synthgen/pipelines/ or a path to your own TOML file).
 STORE ?= $(DEMO_STORE)
-PIPELINE ?= pipelines/train_demo.toml
+PIPELINE ?= train_demo
 .PHONY: train
 
 $(DEMO_STORE):

@@ -1,7 +1,7 @@
 """One configuration object for the whole pipeline.
 
 Every number of ``method.md`` is a field here with the paper's value as default. Named pipelines in
-``pipelines/*.toml`` override fields by section (``[occluder] enabled = false``) and may name a
+``synthgen/pipelines/*.toml`` override fields by section (``[occluder] enabled = false``) and may name a
 ``base``; ``--set section.key=value`` overrides one field. Every field is checked when the config is
 made (:mod:`synthgen.core.config`: type, range, allowed names; unknown sections or keys are errors),
 so a bad value stops a build before any work. The resolved config is saved with every output
@@ -244,7 +244,7 @@ def load_config(pipeline: str | Path | None = None, *, overrides: dict | None = 
                 sets=()) -> Config:
     """Load a named pipeline (``"full"``, ``"pipelines/full"``, or a path to a ``.toml`` file).
 
-    ``pipelines/train_*.toml`` are the trainer's configurations, not data pipelines. A pipeline
+    ``train_*.toml`` are the trainer's configurations, not data pipelines. A pipeline
     file may name a base with ``base = "full"``; its tables override the base's. ``sets``:
     ``"section.key=value"`` overrides applied last. ``None`` gives the defaults (the paper's full
     recipe).

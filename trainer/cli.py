@@ -16,7 +16,7 @@ def main():
 @click.option("--store", "stores", multiple=True, required=True,
               help="A synthgen store (path or URL); repeat to train on several.")
 @click.option("--pipeline", default="train_full", show_default=True,
-              help="Trainer config: a pipelines/train_*.toml name or a path.")
+              help="Trainer config: a name (train_*, synthgen/pipelines/) or a TOML path.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Run directory (checkpoint, logs). Default: runs/<pipeline name>.")
 @click.option("--resume", is_flag=True,

@@ -1,6 +1,6 @@
 """The trainer's configuration: one frozen dataclass per section, defaults = the paper.
 
-Trainer pipelines are TOML files ``pipelines/train_*.toml`` with the sections below
+Trainer pipelines are TOML files ``synthgen/pipelines/train_*.toml`` with the sections below
 (``[data] modality = "flow"``); a file may name a base with ``base = "train_full"``, whose tables it
 overrides. Unknown sections or keys are errors, so a typo never falls back to a default silently.
 The resolved config is saved with every checkpoint (:meth:`TrainConfig.to_dict`).
@@ -174,7 +174,7 @@ def from_dict(data: dict) -> TrainConfig:
 
 def load_train_config(pipeline: str | Path | None = None, *, overrides: dict | None = None,
                       sets=()) -> TrainConfig:
-    """Load a trainer pipeline: a path to a ``.toml`` file or a name in ``pipelines/``
+    """Load a trainer pipeline: a path to a ``.toml`` file or a name in ``synthgen/pipelines/``
     (``"train_demo"``), with ``sets`` (``"section.key=value"``) applied last. ``None`` gives the
     paper's defaults.
 

@@ -20,7 +20,7 @@ from synthgen.cli import fail, set_option, user_errors
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Build seed: every random choice.")
 @click.option("--pipeline", default=None,
-              help="Pipeline name in pipelines/ or a TOML file (default: the paper's full recipe).")
+              help="Pipeline name (synthgen/pipelines/) or a TOML file (default: the paper's full recipe).")
 @click.option("--flow", "flow_backend", default=None,
               help="Crop-flow backend (dis, tvl1, flownet2, flownet2s, ...); overrides the pipeline.")
 @click.option("--flow-checkpoint", default=None, type=click.Path(exists=True, dir_okay=False),

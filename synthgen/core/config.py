@@ -18,8 +18,9 @@ import types
 import typing
 from pathlib import Path
 
-#: The pipeline files of both CLIs (``pipelines/*.toml``; the trainer's are ``train_*.toml``).
-PIPELINES_DIR = Path(__file__).resolve().parent.parent.parent / "pipelines"
+#: The named pipelines of both CLIs, package data (``synthgen/pipelines/*.toml``, so an installed
+#: wheel has them; the trainer's are ``train_*.toml``).
+PIPELINES_DIR = Path(__file__).resolve().parent.parent / "pipelines"
 
 
 class ConfigError(ValueError):
@@ -240,7 +241,7 @@ def parse_sets(sets) -> dict:
 def resolve_pipeline(pipeline: str | Path, *, trainer: bool) -> Path:
     """The file of a pipeline name (``"full"``, ``"pipelines/full"``) or path.
 
-    Names are looked up in ``pipelines/`` among the trainer's files (``train_*``) when ``trainer``,
+    Names are looked up in :data:`PIPELINES_DIR` among the trainer's files (``train_*``) when ``trainer``,
     else among the data pipelines.
 
     Raises
@@ -258,7 +259,7 @@ def resolve_pipeline(pipeline: str | Path, *, trainer: bool) -> Path:
     known = sorted(p.stem for p in PIPELINES_DIR.glob("*.toml")
                    if p.name.startswith("train_") == trainer)
     kind = "trainer pipeline" if trainer else "pipeline"
-    raise UnknownPipelineError(f"no {kind} {str(pipeline)!r}: give a name from pipelines/ or a "
+    raise UnknownPipelineError(f"no {kind} {str(pipeline)!r}: give a name from synthgen/pipelines/ or a "
                                f".toml path; known {kind}s: {known}")
 
 

@@ -1,3 +1,0 @@
-from synthgen.cli import main
-
-main()

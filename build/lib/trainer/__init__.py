@@ -1,1 +1,0 @@
-"""Motion HMR trainer. Stands beside ``synthgen`` and imports none of its internals."""
