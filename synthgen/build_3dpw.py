@@ -31,7 +31,7 @@ import numpy as np
 import synthgen
 from synthgen import store
 from synthgen.config import Config
-from synthgen.errors import SourceError
+from synthgen.core.errors import SourceError
 from synthgen.lock import claim_store
 from synthgen.progress import Progress
 from synthgen.threedpw_clips import (

@@ -31,7 +31,7 @@ import numpy as np
 
 from synthgen import store
 from synthgen.build_3dpw import backend_identity
-from synthgen.errors import EmptyInputError, FrameCountMismatchError
+from synthgen.core.errors import EmptyInputError, FrameCountMismatchError
 from synthgen.sources.video import VideoInfo, iter_source_frames, probe
 from synthgen.steps.crop_flow import FlowBackend, get_backend
 from synthgen.steps.crops import crop_frames, crop_pairs

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from synthgen.config import CropFlowConfig, from_dict
-from synthgen.errors import MissingFileError
+from synthgen.core.errors import MissingFileError
 from synthgen.steps.crop_flow import (BACKENDS, FlowBackend, FlowNetBackend, TVL1Backend,
                                       backend_from_config, get_backend)
 from synthgen.steps.crop_flow.synthetic import (end_point_error, known_flow_pairs,

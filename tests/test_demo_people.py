@@ -12,7 +12,7 @@ from synthgen.demo.body_model import build_body_model, pose_body
 from synthgen.demo.motions import MOTION_KINDS, make_motion, sample_motion
 from synthgen.demo.people import make_demo_people, render_demo_clip
 from synthgen.demo.render import BACKGROUND_DEPTH, rasterize
-from synthgen.joints import LEFT_RIGHT_SWAP, SMPL_INDEX, SURREAL_PART_LABEL
+from synthgen.core.joints import LEFT_RIGHT_SWAP, SMPL_INDEX, SURREAL_PART_LABEL
 from synthgen.sources.mat import load_mat
 from synthgen.sources.surreal import measure_sides, read_clip
 

@@ -19,14 +19,14 @@ from synthgen import store
 from synthgen.build_3dpw import Protocol, build_3dpw, check_same_backend, discover
 from synthgen.cli import main
 from synthgen.config import Config
-from synthgen.errors import (
+from synthgen.core.errors import (
     CorruptFileError,
     InconsistentDataError,
     MissingFileError,
     MissingKeyError,
     SourceError,
 )
-from synthgen.joints import COCO14, SMPL_INDEX
+from synthgen.core.joints import COCO14, SMPL_INDEX
 from synthgen.sources import threedpw
 from synthgen.steps.crop_flow import backend_from_config
 from synthgen.steps.crops import boxes_from_keypoints, crop_frames, crop_pairs

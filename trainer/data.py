@@ -33,15 +33,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from synthgen import store as synthstore
+from synthgen.core.joints import HEATMAP_KEYPOINTS, LEG_JOINTS
 from trainer.config import MODALITIES, DataConfig
 from trainer.heatmaps import render_heatmaps
-from trainer.joints import HEATMAP_KEYPOINTS
 from trainer.losses import pair_frames
 from trainer.randomize import randomize_visibility
 
-#: SMPL indices of the leg keypoints the randomisation may unhide: L/R hip (1, 2), knee (4, 5),
-#: ankle (7, 8).
-LEG_JOINTS = (1, 2, 4, 5, 7, 8)
 #: Channels of each input part.
 PART_CHANNELS = {"rgb": 3, "flow": 3, "keypoints": len(HEATMAP_KEYPOINTS)}
 #: ImageNet statistics of torchvision's ResNet-50 weights (RGB in [0, 1]).
@@ -496,7 +493,7 @@ def hidden_keypoints(batch: dict[str, torch.Tensor], *, config: DataConfig,
     Returns
     -------
     Tensor, shape (B, T, 12), bool
-        True where hidden, in :data:`trainer.joints.HEATMAP_KEYPOINTS` order.
+        True where hidden, in :data:`synthgen.core.joints.HEATMAP_KEYPOINTS` order.
     """
     keypoints = torch.as_tensor(HEATMAP_KEYPOINTS, device=batch["visibility"].device)
     hidden = batch["visibility"][..., keypoints] != 0

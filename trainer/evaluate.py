@@ -5,7 +5,7 @@ Protocol (method.md section 3):
 - the network sees each stored example whole (a 3DPW store's 31-frame clips) and gives one pose
   per frame (:func:`trainer.model.clip_predictions`);
 - error: PA-MPJPE in millimetres on the 14 joints common to SMPL and COCO
-  (:data:`trainer.joints.EVAL_JOINTS`);
+  (:data:`synthgen.core.joints.COCO14`);
 - frames evaluated: on a 3DPW store (``kind`` "3dpw") those its ``evaluate`` array flags
   (camera pose valid, at least 7 confident keypoints, counted in the first clip covering the
   frame only); on a synthetic store frames with at least 7 of the 14 joints visible and not a
@@ -50,13 +50,13 @@ from smplx.lbs import lbs
 from synthgen import store as synthstore
 from synthgen.build_3dpw import backend_identity
 
+from synthgen.core.joints import COCO14
 from trainer.checkpoint import checkpoint_smpl, load_checkpoint, load_model
 from trainer.config import TrainConfig
 from trainer.data import (ClipBatchSampler, ClipDataset, StoreInfo, arrays_for, make_loader,
                           open_stores, to_device)
 from trainer.forward import (MIN_VISIBLE_JOINTS, evaluated_frames, predict_parameters,
                              predicted_joints, select_device)
-from trainer.joints import EVAL_JOINTS
 from trainer.metrics import METRES_TO_MM, average_per_person, pa_mpjpe
 from trainer.model import MotionHMR
 from trainer.model.regressor import BETAS, NUM_BETAS, POSE
@@ -433,7 +433,7 @@ def frame_errors(model: MotionHMR, config: TrainConfig, target: EvalStore, *,
         batch = to_device(host, device)
         theta = predict_parameters(model, batch, config=config.data, crop_size=info.crop_size)
         joints, _ = predicted_joints(smpl, theta)
-        truth = batch["joints3d"][..., EVAL_JOINTS, :].float()
+        truth = batch["joints3d"][..., COCO14, :].float()
         error = pa_mpjpe(joints * METRES_TO_MM, truth * METRES_TO_MM).double().cpu().numpy()
         position = host["position"].numpy()
         frames = np.arange(info.num_frames)

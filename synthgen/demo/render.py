@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from synthgen.camera import SURREAL_HEIGHT, SURREAL_K, SURREAL_WIDTH
-from synthgen.joints import SMPL_INDEX
+from synthgen.core.joints import SMPL_INDEX
 
 #: SURREAL's depth value for background pixels.
 BACKGROUND_DEPTH = 1e10

@@ -45,7 +45,7 @@ from synthgen.camera import (
     world_to_camera,
 )
 from synthgen.core.smpl import SMPLJoints, load_smpl_model, mirror_pose, model_file
-from synthgen.errors import (
+from synthgen.core.errors import (
     CorruptFileError,
     EmptyInputError,
     FrameCountMismatchError,
@@ -56,7 +56,7 @@ from synthgen.errors import (
     ShortClipError,
     SourceError,
 )
-from synthgen.joints import JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX, SMPL_PARENTS
+from synthgen.core.joints import JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX, SMPL_PARENTS
 from synthgen.sources.mat import MAT_FORMATS, load_mat, mat_variables, save_mat
 from synthgen.sources.video import VideoInfo, iter_source_frames, probe, write_video
 from synthgen.types import SurrealClip
@@ -256,7 +256,7 @@ def measure_sides(
     Parameters
     ----------
     segm : ndarray, shape (T, H, W), uint8
-        SURREAL part labels (0 background, 1..24 ``synthgen.joints.SURREAL_PART_NAMES``).
+        SURREAL part labels (0 background, 1..24 ``synthgen.core.joints.SURREAL_PART_NAMES``).
     joints2d : ndarray, shape (T, 24, 2)
         SMPL joints in frame pixels (x, y), in the convention to test.
     radius : int
