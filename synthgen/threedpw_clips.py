@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthgen.core.joints import COCO14, NUM_SMPL_JOINTS, SMPL_INDEX
+from synthgen.core.joints import COCO14, MIN_VISIBLE, NUM_SMPL_JOINTS, SMPL_INDEX
 from synthgen.steps.crops import boxes_from_keypoints, frame_to_crop
 from synthgen.steps.visibility import TOTAL_OCCLUSION
 
@@ -64,7 +64,6 @@ VISIBILITY_BITS = {"total_occlusion": int(TOTAL_OCCLUSION), "low_confidence": in
 
 #: Protocol defaults (method section 3; the threshold is formats.md's *decision*).
 CONFIDENCE_THRESHOLD = 0.1
-MIN_VISIBLE = 7
 
 
 def openpose_to_smpl(keypoints: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: SURREAL's depth of background pixels (metres); also the fill for pixels no person covers.
+BACKGROUND_DEPTH = 1e10
+
 
 @dataclass(frozen=True)
 class SurrealClip:

@@ -161,7 +161,7 @@ def test_store_with_another_crop_flow_is_refused(tmp_path, smpl_dir, threedpw_st
                          crop_size=CFG.crops.size, num_persons=2)  # crop_flow "synthetic"
     checkpoint = tmp_path / "last.pt"
     write_checkpoint(checkpoint, tiny_config(smpl_dir), [other])
-    with pytest.raises(ValueError, match="crop-flow backend .* differs"):
+    with pytest.raises(ValueError, match="crop-flow backend differs"):
         evaluate(checkpoint, url, device="cpu", log=lambda _: None)
     result = CliRunner().invoke(main, ["eval", "--checkpoint", str(checkpoint), "--store", url])
     assert result.exit_code != 0 and "differs" in result.output

@@ -427,7 +427,7 @@ def test_backend_mismatch_with_training_store_is_refused(dataset, built, tmp_pat
     moved = {"name": "flownet2", "params": {**flownet["params"], "checkpoint": "/x/a.pth",
                                             "device": "cpu"}}
     check_same_backend(training, moved, CFG)
-    with pytest.raises(ValueError, match="crops differ"):
+    with pytest.raises(ValueError, match=r"crop size \(px\) differs"):
         check_same_backend(training, moved, CFG.replace(crops={"size": 64}))
     result = CliRunner().invoke(main, ["build-3dpw", "--3dpw", str(dataset[0]),
                                        "--out", str(tmp_path / "x.zarr"), "--match-store",

@@ -79,7 +79,7 @@ def test_unfinished_store_and_mixed_flow_backends_are_refused(tmp_path, smpl, st
     other = str(tmp_path / "tvl1.zarr")
     make_synthetic_store(other, smpl, num_examples=4, num_frames=FRAMES, crop_size=CROP,
                          crop_flow={"name": "tvl1", "params": {"num_warp": 5}})
-    with pytest.raises(ValueError, match="different crop-flow backends.*allow-mixed-flow"):
+    with pytest.raises(ValueError, match="crop-flow backend differs.*allow-mixed-flow"):
         open_stores([stores[0], other])
     assert len(open_stores([stores[0], other], allow_mixed_flow=True)) == 2
     empty = str(tmp_path / "empty.zarr")

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import torch
 
-from synthgen.core.joints import COCO14
+from synthgen.core.joints import COCO14, MIN_VISIBLE
 from trainer.config import DataConfig
 from trainer.data import hidden_keypoints, make_inputs
 from trainer.losses import keypoint_loss, stack_heads
 from trainer.model.motion_hmr import clip_predictions
 from trainer.model.regressor import BETAS, CAMERA, POSE
 from trainer.smpl import SMPLJoints
-
-#: A frame is evaluated when at least this many of the 14 evaluation joints are visible.
-MIN_VISIBLE_JOINTS = 7
 
 
 def select_device(name: str) -> torch.device:
@@ -83,6 +80,6 @@ def training_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Ten
 
 def evaluated_frames(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """(B, T) bool: frames of a synthetic batch that validation and eval count (at least
-    :data:`MIN_VISIBLE_JOINTS` of the 14 joints visible, not a total occlusion)."""
+    :data:`synthgen.core.joints.MIN_VISIBLE` of the 14 joints visible, not a total occlusion)."""
     visible = (batch["visibility"][..., COCO14] == 0).sum(dim=-1)
-    return (visible >= MIN_VISIBLE_JOINTS) & ~batch["total_occlusion"]
+    return (visible >= MIN_VISIBLE) & ~batch["total_occlusion"]

@@ -33,6 +33,9 @@ HEATMAP_KEYPOINTS = np.array([SMPL_INDEX[n] for n in HEATMAP_KEYPOINT_NAMES], dt
 #: keypoints plus neck and head (SMPL has no nose/eyes; its head and neck stand in for them).
 COCO14_NAMES: tuple[str, ...] = HEATMAP_KEYPOINT_NAMES + ("neck", "head")
 COCO14 = np.array([SMPL_INDEX[n] for n in COCO14_NAMES], dtype=np.int64)
+#: A frame counts (is evaluated, is not a total occlusion) when at least this many of the
+#: :data:`COCO14` joints are visible (method section 3).
+MIN_VISIBLE = 7
 
 #: The leg keypoints (indices into SMPL 24) that the training-time domain randomisation unhides
 #: together (method step 8, "unhide all leg keypoints"): hips, knees, ankles. These are the leg

@@ -59,12 +59,10 @@ from synthgen.core.errors import (
 from synthgen.core.joints import JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX, SMPL_PARENTS
 from synthgen.sources.mat import MAT_FORMATS, load_mat, mat_variables, save_mat
 from synthgen.sources.video import VideoInfo, iter_source_frames, probe, write_video
-from synthgen.types import SurrealClip
+from synthgen.types import BACKGROUND_DEPTH, SurrealClip
 
 SPLITS = ("train", "val", "test")
 SIDES = ("measure", "as_is", "swap")
-#: SURREAL's depth of background pixels (metres).
-DEPTH_BACKGROUND = 1e10
 #: SURREAL's frame rate.
 SURREAL_FPS = 30.0
 #: joints2D are rounded to whole pixels: up to sqrt(0.5) ~ 0.71 px from the exact projection.
@@ -691,7 +689,7 @@ def write_surreal_clip(
     gender_code = _GENDERS.index(gender) if isinstance(gender, str) else int(gender)
     segm = arrays["segm"][0].astype(np.uint8)
     depth = arrays["depth"][0].astype(np.float32)
-    depth[segm == 0] = DEPTH_BACKGROUND
+    depth[segm == 0] = BACKGROUND_DEPTH
     joints3d_world = arrays["joints3d_world"][0]
     cam_loc = arrays["cam_loc"][0]
 
