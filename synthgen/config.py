@@ -15,7 +15,7 @@ from pathlib import Path
 
 from synthgen.core import config as core_config
 from synthgen.core.config import PIPELINES_DIR, ConfigError, FieldError, Root, Section, setting
-from synthgen.store import DEFAULT_FLOW_QUANTUM
+from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
 
 __all__ = ["PIPELINES_DIR", "Config", "ConfigError", "from_dict", "load_config"]
 

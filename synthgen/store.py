@@ -43,6 +43,7 @@ from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 from zarr.codecs import BloscCodec, Crc32cCodec
 
 import synthgen
+from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
 
 SCHEMA_VERSION = 2
 
@@ -66,9 +67,6 @@ OMITTABLE = ("rgb", "flow", "occluder_mask")
 
 #: Codes of ``gender``.
 GENDERS = ("female", "male")
-#: Pixels per stored flow unit of every store synthgen builds (config ``store.flow_quantum``;
-#: *decision*: 1/16 px, within 1/32 px of the computed flow).
-DEFAULT_FLOW_QUANTUM = 1.0 / 16.0
 #: Crop-flow ``params`` keys that say how the flow was run, not what it is: ignored when two
 #: records are compared (FlowNet weights count by ``checkpoint_sha256``, not by path).
 FLOW_EXECUTION_PARAMS = ("device", "mixed_precision", "checkpoint")

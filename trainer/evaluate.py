@@ -48,7 +48,7 @@ import torch
 from smplx.lbs import lbs
 
 from synthgen import store as synthstore
-
+from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
 from synthgen.core.joints import COCO14, MIN_VISIBLE
 from trainer.checkpoint import checkpoint_smpl, load_checkpoint, load_model
 from trainer.config import TrainConfig
@@ -107,7 +107,7 @@ class TrainingData:
 def _store_training_data(url: str) -> TrainingData:
     info = open_stores([url])[0]
     spec = synthstore.spec(synthstore.open_group(url), source=url)
-    quantum = synthstore.DEFAULT_FLOW_QUANTUM if spec.flow_quantum is None else spec.flow_quantum
+    quantum = DEFAULT_FLOW_QUANTUM if spec.flow_quantum is None else spec.flow_quantum
     return TrainingData(info.crop_flow, info.crop_size, spec.person_height, quantum, url)
 
 
@@ -140,7 +140,7 @@ def training_data(checkpoint: dict, *, training_store: str | None = None) -> Tra
         return found
     if found is None:
         return TrainingData(recorded_flow, int(recorded_size), None,
-                            float(checkpoint.get("flow_quantum", synthstore.DEFAULT_FLOW_QUANTUM)),
+                            float(checkpoint.get("flow_quantum", DEFAULT_FLOW_QUANTUM)),
                             "checkpoint")
     recorded = synthstore.StoreSpec("the checkpoint", crop_size=int(recorded_size),
                                     crop_flow=recorded_flow)
