@@ -274,7 +274,8 @@ def check_same_backend(training_url: str, crop_flow: dict, cfg: Config) -> None:
     FileNotFoundError, ValueError
         No store there; or the backends or the crops differ (both are named).
     """
-    theirs = store.spec(store.open_group(str(training_url)), source=f"training store {training_url}")
+    theirs = store.spec(store.open_group(str(training_url)),
+                        source=f"training store {training_url}")
     ours = store.StoreSpec(source="this build", crop_size=cfg.crops.size,
                            person_height=cfg.crops.person_height, crop_flow=crop_flow)
     store.check_compatible(theirs, ours, fields=("crop_flow", "crop_size", "person_height"),

@@ -145,7 +145,8 @@ def spec(group_or_attrs, *, source: str | None = None) -> StoreSpec:
     Returns
     -------
     StoreSpec
-        ``crop_flow`` from :func:`crop_flow_record`; ``person_height`` from the config's ``crops`` section when recorded.
+        ``crop_flow`` from :func:`crop_flow_record`; ``person_height`` from the config's
+        ``crops`` section when recorded.
     """
     group = group_or_attrs if isinstance(group_or_attrs, zarr.Group) else None
     attrs = dict(group.attrs) if group is not None else dict(group_or_attrs)

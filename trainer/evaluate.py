@@ -144,8 +144,7 @@ def training_data(checkpoint: dict, *, training_store: str | None = None) -> Tra
                             "checkpoint")
     recorded = synthstore.StoreSpec("the checkpoint", crop_size=int(recorded_size),
                                     crop_flow=recorded_flow)
-    synthstore.check_compatible(synthstore.spec(synthstore.open_group(str(url)), source=str(url)),
-                                recorded, fields=("crop_flow", "crop_size"),
+    synthstore.check_compatible(found.spec(), recorded, fields=("crop_flow", "crop_size"),
                                 what=f"training store {url} is not what the checkpoint recorded",
                                 hint="pass --training-store with the network's training store")
     return found

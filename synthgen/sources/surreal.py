@@ -56,7 +56,8 @@ from synthgen.core.errors import (
     ShortClipError,
     SourceError,
 )
-from synthgen.core.joints import JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX, SMPL_PARENTS
+from synthgen.core.joints import (JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX,
+                                  SMPL_PARENTS)
 from synthgen.sources.mat import MAT_FORMATS, load_mat, mat_variables, save_mat
 from synthgen.sources.video import VideoInfo, iter_source_frames, probe, write_video
 from synthgen.types import BACKGROUND_DEPTH, SurrealClip
