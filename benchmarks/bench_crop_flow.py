@@ -42,7 +42,7 @@ from skimage.registration import optical_flow_tvl1 as skimage_tvl1
 from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_backgrounds
 from synthgen.sources.kinetics import read_clip
 from synthgen.steps.crop_flow import BACKENDS, CLASSICAL, FlowBackend, get_backend
-from synthgen.joints import SURREAL_PART_LABEL
+from synthgen.core.joints import SURREAL_PART_LABEL
 from synthgen.steps.crop_flow.synthetic import (LIMB_PARTS, OUTSIDE_FRAME, demo_person_flow_pairs,
                                                 end_point_error, known_flow_pairs,
                                                 known_limb_flow_pairs)

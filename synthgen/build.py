@@ -34,7 +34,7 @@ import numpy as np
 import synthgen
 from synthgen import store
 from synthgen.config import Config, from_dict
-from synthgen.errors import SourceError
+from synthgen.core.errors import SourceError
 from synthgen.example import Example, make_example
 from synthgen.lock import claim_store, store_exists
 from synthgen.sources.surreal import gtflow_path
@@ -291,7 +291,7 @@ def example_inputs(plan: ExamplePlan, sources: Sources, cfg: Config, *, cache_di
 
     Raises
     ------
-    synthgen.errors.SourceError
+    synthgen.core.errors.SourceError
         If an input cannot be read (``exc.path`` names it).
     """
     from synthgen.sources import kinetics, surreal

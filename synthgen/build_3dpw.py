@@ -31,12 +31,12 @@ import numpy as np
 import synthgen
 from synthgen import store
 from synthgen.config import Config
-from synthgen.errors import SourceError
+from synthgen.core.errors import SourceError
+from synthgen.core.joints import MIN_VISIBLE
 from synthgen.lock import claim_store
 from synthgen.progress import Progress
 from synthgen.threedpw_clips import (
     CONFIDENCE_THRESHOLD,
-    MIN_VISIBLE,
     SMPL_FROM_OPENPOSE,
     VISIBILITY_BITS,
     ActorTrack,
@@ -46,8 +46,6 @@ from synthgen.threedpw_clips import (
 
 #: Clips per shard (a shard is assembled in memory: ~11 MB of crops and flow per 31-frame clip).
 EXAMPLES_PER_SHARD = 16
-#: Backend ``params`` keys that say how the flow was run, not what it is: ignored when comparing.
-EXECUTION_PARAMS = ("device", "mixed_precision", "checkpoint")
 
 
 def _skip(path, reason: str, detail: str = "") -> dict:
@@ -259,22 +257,13 @@ def run_shard(task: ShardTask) -> dict:
             "evaluated_frames": int(arrays["evaluate"].sum())}
 
 
-def backend_identity(crop_flow: dict | None) -> dict | None:
-    """What makes two crop-flow records the same flow: the name and the params other than
-    :data:`EXECUTION_PARAMS` (FlowNet weights count by ``checkpoint_sha256``, not by path)."""
-    if crop_flow is None:
-        return None
-    params = {k: v for k, v in crop_flow.get("params", {}).items() if k not in EXECUTION_PARAMS}
-    return json.loads(json.dumps({"name": crop_flow.get("name"), "params": params}))
-
-
 def check_same_backend(training_url: str, crop_flow: dict, cfg: Config) -> None:
     """Refuse to make evaluation data a training store's network cannot be run on.
 
     Parameters
     ----------
     training_url : str
-        A training store (its ``crop_flow`` attribute, else its config's section, and its crops).
+        A training store (its :func:`synthgen.store.spec`).
     crop_flow : dict
         ``{"name", "params"}`` of the backend this build uses.
     cfg : Config
@@ -285,21 +274,14 @@ def check_same_backend(training_url: str, crop_flow: dict, cfg: Config) -> None:
     FileNotFoundError, ValueError
         No store there; or the backends or the crops differ (both are named).
     """
-    group = store.open_group(str(training_url))
-    attrs = dict(group.attrs)
-    theirs = attrs.get("crop_flow", attrs.get("config", {}).get("crop_flow"))
-    if backend_identity(theirs) != backend_identity(crop_flow):
-        raise ValueError(f"crop-flow backend differs from the training store {training_url}: "
-                         f"it has {json.dumps(backend_identity(theirs), sort_keys=True)}, this "
-                         f"build {json.dumps(backend_identity(crop_flow), sort_keys=True)}; use "
-                         f"the same --flow (and --flow-checkpoint) as the training data")
-    crops = attrs.get("config", {}).get("crops")
-    ours = {"size": cfg.crops.size, "person_height": cfg.crops.person_height}
-    if crops is not None:
-        theirs_crops = {k: crops.get(k) for k in ours}
-        if theirs_crops != ours:
-            raise ValueError(f"crops differ from the training store {training_url}: it has "
-                             f"{theirs_crops}, this build {ours}")
+    theirs = store.spec(store.open_group(str(training_url)),
+                        source=f"training store {training_url}")
+    ours = store.StoreSpec(source="this build", crop_size=cfg.crops.size,
+                           person_height=cfg.crops.person_height, crop_flow=crop_flow)
+    store.check_compatible(theirs, ours, fields=("crop_flow", "crop_size", "person_height"),
+                           what="cannot match the training store",
+                           hint="use the same --flow (and --flow-checkpoint) and crops as the "
+                                "training data")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from synthgen.core import config as core_config
 from synthgen.core.config import PIPELINES_DIR, ConfigError, FieldError, Root, Section, setting
+from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
 
 __all__ = ["PIPELINES_DIR", "Config", "ConfigError", "from_dict", "load_config"]
 
@@ -201,7 +202,7 @@ class StoreConfig(Section):
 
     examples_per_shard: int = setting(128, min=1)
     clevel: int = setting(5, min=0, max=9)
-    flow_quantum: float = setting(1.0 / 16.0, min=1e-6)
+    flow_quantum: float = setting(DEFAULT_FLOW_QUANTUM, min=1e-6)
     omit: tuple[str, ...] = ()
 
     def __post_init__(self):

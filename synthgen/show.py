@@ -38,7 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from synthgen.joints import SMPL_PARENTS
+from synthgen.core.joints import SMPL_PARENTS
 from synthgen.sources.video import write_video
 from synthgen.steps.visibility import BEHIND_DEPTH, OCCLUDER, OUTSIDE_FRAME, TOTAL_OCCLUSION
 
@@ -168,7 +168,7 @@ def load_view(url: str, index: int, *, cache_dir=None) -> ExampleView:
     from synthgen import store
     from synthgen.build import default_cache_dir, example_inputs, stored_plan, stored_sources
     from synthgen.config import from_dict
-    from synthgen.errors import SourceError
+    from synthgen.core.errors import SourceError
     from synthgen.inspect import stored_row
 
     group = store.open_group(url)

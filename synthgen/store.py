@@ -31,9 +31,11 @@ Units and coordinate frames of every array are in its ``units`` attribute and th
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import google_crc32c
 import numpy as np
@@ -43,6 +45,7 @@ from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 from zarr.codecs import BloscCodec, Crc32cCodec
 
 import synthgen
+from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
 
 SCHEMA_VERSION = 2
 
@@ -66,6 +69,138 @@ OMITTABLE = ("rgb", "flow", "occluder_mask")
 
 #: Codes of ``gender``.
 GENDERS = ("female", "male")
+#: Crop-flow ``params`` keys that say how the flow was run, not what it is: ignored when two
+#: records are compared (FlowNet weights count by ``checkpoint_sha256``, not by path).
+FLOW_EXECUTION_PARAMS = ("device", "mixed_precision", "checkpoint")
+
+
+def flow_identity(crop_flow: dict | None) -> dict | None:
+    """What makes two crop-flow records (``{"name", "params"}``) the same flow: the name and the
+    params other than :data:`FLOW_EXECUTION_PARAMS`, as plain JSON values."""
+    if crop_flow is None:
+        return None
+    params = {k: v for k, v in crop_flow.get("params", {}).items()
+              if k not in FLOW_EXECUTION_PARAMS}
+    return json.loads(json.dumps({"name": crop_flow.get("name"), "params": params}))
+
+
+def crop_flow_record(attrs) -> dict | None:
+    """A store's crop-flow record ``{"name", "params"}`` as written (execution params included):
+    ``attrs["crop_flow"]``, else its config's ``crop_flow`` section; None when it records none."""
+    attrs = dict(attrs)
+    return attrs.get("crop_flow", attrs.get("config", {}).get("crop_flow"))
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """What a consumer of a store must agree on (:func:`spec`, compared by
+    :func:`check_compatible`).
+
+    Attributes
+    ----------
+    source : str
+        Who declares this (a store's URL, "this build", "the checkpoint"), named in refusals.
+    kind : str or None
+        ``"synthetic"`` or ``"3dpw"``.
+    crop_size : int or None
+        Crop side, pixels.
+    person_height : float or None
+        Person height in the crops, pixels (None: not recorded).
+    flow_quantum : float or None
+        Pixels per stored flow unit (None: no flow array, or not known).
+    crop_flow : dict or None
+        The crop-flow backend's identity (:func:`flow_identity`; normalised on construction).
+    joints_convention : str or None
+        A key of :data:`JOINTS_CONVENTIONS`.
+    """
+
+    source: str
+    kind: str | None = None
+    crop_size: int | None = None
+    person_height: float | None = None
+    flow_quantum: float | None = None
+    crop_flow: dict | None = field(default=None, compare=False)
+    joints_convention: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "crop_flow", flow_identity(self.crop_flow))
+
+
+#: Words for each :class:`StoreSpec` field in a refusal.
+SPEC_FIELDS = {"kind": "store kind", "crop_size": "crop size (px)",
+               "person_height": "person height in the crops (px)",
+               "flow_quantum": "flow quantum (px)", "crop_flow": "crop-flow backend",
+               "joints_convention": "joints convention"}
+
+
+def spec(group_or_attrs, *, source: str | None = None) -> StoreSpec:
+    """What a consumer must agree on with a store, from its group or its root attributes.
+
+    Parameters
+    ----------
+    group_or_attrs : zarr.Group or mapping
+        An open store (its ``flow`` array's ``quantum_px`` is read too), or root attributes alone
+        (then ``flow_quantum`` is None).
+    source : str, optional
+        Name used in refusals; default the group's store path, else "the store".
+
+    Returns
+    -------
+    StoreSpec
+        ``crop_flow`` from :func:`crop_flow_record`; ``person_height`` from the config's
+        ``crops`` section when recorded.
+    """
+    group = group_or_attrs if isinstance(group_or_attrs, zarr.Group) else None
+    attrs = dict(group.attrs) if group is not None else dict(group_or_attrs)
+    if source is None:
+        source = str(group.store) if group is not None else "the store"
+    config = attrs.get("config", {})
+    height = config.get("crops", {}).get("person_height")
+    quantum = None
+    if group is not None and "flow" in group:
+        quantum = float(group["flow"].attrs["quantum_px"])
+    return StoreSpec(source=source, kind=attrs.get("kind", "synthetic"),
+                     crop_size=None if "crop_size" not in attrs else int(attrs["crop_size"]),
+                     person_height=None if height is None else float(height),
+                     flow_quantum=quantum,
+                     crop_flow=crop_flow_record(attrs),
+                     joints_convention=attrs.get("joints_convention"))
+
+
+def check_compatible(a: StoreSpec, b: StoreSpec, *, fields=tuple(SPEC_FIELDS), what: str,
+                     hint: str = "") -> None:
+    """Refuse two specs that differ in any of ``fields``, in one line naming both sides.
+
+    A field that one side leaves None (not recorded) is not compared, except ``crop_flow`` (None:
+    no crop flow); floats are compared to 1e-6.
+
+    Parameters
+    ----------
+    a, b : StoreSpec
+    fields : sequence of str
+        Keys of :data:`SPEC_FIELDS` that must agree.
+    what : str
+        What is being checked ("cannot evaluate on this store"), the message's start.
+    hint : str, optional
+        What to do, appended after "; ".
+
+    Raises
+    ------
+    ValueError
+        ``"<what>: <field> differs: <a.source> has <value>, <b.source> has <value>[; hint]"``.
+    """
+    for name in fields:
+        mine, theirs = getattr(a, name), getattr(b, name)
+        if name != "crop_flow" and (mine is None or theirs is None):
+            continue
+        if isinstance(mine, float) or isinstance(theirs, float):
+            same = math.isclose(float(mine), float(theirs), rel_tol=0.0, abs_tol=1e-6)
+        else:
+            same = mine == theirs
+        if not same:
+            show = (lambda v: json.dumps(v, sort_keys=True)) if name == "crop_flow" else repr
+            raise ValueError(f"{what}: {SPEC_FIELDS[name]} differs: {a.source} has {show(mine)}, "
+                             f"{b.source} has {show(theirs)}" + (f"; {hint}" if hint else ""))
 
 
 @dataclass(frozen=True)
@@ -227,7 +362,7 @@ def check_omit(omit, kind: str = "synthetic") -> tuple[str, ...]:
 
 def create_store(url: str, *, num_examples: int, num_frames: int, crop_size: int,
                  examples_per_shard: int, attrs: dict, clevel: int = 5,
-                 flow_quantum: float = 1.0 / 16.0, storage_options: dict | None = None,
+                 flow_quantum: float = DEFAULT_FLOW_QUANTUM, storage_options: dict | None = None,
                  kind: str = "synthetic", omit=()) -> zarr.Group:
     """Create an empty store (arrays, attributes, no data). Overwrites ``url``.
 

@@ -10,7 +10,7 @@ evaluation clips holds, with the conventions of training stores:
   detection.
 * **Visibility**: a keypoint is visible when its confidence exceeds ``threshold`` (0.1). A frame
   with fewer than ``min_visible`` (7) visible keypoints of the 14 COCO joints
-  (``synthgen.joints.COCO14``) is a **total occlusion**, fed to the network as such.
+  (``synthgen.core.joints.COCO14``) is a **total occlusion**, fed to the network as such.
 * **Hidden-reason bits** (``visibility``, as in training stores, 0 = visible):
   :data:`TOTAL_OCCLUSION` (4, shared with training) on every joint of a totally occluded frame,
   :data:`LOW_CONFIDENCE` (16) for a mapped joint at or below the threshold,
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthgen.joints import COCO14, NUM_SMPL_JOINTS, SMPL_INDEX
+from synthgen.core.joints import COCO14, MIN_VISIBLE, NUM_SMPL_JOINTS, SMPL_INDEX
 from synthgen.steps.crops import boxes_from_keypoints, frame_to_crop
 from synthgen.steps.visibility import TOTAL_OCCLUSION
 
@@ -64,7 +64,6 @@ VISIBILITY_BITS = {"total_occlusion": int(TOTAL_OCCLUSION), "low_confidence": in
 
 #: Protocol defaults (method section 3; the threshold is formats.md's *decision*).
 CONFIDENCE_THRESHOLD = 0.1
-MIN_VISIBLE = 7
 
 
 def openpose_to_smpl(keypoints: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: SURREAL's depth of background pixels (metres); also the fill for pixels no person covers.
+BACKGROUND_DEPTH = 1e10
+
 
 @dataclass(frozen=True)
 class SurrealClip:
@@ -19,7 +22,8 @@ class SurrealClip:
     rgb : ndarray, shape (T, 240, 320, 3), uint8
         RGB frames.
     segm : ndarray, shape (T, 240, 320), uint8
-        Part labels, 0 background, 1..24 SURREAL parts (``synthgen.joints.SURREAL_PART_NAMES``).
+        Part labels, 0 background, 1..24 SURREAL parts
+        (``synthgen.core.joints.SURREAL_PART_NAMES``).
     depth : ndarray, shape (T, 240, 320), float32
         Metres along the camera axis; background pixels hold SURREAL's 1e10.
     joints2d : ndarray, shape (T, 24, 2), float32

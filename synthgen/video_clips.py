@@ -22,7 +22,6 @@ one clip, never the whole video.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from synthgen import store
-from synthgen.build_3dpw import backend_identity
-from synthgen.errors import EmptyInputError, FrameCountMismatchError
+from synthgen.core.errors import EmptyInputError, FrameCountMismatchError
+from synthgen.core.joints import MIN_VISIBLE
 from synthgen.sources.video import VideoInfo, iter_source_frames, probe
 from synthgen.steps.crop_flow import CLASSICAL, FlowBackend, get_backend
 from synthgen.steps.crops import crop_frames, crop_pairs
 from synthgen.threedpw_clips import (
     CONFIDENCE_THRESHOLD,
-    MIN_VISIBLE,
     ActorTrack,
     actor_track,
     clip_windows,
@@ -78,11 +76,10 @@ def flow_backend(record: dict, *, checkpoint: str | Path | None = None, device: 
                              f"reproduced on new video")
         backend = get_backend(str(name), checkpoint=checkpoint or params.get("checkpoint"),
                               device=device, batch_size=batch_size)
-    ours = {"name": backend.name, "params": backend.params}
-    if backend_identity(ours) != backend_identity(record):
-        raise ValueError(f"crop-flow backend differs from the training data's: it has "
-                         f"{json.dumps(backend_identity(record), sort_keys=True)}, rebuilt "
-                         f"{json.dumps(backend_identity(ours), sort_keys=True)}")
+    store.check_compatible(store.StoreSpec("the training data", crop_flow=record),
+                           store.StoreSpec("the rebuilt backend", crop_flow={
+                               "name": backend.name, "params": backend.params}),
+                           fields=("crop_flow",), what="cannot rebuild the training data's flow")
     return backend
 
 

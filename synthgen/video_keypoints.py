@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synthgen.errors import CorruptFileError, EmptyInputError, MissingFileError, MissingKeyError
+from synthgen.core.errors import (CorruptFileError, EmptyInputError, MissingFileError,
+                                  MissingKeyError)
 from synthgen.sources.video import natural_key
 from synthgen.threedpw_clips import CONFIDENCE_THRESHOLD, OPENPOSE_INDEX, OPENPOSE_NAMES
 

@@ -6,7 +6,7 @@ import numpy as np
 import smplx
 import torch
 
-from synthgen.joints import NUM_SMPL_JOINTS
+from synthgen.core.joints import NUM_SMPL_JOINTS
 
 
 def smplx_joints(smpl_dir, pose: np.ndarray, betas: np.ndarray, gender: str) -> np.ndarray:

@@ -13,7 +13,7 @@ from synthgen.demo.body_model import (
     rodrigues,
     write_smpl_model,
 )
-from synthgen.joints import NUM_SMPL_JOINTS, SMPL_INDEX, SMPL_PARENTS
+from synthgen.core.joints import NUM_SMPL_JOINTS, SMPL_INDEX, SMPL_PARENTS
 
 smplx = pytest.importorskip("smplx")
 

@@ -22,7 +22,7 @@ from synthgen.core.smpl import (
     load_pickle,
     load_smpl_model,
 )
-from synthgen.joints import NUM_SMPL_JOINTS
+from synthgen.core.joints import NUM_SMPL_JOINTS
 from trainer.smpl import weak_perspective
 
 # SMPL's kinematic tree (parent of each joint; the root's entry is ignored, official files hold
@@ -227,7 +227,7 @@ def test_mirrored_pose_poses_the_mirror_image_of_a_symmetric_body(smpl_dir):
     """mirror_pose: joints of the mirrored pose = S @ joints[LEFT_RIGHT_SWAP] (S = diag(-1, 1, 1))
     on the left-right symmetric demo model; mirroring twice is the identity."""
     from synthgen.core.smpl import mirror_pose
-    from synthgen.joints import LEFT_RIGHT_SWAP
+    from synthgen.core.joints import LEFT_RIGHT_SWAP
 
     body = SMPLJoints.from_path(smpl_dir, gender="male")
     rng = np.random.default_rng(4)

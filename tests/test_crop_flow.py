@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from synthgen.config import CropFlowConfig, from_dict
-from synthgen.errors import MissingFileError
+from synthgen.core.errors import MissingFileError
+from synthgen.core.joints import SMPL_INDEX, SURREAL_PART_LABEL
 from synthgen.demo.body_model import build_body_model, pose_body
 from synthgen.demo.render import render_frame, sample_appearance, surface_flow
-from synthgen.joints import SMPL_INDEX, SURREAL_PART_LABEL
 from synthgen.steps.crop_flow import (BACKENDS, DISBackend, FlowBackend, FlowNetBackend,
                                       backend_from_config, get_backend)
 from synthgen.steps.crops import crop_image

@@ -17,7 +17,7 @@ from synthgen.demo.backgrounds import (
     make_demo_backgrounds,
     make_fast_pan_videos,
 )
-from synthgen.errors import MissingFileError
+from synthgen.core.errors import MissingFileError
 from synthgen.sources.kinetics import cover_size, num_frames_30fps, read_clip, source_index
 from synthgen.sources.video import probe
 
@@ -199,7 +199,7 @@ def test_gt_needs_a_track(tmp_path):
 
 
 def test_foreign_track_file_rejected(tmp_path):
-    from synthgen.errors import CorruptFileError
+    from synthgen.core.errors import CorruptFileError
 
     (tmp_path / "clip.camera_motion.json").write_text('{"format": "other"}')
     with pytest.raises(CorruptFileError, match="clip.camera_motion.json"):

@@ -11,9 +11,9 @@ from synthgen.core.smpl import mirror_pose
 from synthgen.demo.body_model import build_body_model, pose_body
 from synthgen.demo.motions import MOTION_KINDS, make_motion, sample_motion
 from synthgen.demo.people import make_demo_people, render_demo_clip
+from synthgen.core.errors import CorruptFileError, FrameCountMismatchError
+from synthgen.core.joints import LEFT_RIGHT_SWAP, SMPL_INDEX, SURREAL_PART_LABEL
 from synthgen.demo.render import BACKGROUND_DEPTH, rasterize, surface_flow
-from synthgen.errors import CorruptFileError, FrameCountMismatchError
-from synthgen.joints import LEFT_RIGHT_SWAP, SMPL_INDEX, SURREAL_PART_LABEL
 from synthgen.sources.mat import load_mat, save_mat
 from synthgen.sources.surreal import GTFLOW_X_SIGN, gtflow_path, measure_sides, read_clip
 

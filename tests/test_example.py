@@ -10,7 +10,7 @@ import pytest
 from synthgen.camera import SURREAL_K
 from synthgen.config import Config
 from synthgen.example import draw_random, make_example
-from synthgen.joints import NUM_SMPL_JOINTS, SMPL_INDEX
+from synthgen.core.joints import NUM_SMPL_JOINTS, SMPL_INDEX
 from synthgen.steps.crops import frame_to_crop
 from synthgen.steps.total_occlusion import draw_total_occlusion, total_occlusion_indicator
 from synthgen.steps.visibility import BEHIND_DEPTH, OCCLUDER, TOTAL_OCCLUSION

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from synthgen.errors import CorruptFileError, EmptyInputError, MissingFileError, SourceError
+from synthgen.core.errors import CorruptFileError, EmptyInputError, MissingFileError, SourceError
 from synthgen.steps.crop_flow import get_backend
 from synthgen.steps.crop_flow.flownet import (MODELS, FlowNetC, FlowNetFusion, FlowNetS,
                                               FlowNetSD, normalise)

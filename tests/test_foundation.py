@@ -7,7 +7,8 @@ import io
 import numpy as np
 import pytest
 
-from synthgen import camera, joints
+from synthgen import camera
+from synthgen.core import joints
 from synthgen.config import PIPELINES_DIR, Config, from_dict, load_config
 from synthgen.parallel import TaskFailure, ray_map
 from synthgen.progress import Progress

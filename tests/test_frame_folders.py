@@ -14,7 +14,7 @@ import pytest
 
 from synthgen.build import build, discover_sources, plan_example
 from synthgen.config import Config
-from synthgen.errors import CorruptFileError
+from synthgen.core.errors import CorruptFileError
 from synthgen.sources.kinetics import read_clip
 from synthgen.sources.motion_cache import cache_key
 

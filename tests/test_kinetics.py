@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from synthgen.demo.backgrounds import camera_track_path, make_demo_backgrounds
-from synthgen.errors import (
+from synthgen.core.errors import (
     CorruptFileError,
     EmptyInputError,
     MissingFileError,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from synthgen.errors import CorruptFileError, EmptyInputError, MissingFileError, MissingKeyError
+from synthgen.core.errors import (CorruptFileError, EmptyInputError, MissingFileError,
+                                  MissingKeyError)
 from synthgen.sources.mat import MAT_FORMATS, load_mat, mat_format, mat_variables, save_mat, to_str, to_str_list
 
 

@@ -128,7 +128,7 @@ def test_unreadable_cache_file_is_recomputed(demo_videos, tmp_path):
 
 
 def test_short_stream_rejected():
-    from synthgen.errors import ShortClipError
+    from synthgen.core.errors import ShortClipError
 
     with pytest.raises(ShortClipError, match="fewer than 2 frames"):
         motion_cache.compute_video_motion([np.zeros((240, 320, 3), np.uint8)], CFG, path="one.mp4")

@@ -13,7 +13,7 @@ import zarr
 
 from synthgen.build import build
 from synthgen.config import Config
-from synthgen.errors import NonFiniteError
+from synthgen.core.errors import NonFiniteError
 from synthgen.sources.mat import load_mat, save_mat
 from synthgen.sources.surreal import probe_clip, read_clip
 from trainer.data import open_stores

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthgen.joints import COCO14
+from synthgen.core.joints import COCO14
 from synthgen.steps.occluder import (DISABLED, MISSED_PERSON, OCCLUDED, TOO_FEW_VISIBLE,
                                      apply_occluder, disabled_occluder, pick_superpixel)
 

@@ -16,7 +16,7 @@ import torch
 from click.testing import CliRunner
 
 from synthgen import detector
-from synthgen.errors import (CorruptFileError, EmptyInputError, FrameCountMismatchError,
+from synthgen.core.errors import (CorruptFileError, EmptyInputError, FrameCountMismatchError,
                              MissingKeyError)
 from synthgen.sources.video import probe
 from synthgen.steps.crops import frame_to_crop

@@ -205,3 +205,40 @@ def test_ground_truth_crop_flow_is_an_optional_quantised_array(tmp_path):
     store.mark_done(group, 0)
     np.testing.assert_allclose(store.open_store(url)["gt_crop_flow"].values, truth,
                                atol=quantum / 2)
+def test_spec_declares_what_a_consumer_must_agree_on(tmp_path):
+    flow = {"name": "flownet2", "params": {"checkpoint": "/w/a.pth", "checkpoint_sha256": "ab",
+                                           "device": "cuda", "mixed_precision": True}}
+    url = str(tmp_path / "s.zarr")
+    store.create_store(url, num_examples=1, num_frames=3, crop_size=16, examples_per_shard=1,
+                       flow_quantum=0.25, kind="3dpw",
+                       attrs={"crop_flow": flow, "config": {"crops": {"person_height": 10.0}}})
+    spec = store.spec(store.open_group(url), source="train")
+    assert (spec.kind, spec.crop_size, spec.person_height, spec.flow_quantum) == \
+        ("3dpw", 16, 10.0, 0.25)
+    assert spec.joints_convention == store.KIND_JOINTS_CONVENTION["3dpw"]
+    # How the flow ran (device, precision, weights' path) is not what it is.
+    assert spec.crop_flow == {"name": "flownet2", "params": {"checkpoint_sha256": "ab"}}
+    # Attributes alone say everything but the flow array's quantum.
+    from_attrs = store.spec(dict(store.open_group(url).attrs))
+    assert from_attrs.flow_quantum is None and from_attrs.crop_flow == spec.crop_flow
+
+
+def test_check_compatible_names_both_sides_and_the_field():
+    a = store.StoreSpec("train.zarr", crop_size=16, person_height=10.0,
+                        crop_flow={"name": "tvl1", "params": {"tau": 0.25, "device": "cpu"}})
+    same = store.StoreSpec("eval.zarr", crop_size=16, person_height=10.0 + 1e-9,
+                           crop_flow={"name": "tvl1", "params": {"tau": 0.25}})
+    store.check_compatible(a, same, what="x")
+    # A field one side does not record is not compared; a missing crop flow is.
+    store.check_compatible(a, store.StoreSpec("c", crop_flow=a.crop_flow), what="x")
+    with pytest.raises(ValueError, match=r"^cannot mix: crop-flow backend differs: train.zarr "
+                                         r"has .*tvl1.*, c has null; do y$"):
+        store.check_compatible(a, store.StoreSpec("c"), what="cannot mix", hint="do y")
+    bigger = store.StoreSpec("eval.zarr", crop_size=32, crop_flow=a.crop_flow)
+    with pytest.raises(ValueError, match=r"crop size \(px\) differs: train.zarr has 16, "
+                                         r"eval.zarr has 32"):
+        store.check_compatible(a, bigger, what="x")
+    store.check_compatible(a, bigger, fields=("crop_flow",), what="x")
+    taller = store.StoreSpec("eval.zarr", person_height=12.0, crop_flow=a.crop_flow)
+    with pytest.raises(ValueError, match="person height in the crops"):
+        store.check_compatible(a, taller, what="x")

@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 from synthgen.camera import SURREAL_K, SURREAL_R, project, surreal_extrinsics, world_to_camera
 from synthgen.core.smpl import mirror_pose
-from synthgen.errors import (
+from synthgen.core.errors import (
     CorruptFileError,
     EmptyInputError,
     FrameCountMismatchError,
@@ -20,7 +20,7 @@ from synthgen.errors import (
     MissingKeyError,
     ShortClipError,
 )
-from synthgen.joints import JOINT_PART_LABEL, LEFT_RIGHT_SWAP, SMPL_INDEX, SMPL_PARENTS
+from synthgen.core.joints import JOINT_PART_LABEL, LEFT_RIGHT_SWAP, SMPL_INDEX, SMPL_PARENTS
 from synthgen.sources.mat import MAT_FORMATS, load_mat, save_mat, to_str, to_str_list
 from synthgen.sources import surreal
 from synthgen.sources import video as video_module

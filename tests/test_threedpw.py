@@ -19,14 +19,14 @@ from synthgen import store
 from synthgen.build_3dpw import Protocol, build_3dpw, check_same_backend, discover
 from synthgen.cli import main
 from synthgen.config import Config
-from synthgen.errors import (
+from synthgen.core.errors import (
     CorruptFileError,
     InconsistentDataError,
     MissingFileError,
     MissingKeyError,
     SourceError,
 )
-from synthgen.joints import COCO14, SMPL_INDEX
+from synthgen.core.joints import COCO14, SMPL_INDEX
 from synthgen.sources import threedpw
 from synthgen.steps.crop_flow import backend_from_config
 from synthgen.steps.crops import boxes_from_keypoints, crop_frames, crop_pairs
@@ -428,7 +428,7 @@ def test_backend_mismatch_with_training_store_is_refused(dataset, built, tmp_pat
     moved = {"name": "flownet2", "params": {**flownet["params"], "checkpoint": "/x/a.pth",
                                             "device": "cpu"}}
     check_same_backend(training, moved, CFG)
-    with pytest.raises(ValueError, match="crops differ"):
+    with pytest.raises(ValueError, match=r"crop size \(px\) differs"):
         check_same_backend(training, moved, CFG.replace(crops={"size": 64}))
     result = CliRunner().invoke(main, ["build-3dpw", "--3dpw", str(dataset[0]),
                                        "--out", str(tmp_path / "x.zarr"), "--match-store",

@@ -8,7 +8,6 @@ import scipy.linalg
 import torch
 from scipy.spatial.transform import Rotation
 
-from trainer import joints as trainer_joints
 from trainer.losses import (
     DomainAdversary,
     keypoint_loss,
@@ -21,15 +20,6 @@ from trainer.losses import (
 from trainer.metrics import METRES_TO_MM, average_per_person, mpjpe, pa_mpjpe
 from trainer.procrustes import similarity_align
 from trainer.smpl import weak_perspective
-
-
-def test_trainer_joint_sets_equal_synthgen_ones():
-    from synthgen import joints as synthgen_joints
-
-    np.testing.assert_array_equal(trainer_joints.HEATMAP_KEYPOINTS,
-                                  synthgen_joints.HEATMAP_KEYPOINTS)
-    np.testing.assert_array_equal(trainer_joints.EVAL_JOINTS, synthgen_joints.COCO14)
-    assert trainer_joints.NUM_SMPL_JOINTS == synthgen_joints.NUM_SMPL_JOINTS
 
 
 def _umeyama_pa_mpjpe(pred: np.ndarray, target: np.ndarray) -> float:

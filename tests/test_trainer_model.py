@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.errors import ModelFileError
+from synthgen.core.smpl import ModelFileError
 from trainer.config import BACKBONE_NAMES
 from trainer.model import (BACKBONES, MotionHMR, ResNet50, SmallCNN, clip_predictions,
                            load_imagenet_weights, mean_params)

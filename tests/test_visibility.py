@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthgen.joints import COCO14
+from synthgen.core.joints import COCO14
 from synthgen.steps.visibility import (BEHIND_DEPTH, OCCLUDER, OUTSIDE_FRAME, TOTAL_OCCLUSION,
                                        behind_depth, covered_by_mask, joint_pixels, mean_visible,
                                        outside_frame, visibility_bitmask)

@@ -130,7 +130,7 @@ def predict_command(video, checkpoint, out_dir, keypoints, detector, training_st
                     flow_checkpoint, smpl, device, clip_length):
     """3D pose of the person in VIDEO: per-frame SMPL parameters and joints, and the video with
     the projected skeleton. Crops and crop flow are made as for the network's training data."""
-    from synthgen.errors import SourceError
+    from synthgen.core.errors import SourceError
     from trainer.predict import predict
 
     if (keypoints is None) == (detector is None):

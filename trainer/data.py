@@ -33,15 +33,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from synthgen import store as synthstore
+from synthgen.core.joints import HEATMAP_KEYPOINTS, LEG_JOINTS
 from trainer.config import MODALITIES, DataConfig
 from trainer.heatmaps import render_heatmaps
-from trainer.joints import HEATMAP_KEYPOINTS
 from trainer.losses import pair_frames
 from trainer.randomize import randomize_visibility
 
-#: SMPL indices of the leg keypoints the randomisation may unhide: L/R hip (1, 2), knee (4, 5),
-#: ankle (7, 8).
-LEG_JOINTS = (1, 2, 4, 5, 7, 8)
 #: Channels of each input part.
 PART_CHANNELS = {"rgb": 3, "flow": 3, "keypoints": len(HEATMAP_KEYPOINTS)}
 #: ImageNet statistics of torchvision's ResNet-50 weights (RGB in [0, 1]).
@@ -107,12 +104,6 @@ class StoreInfo:
     examples_per_shard: int = 1
 
 
-def _crop_flow(attrs: dict) -> dict | None:
-    if "crop_flow" in attrs:
-        return attrs["crop_flow"]
-    return attrs.get("config", {}).get("crop_flow")
-
-
 def _person_names(attrs: dict, url: str, indices: np.ndarray) -> np.ndarray:
     sources = attrs.get("sources", {})
     table = sources.get("surreal") if isinstance(sources, dict) else None
@@ -157,7 +148,7 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
     """
     if not urls:
         raise ValueError("no store given")
-    infos = []
+    infos, specs = [], []
     for url in urls:
         group = synthstore.open_group(str(url))
         attrs = dict(group.attrs)
@@ -176,19 +167,15 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
         surreal = np.concatenate([reader.read_shard("surreal_index", int(shard))  # = examples
                                   for shard in done])
         infos.append(StoreInfo(str(url), int(attrs["num_frames"]), int(attrs["crop_size"]),
-                               _crop_flow(attrs), examples, _person_names(attrs, str(url), surreal),
-                               reader.per_shard))
-    first = infos[0]
-    for info in infos[1:]:
-        if info.crop_size != first.crop_size:
-            raise ValueError(f"stores have different crop sizes: {first.url} {first.crop_size} px, "
-                             f"{info.url} {info.crop_size} px")
-        if info.crop_flow != first.crop_flow and not allow_mixed_flow:
-            raise ValueError(
-                f"stores were made with different crop-flow backends: {first.url} "
-                f"{json.dumps(first.crop_flow, sort_keys=True)}, {info.url} "
-                f"{json.dumps(info.crop_flow, sort_keys=True)}; pass --allow-mixed-flow "
-                f"(data.allow_mixed_flow) to train on both anyway")
+                               synthstore.crop_flow_record(attrs), examples,
+                               _person_names(attrs, str(url), surreal), reader.per_shard))
+        specs.append(synthstore.spec(attrs, source=str(url)))
+    fields = ("crop_size",) if allow_mixed_flow else ("crop_size", "crop_flow")
+    for other in specs[1:]:
+        synthstore.check_compatible(specs[0], other, fields=fields,
+                                    what="these stores cannot be mixed",
+                                    hint="pass --allow-mixed-flow (data.allow_mixed_flow) to train "
+                                         "on different crop-flow backends anyway")
     return infos
 
 
@@ -496,7 +483,7 @@ def hidden_keypoints(batch: dict[str, torch.Tensor], *, config: DataConfig,
     Returns
     -------
     Tensor, shape (B, T, 12), bool
-        True where hidden, in :data:`trainer.joints.HEATMAP_KEYPOINTS` order.
+        True where hidden, in :data:`synthgen.core.joints.HEATMAP_KEYPOINTS` order.
     """
     keypoints = torch.as_tensor(HEATMAP_KEYPOINTS, device=batch["visibility"].device)
     hidden = batch["visibility"][..., keypoints] != 0

@@ -5,7 +5,7 @@ Protocol (method.md section 3):
 - the network sees each stored example whole (a 3DPW store's 31-frame clips) and gives one pose
   per frame (:func:`trainer.model.clip_predictions`);
 - error: PA-MPJPE in millimetres on the 14 joints common to SMPL and COCO
-  (:data:`trainer.joints.EVAL_JOINTS`);
+  (:data:`synthgen.core.joints.COCO14`);
 - frames evaluated: on a 3DPW store (``kind`` "3dpw") those its ``evaluate`` array flags
   (camera pose valid, at least 7 confident keypoints, counted in the first clip covering the
   frame only); on a synthetic store frames with at least 7 of the 14 joints visible and not a
@@ -29,8 +29,8 @@ Outputs (``out_dir``): ``summary.json``, ``per_sequence.csv``, ``per_person.csv`
 (one row per evaluated frame) and ``plots/<sequence>.png`` (error over time, one line per person,
 drawn with OpenCV).
 
-Boundary: the trainer reads stores through :mod:`synthgen.store` and compares crop-flow records
-with :func:`synthgen.build_3dpw.backend_identity` (what makes two records the same flow).
+Boundary: the trainer reads stores through :mod:`synthgen.store` and compares what it must agree
+on with a store by :func:`synthgen.store.check_compatible` over :func:`synthgen.store.spec`.
 """
 
 from __future__ import annotations
@@ -48,15 +48,13 @@ import torch
 from smplx.lbs import lbs
 
 from synthgen import store as synthstore
-from synthgen.build_3dpw import backend_identity
-
+from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
+from synthgen.core.joints import COCO14, MIN_VISIBLE
 from trainer.checkpoint import checkpoint_smpl, load_checkpoint, load_model
 from trainer.config import TrainConfig
 from trainer.data import (ClipBatchSampler, ClipDataset, StoreInfo, arrays_for, make_loader,
                           open_stores, to_device)
-from trainer.forward import (MIN_VISIBLE_JOINTS, evaluated_frames, predict_parameters,
-                             predicted_joints, select_device)
-from trainer.joints import EVAL_JOINTS
+from trainer.forward import evaluated_frames, predict_parameters, predicted_joints, select_device
 from trainer.metrics import METRES_TO_MM, average_per_person, pa_mpjpe
 from trainer.model import MotionHMR
 from trainer.model.regressor import BETAS, NUM_BETAS, POSE
@@ -66,10 +64,6 @@ from trainer.synthetic import PERSON_HEIGHT, REFERENCE_CROP
 
 # ----------------------------------------------------------------------------------------------
 # Checkpoints and what they were trained on
-
-#: Flow quantum (pixels) assumed when neither checkpoint nor training store says: synthgen's
-#: default ``store.flow_quantum``. It only sets the rounding of new flow (predict).
-FALLBACK_FLOW_QUANTUM = 1.0 / 32.0
 
 
 @dataclass(frozen=True)
@@ -103,15 +97,18 @@ class TrainingData:
             return self.person_height
         return PERSON_HEIGHT * self.crop_size / REFERENCE_CROP
 
+    def spec(self) -> synthstore.StoreSpec:
+        """What a store must agree on with this network (crop flow, crop size, person height)."""
+        return synthstore.StoreSpec(f"the network's training data ({self.source})",
+                                    crop_size=self.crop_size, person_height=self.person_height,
+                                    crop_flow=self.crop_flow)
+
 
 def _store_training_data(url: str) -> TrainingData:
     info = open_stores([url])[0]
-    group = synthstore.open_group(url)
-    crops = dict(group.attrs).get("config", {}).get("crops", {})
-    height = crops.get("person_height")
-    return TrainingData(info.crop_flow, info.crop_size,
-                        None if height is None else float(height),
-                        float(group["flow"].attrs["quantum_px"]), url)
+    spec = synthstore.spec(synthstore.open_group(url), source=url)
+    quantum = DEFAULT_FLOW_QUANTUM if spec.flow_quantum is None else spec.flow_quantum
+    return TrainingData(info.crop_flow, info.crop_size, spec.person_height, quantum, url)
 
 
 def training_data(checkpoint: dict, *, training_store: str | None = None) -> TrainingData:
@@ -143,39 +140,30 @@ def training_data(checkpoint: dict, *, training_store: str | None = None) -> Tra
         return found
     if found is None:
         return TrainingData(recorded_flow, int(recorded_size), None,
-                            float(checkpoint.get("flow_quantum", FALLBACK_FLOW_QUANTUM)),
+                            float(checkpoint.get("flow_quantum", DEFAULT_FLOW_QUANTUM)),
                             "checkpoint")
-    if (backend_identity(found.crop_flow) != backend_identity(recorded_flow)
-            or found.crop_size != recorded_size):
-        raise ValueError(f"training store {url} ({found.crop_flow}, {found.crop_size} px) is not "
-                         f"what the checkpoint recorded ({recorded_flow}, {recorded_size} px)")
+    recorded = synthstore.StoreSpec("the checkpoint", crop_size=int(recorded_size),
+                                    crop_flow=recorded_flow)
+    synthstore.check_compatible(found.spec(), recorded, fields=("crop_flow", "crop_size"),
+                                what=f"training store {url} is not what the checkpoint recorded",
+                                hint="pass --training-store with the network's training store")
     return found
 
 
-def check_store_matches(training: TrainingData, url: str, *, crop_flow: dict | None,
-                        crop_size: int, person_height: float | None) -> None:
-    """Refuse an evaluation store made differently from the training data.
+def check_store_matches(training: TrainingData, spec: synthstore.StoreSpec) -> None:
+    """Refuse an evaluation store (its :func:`synthgen.store.spec`) made differently from the
+    training data: another crop-flow backend, crop size or person height (when both record one).
 
     Raises
     ------
     ValueError
-        Different crop-flow backends (compared by :func:`synthgen.build_3dpw.backend_identity`),
-        crop sizes or person heights (when both record one). Both sides are named.
+        From :func:`synthgen.store.check_compatible`, naming both sides and the differing field.
     """
-    if backend_identity(crop_flow) != backend_identity(training.crop_flow):
-        raise ValueError(
-            f"{url}: crop-flow backend {json.dumps(backend_identity(crop_flow), sort_keys=True)} "
-            f"differs from the network's training data ({training.source}: "
-            f"{json.dumps(backend_identity(training.crop_flow), sort_keys=True)}); rebuild the "
-            f"store with the training data's flow (synthgen build-3dpw --flow ... "
-            f"--match-store {training.source})")
-    if crop_size != training.crop_size:
-        raise ValueError(f"{url}: {crop_size}-px crops, the network was trained on "
-                         f"{training.crop_size}-px crops ({training.source})")
-    if (person_height is not None and training.person_height is not None
-            and abs(person_height - training.person_height) > 1e-6):
-        raise ValueError(f"{url}: people {person_height} px tall in the crops, "
-                         f"{training.person_height} px in the training data ({training.source})")
+    synthstore.check_compatible(
+        spec, training.spec(), fields=("crop_flow", "crop_size", "person_height"),
+        what=f"cannot evaluate {spec.source} with this network",
+        hint=f"rebuild the store like the training data (synthgen build-3dpw --flow ... "
+             f"--match-store {training.source})")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -433,7 +421,7 @@ def frame_errors(model: MotionHMR, config: TrainConfig, target: EvalStore, *,
         batch = to_device(host, device)
         theta = predict_parameters(model, batch, config=config.data, crop_size=info.crop_size)
         joints, _ = predicted_joints(smpl, theta)
-        truth = batch["joints3d"][..., EVAL_JOINTS, :].float()
+        truth = batch["joints3d"][..., COCO14, :].float()
         error = pa_mpjpe(joints * METRES_TO_MM, truth * METRES_TO_MM).double().cpu().numpy()
         position = host["position"].numpy()
         frames = np.arange(info.num_frames)
@@ -458,7 +446,7 @@ def frame_errors(model: MotionHMR, config: TrainConfig, target: EvalStore, *,
                          np.concatenate(h36m_errors) if h36m is not None else None)
     if result.errors.size == 0:
         raise ValueError(f"{info.url}: no frame to evaluate (none flagged / with "
-                         f"{MIN_VISIBLE_JOINTS} visible joints)")
+                         f"{MIN_VISIBLE} visible joints)")
     return result
 
 
@@ -570,10 +558,7 @@ def evaluate(checkpoint_path: str | Path, store_url: str, *, out_dir: str | Path
     checkpoint = load_checkpoint(checkpoint_path)
     training = training_data(checkpoint, training_store=training_store)
     target, attrs = open_eval_store(store_url)
-    crops = attrs.get("config", {}).get("crops", {})
-    check_store_matches(training, store_url, crop_flow=target.info.crop_flow,
-                        crop_size=target.info.crop_size,
-                        person_height=crops.get("person_height"))
+    check_store_matches(training, synthstore.spec(attrs, source=store_url))
     torch_device = select_device(device)
     model, config = load_model(checkpoint, device=torch_device)
     if target.info.num_frames != config.data.clip_length:

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import torch
 
+from synthgen.core.joints import COCO14, MIN_VISIBLE
 from trainer.config import DataConfig
 from trainer.data import hidden_keypoints, make_inputs
-from trainer.joints import EVAL_JOINTS
 from trainer.losses import keypoint_loss, stack_heads
 from trainer.model.motion_hmr import clip_predictions
 from trainer.model.regressor import BETAS, CAMERA, POSE
 from trainer.smpl import SMPLJoints
-
-#: A frame is evaluated when at least this many of the 14 evaluation joints are visible.
-MIN_VISIBLE_JOINTS = 7
 
 
 def select_device(name: str) -> torch.device:
@@ -60,7 +57,7 @@ def predict_parameters(model: torch.nn.Module, batch: dict[str, torch.Tensor], *
 
 def predicted_joints(smpl: SMPLJoints, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The 14 evaluation joints (metres, SMPL model frame) and cameras of parameters (..., 85)."""
-    joints = smpl(theta[..., POSE], theta[..., BETAS])[..., EVAL_JOINTS, :]
+    joints = smpl(theta[..., POSE], theta[..., BETAS])[..., COCO14, :]
     return joints, theta[..., CAMERA]
 
 
@@ -76,13 +73,13 @@ def training_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Ten
         :func:`trainer.data.make_targets` output.
     """
     joints, camera = predicted_joints(smpl, stack_heads(outputs).float())
-    return keypoint_loss(joints, camera, targets["joints3d"][..., EVAL_JOINTS, :],
-                         targets["keypoints"][..., EVAL_JOINTS, :],
-                         targets["visible"][..., EVAL_JOINTS], weight_2d=weight_2d)
+    return keypoint_loss(joints, camera, targets["joints3d"][..., COCO14, :],
+                         targets["keypoints"][..., COCO14, :],
+                         targets["visible"][..., COCO14], weight_2d=weight_2d)
 
 
 def evaluated_frames(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """(B, T) bool: frames of a synthetic batch that validation and eval count (at least
-    :data:`MIN_VISIBLE_JOINTS` of the 14 joints visible, not a total occlusion)."""
-    visible = (batch["visibility"][..., EVAL_JOINTS] == 0).sum(dim=-1)
-    return (visible >= MIN_VISIBLE_JOINTS) & ~batch["total_occlusion"]
+    :data:`synthgen.core.joints.MIN_VISIBLE` of the 14 joints visible, not a total occlusion)."""
+    visible = (batch["visibility"][..., COCO14] == 0).sum(dim=-1)
+    return (visible >= MIN_VISIBLE) & ~batch["total_occlusion"]

@@ -94,7 +94,7 @@ def keypoint_loss(joints: torch.Tensor, camera: torch.Tensor, target_joints: tor
     ----------
     joints : Tensor, shape (..., J, 3)
         Predicted 3D keypoints, metres (e.g. :class:`trainer.smpl.SMPLJoints` output at
-        :data:`trainer.joints.EVAL_JOINTS`), leading dims e.g. (B, P, 2) for both heads.
+        :data:`synthgen.core.joints.COCO14`), leading dims e.g. (B, P, 2) for both heads.
     camera : Tensor, shape (..., 3)
         Predicted weak-perspective cameras ``(s, tx, ty)``.
     target_joints : Tensor, shape (..., J, 3)

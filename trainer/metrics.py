@@ -47,7 +47,7 @@ def pa_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     ----------
     pred, target : Tensor, shape (..., J, 3)
         Predicted and true joints, same units and joint order (for the paper: the 14
-        evaluation joints, :data:`trainer.joints.EVAL_JOINTS`, in mm).
+        evaluation joints, :data:`synthgen.core.joints.COCO14`, in mm).
 
     Returns
     -------

@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 import torch
 
-from synthgen.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
+from synthgen.core.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
 from synthgen.sources.video import iter_source_frames
 from synthgen.video_clips import VideoClip, VideoPlan, flow_backend, iter_clips, plan_video
 from synthgen.video_keypoints import VideoKeypoints, read_keypoints

@@ -41,6 +41,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler
 from torch.utils.tensorboard import SummaryWriter
 
+from synthgen.core.joints import COCO14
 from trainer.checkpoint import CHECKPOINT, portable_config, portable_location, save_checkpoint
 from trainer.config import TrainConfig
 from trainer.data import (ClipBatchSampler, ClipDataset, Split, StoreInfo, arrays_for,
@@ -48,7 +49,6 @@ from trainer.data import (ClipBatchSampler, ClipDataset, Split, StoreInfo, array
                           to_device)
 from trainer.forward import (evaluated_frames, network_inputs, predict_parameters,
                              predicted_joints, select_device, training_loss)
-from trainer.joints import EVAL_JOINTS
 from trainer.losses import DomainAdversary
 from trainer.metrics import METRES_TO_MM, average_per_person, pa_mpjpe
 from trainer.model.build import build_model
@@ -217,7 +217,7 @@ class Validator:
             theta = predict_parameters(model, batch, config=self.config.data,
                                        crop_size=self.crop_size)
             joints, _ = predicted_joints(smpl, theta)
-            truth = batch["joints3d"][..., EVAL_JOINTS, :].float()
+            truth = batch["joints3d"][..., COCO14, :].float()
             use = evaluated_frames(batch)
             errors.append(pa_mpjpe(joints[use] * METRES_TO_MM, truth[use] * METRES_TO_MM).cpu())
             targets.append(truth[use].cpu())
@@ -585,8 +585,8 @@ class Trainer:
         items = self.train_split.items
         count = min(BASELINE_EXAMPLES, len(items))
         sample = items[np.sort(rng.choice(len(items), count, replace=False))]
-        joints = torch.as_tensor(read_array(self.infos, sample, "joints3d")[..., EVAL_JOINTS, :])
-        mean_pose = procrustes_mean(joints.reshape(-1, len(EVAL_JOINTS), 3).double()).float()
+        joints = torch.as_tensor(read_array(self.infos, sample, "joints3d")[..., COCO14, :])
+        mean_pose = procrustes_mean(joints.reshape(-1, len(COCO14), 3).double()).float()
         return {"baseline_mean_params_mm": self.validator.of_pose(init_joints.detach()),
                 "baseline_mean_pose_mm": self.validator.of_pose(mean_pose)}
 

@@ -11,7 +11,7 @@ __all__ = ["fail", "main", "set_option", "user_errors"]
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """The exceptions that mean bad input or arguments (not a bug): reported in one line."""
-    from synthgen.errors import SourceError
+    from synthgen.core.errors import SourceError
 
     return ValueError, OSError, RuntimeError, SourceError
 

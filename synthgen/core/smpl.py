@@ -31,7 +31,7 @@ import torch
 from smplx.lbs import batch_rigid_transform, batch_rodrigues
 from torch import nn
 
-from synthgen.joints import LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS
+from synthgen.core.joints import LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS
 
 #: SMPL pose parameters: 24 axis-angle rotations (radians), global orientation first.
 NUM_POSE = 3 * NUM_SMPL_JOINTS
@@ -313,7 +313,7 @@ _MIRROR_AXIS_ANGLE = np.array([1.0, -1.0, -1.0])
 def mirror_pose(pose: np.ndarray) -> np.ndarray:
     """The SMPL pose of the mirror image of a body (mirrored in its model frame's x = 0 plane).
 
-    Left and right joints swap (``synthgen.joints.LEFT_RIGHT_SWAP``) and every rotation ``R``
+    Left and right joints swap (``synthgen.core.joints.LEFT_RIGHT_SWAP``) and every rotation ``R``
     becomes ``S R S`` (``S = diag(-1, 1, 1)``). For a left-right symmetric model the posed joints
     of the result are ``S @ joints[LEFT_RIGHT_SWAP]`` of the original (SMPL: to its few-mm
     asymmetry).

@@ -52,7 +52,7 @@ import cv2
 import numpy as np
 import skimage.data
 
-from synthgen.errors import CorruptFileError, MissingFileError
+from synthgen.core.errors import CorruptFileError, MissingFileError
 from synthgen.sources.kinetics import choose_crop, cover_size, num_frames_30fps, source_index
 from synthgen.sources.video import VideoInfo, write_video
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthgen.joints import NUM_SMPL_JOINTS, SMPL_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS
+from synthgen.core.joints import NUM_SMPL_JOINTS, SMPL_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS
 
 NUM_VERTICES = 6890
 NUM_BETAS = 10

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from synthgen.joints import NUM_SMPL_JOINTS, SMPL_INDEX
+from synthgen.core.joints import NUM_SMPL_JOINTS, SMPL_INDEX
 
 MOTION_KINDS = ("walk", "run", "wave", "squat", "turn", "jump", "kick", "punch", "idle")
 #: Forward speed (m/s) per unit ``amplitude`` x cycle rate (Hz) of the travelling motions.

@@ -30,8 +30,8 @@ from scipy.spatial.transform import Rotation
 from synthgen.camera import project, surreal_extrinsics, world_to_camera
 from synthgen.demo.body_model import BodyModel, build_body_model, pose_body
 from synthgen.demo.motions import MOTION_KINDS, sample_motion
+from synthgen.core.joints import LEFT_RIGHT_SWAP
 from synthgen.demo.render import render_frame, sample_appearance, surface_flow
-from synthgen.joints import LEFT_RIGHT_SWAP
 from synthgen.sources.surreal import SURREAL_FPS, write_surreal_clip
 
 #: Longest ground travel of the person over a clip (metres); longer motions are slowed down.

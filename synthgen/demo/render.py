@@ -18,10 +18,9 @@ import cv2
 import numpy as np
 
 from synthgen.camera import SURREAL_HEIGHT, SURREAL_K, SURREAL_WIDTH
-from synthgen.joints import SMPL_INDEX
+from synthgen.core.joints import SMPL_INDEX
+from synthgen.types import BACKGROUND_DEPTH
 
-#: SURREAL's depth value for background pixels.
-BACKGROUND_DEPTH = 1e10
 _NEAR = 0.05
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from synthgen.errors import EmptyInputError, MissingFileError, ShortClipError, SourceError
+from synthgen.core.errors import EmptyInputError, MissingFileError, ShortClipError, SourceError
 from synthgen.sources.video import (
     DEFAULT_FOLDER_FPS,
     IMAGE_EXTENSIONS,

@@ -30,7 +30,8 @@ import h5py
 import numpy as np
 import scipy.io
 
-from synthgen.errors import CorruptFileError, EmptyInputError, MissingFileError, MissingKeyError
+from synthgen.core.errors import (CorruptFileError, EmptyInputError, MissingFileError,
+                                  MissingKeyError)
 
 MAT_FORMATS = ("v5", "v7.3")
 

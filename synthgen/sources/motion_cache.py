@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from synthgen.config import CameraMotionConfig, ClipConfig
-from synthgen.errors import MissingFileError, ShortClipError, SourceError
+from synthgen.core.errors import MissingFileError, ShortClipError, SourceError
 from synthgen.steps.camera_motion import pair_flows, tile_medians, tile_weights, window_camera_motion
 
 #: Bump when what is stored or how it is computed changes: every old file then misses.
@@ -129,7 +129,7 @@ def cache_key(video: str | Path, cfg: CameraMotionConfig, clip: ClipConfig) -> s
 
     Raises
     ------
-    synthgen.errors.MissingFileError
+    synthgen.core.errors.MissingFileError
         If the video does not exist.
     """
     from synthgen.sources.video import frame_files
@@ -175,7 +175,7 @@ def compute_video_motion(frames: Iterable[np.ndarray], cfg: CameraMotionConfig, 
 
     Raises
     ------
-    synthgen.errors.ShortClipError
+    synthgen.core.errors.ShortClipError
         If the stream has fewer than 2 frames.
     """
     medians, estimates, reliabilities = [], [], []
@@ -260,7 +260,7 @@ def load_or_compute(video: str | Path, cache_dir: str | Path, *, cfg: CameraMoti
 
     Raises
     ------
-    synthgen.errors.SourceError
+    synthgen.core.errors.SourceError
         If the video is missing, corrupt or too short (from the reader).
     """
     file = cache_file(cache_dir, video, cfg, clip)

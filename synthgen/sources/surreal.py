@@ -45,7 +45,7 @@ from synthgen.camera import (
     world_to_camera,
 )
 from synthgen.core.smpl import SMPLJoints, load_smpl_model, mirror_pose, model_file
-from synthgen.errors import (
+from synthgen.core.errors import (
     CorruptFileError,
     EmptyInputError,
     FrameCountMismatchError,
@@ -56,15 +56,14 @@ from synthgen.errors import (
     ShortClipError,
     SourceError,
 )
-from synthgen.joints import JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX, SMPL_PARENTS
+from synthgen.core.joints import (JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX,
+                                  SMPL_PARENTS)
 from synthgen.sources.mat import MAT_FORMATS, load_mat, mat_variables, save_mat
 from synthgen.sources.video import VideoInfo, iter_source_frames, probe, write_video
-from synthgen.types import SurrealClip
+from synthgen.types import BACKGROUND_DEPTH, SurrealClip
 
 SPLITS = ("train", "val", "test")
 SIDES = ("measure", "as_is", "swap")
-#: SURREAL's depth of background pixels (metres).
-DEPTH_BACKGROUND = 1e10
 #: SURREAL's frame rate.
 SURREAL_FPS = 30.0
 #: Sign of the x channel of ``_gtflow.mat`` against image x. SURREAL's ``main_part2.py`` saves
@@ -315,7 +314,7 @@ def measure_sides(
     Parameters
     ----------
     segm : ndarray, shape (T, H, W), uint8
-        SURREAL part labels (0 background, 1..24 ``synthgen.joints.SURREAL_PART_NAMES``).
+        SURREAL part labels (0 background, 1..24 ``synthgen.core.joints.SURREAL_PART_NAMES``).
     joints2d : ndarray, shape (T, 24, 2)
         SMPL joints in frame pixels (x, y), in the convention to test.
     radius : int
@@ -761,7 +760,7 @@ def write_surreal_clip(
     gender_code = _GENDERS.index(gender) if isinstance(gender, str) else int(gender)
     segm = arrays["segm"][0].astype(np.uint8)
     depth = arrays["depth"][0].astype(np.float32)
-    depth[segm == 0] = DEPTH_BACKGROUND
+    depth[segm == 0] = BACKGROUND_DEPTH
     joints3d_world = arrays["joints3d_world"][0]
     cam_loc = arrays["cam_loc"][0]
 

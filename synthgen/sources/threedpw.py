@@ -33,7 +33,7 @@ import numpy as np
 from numpy._core.multiarray import _reconstruct, scalar
 from numpy._core.numeric import _frombuffer
 
-from synthgen.errors import (
+from synthgen.core.errors import (
     CorruptFileError,
     EmptyInputError,
     FrameCountMismatchError,

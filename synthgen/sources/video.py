@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from synthgen.errors import (
+from synthgen.core.errors import (
     CorruptFileError,
     EmptyInputError,
     MissingFileError,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthgen.joints import COCO14
+from synthgen.core.joints import COCO14
 from synthgen.steps.visibility import covered_by_mask, mean_visible
 
 OCCLUDED = "occluded"

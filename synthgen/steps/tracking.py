@@ -24,10 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from synthgen.types import SurrealClip
+from synthgen.types import BACKGROUND_DEPTH, SurrealClip
 
-#: SURREAL's depth value for background pixels (metres); also the fill for uncovered pixels.
-BACKGROUND_DEPTH = 1e10
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthgen.joints import COCO14
+from synthgen.core.joints import COCO14
 
 OUTSIDE_FRAME = np.uint8(1)
 OCCLUDER = np.uint8(2)

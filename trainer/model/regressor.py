@@ -20,8 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthgen.core.smpl import NUM_BETAS, NUM_POSE
-from trainer.errors import ModelFileError
+from synthgen.core.smpl import NUM_BETAS, NUM_POSE, ModelFileError
 
 NUM_CAMERA = 3
 NUM_PARAMS = NUM_POSE + NUM_BETAS + NUM_CAMERA
@@ -52,7 +51,7 @@ def mean_params(path: str | Path | None = None) -> np.ndarray:
     ------
     FileNotFoundError
         When ``path`` is given and does not exist.
-    trainer.errors.ModelFileError
+    synthgen.core.smpl.ModelFileError
         When the file is not HDF5 or lacks ``pose``/``shape`` of the right sizes.
     """
     theta = np.zeros(NUM_PARAMS, dtype=np.float32)

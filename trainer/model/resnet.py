@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from trainer.errors import ModelFileError
+from synthgen.core.smpl import ModelFileError
 
 #: Blocks per stage of ResNet-50.
 RESNET50_LAYERS = (3, 4, 6, 3)
@@ -133,7 +133,7 @@ def load_imagenet_weights(model: ResNet50, path: str | Path) -> None:
     ------
     FileNotFoundError
         When ``path`` does not exist.
-    trainer.errors.ModelFileError
+    synthgen.core.smpl.ModelFileError
         When the file is not a state dict, or its keys or shapes differ from torchvision's
         ``resnet50`` (the message lists missing, unexpected and mis-shaped parameters).
 

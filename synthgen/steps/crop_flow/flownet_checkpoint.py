@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from synthgen.errors import CorruptFileError, EmptyInputError, MissingFileError, SourceError
+from synthgen.core.errors import CorruptFileError, EmptyInputError, MissingFileError, SourceError
 
 #: Prefix ``nn.DataParallel`` adds to every name.
 _PARALLEL_PREFIX = "module."

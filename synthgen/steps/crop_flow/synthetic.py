@@ -222,7 +222,7 @@ def demo_person_flow_pairs(num_examples: int, *, seed: int = 0, num_frames: int 
     flow : ndarray, shape (B, S, S, 2), float32
         Ground-truth crop flow (``synthgen.example.ground_truth_crop_flow``), crop pixels, x then y.
     parts : ndarray, shape (B, S, S), uint8
-        Part label (1..24, ``synthgen.joints.SURREAL_PART_NAMES``) of the visible person at each
+        Part label (1..24, ``synthgen.core.joints.SURREAL_PART_NAMES``) of the visible person at each
         crop pixel of the pair's first frame, 0 on the background and the occluder,
         ``OUTSIDE_FRAME`` where box t leaves the frame (no content, no ground truth).
     """

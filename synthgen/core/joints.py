@@ -33,11 +33,16 @@ HEATMAP_KEYPOINTS = np.array([SMPL_INDEX[n] for n in HEATMAP_KEYPOINT_NAMES], dt
 #: keypoints plus neck and head (SMPL has no nose/eyes; its head and neck stand in for them).
 COCO14_NAMES: tuple[str, ...] = HEATMAP_KEYPOINT_NAMES + ("neck", "head")
 COCO14 = np.array([SMPL_INDEX[n] for n in COCO14_NAMES], dtype=np.int64)
+#: A frame counts (is evaluated, is not a total occlusion) when at least this many of the
+#: :data:`COCO14` joints are visible (method section 3).
+MIN_VISIBLE = 7
 
-#: Leg keypoints (indices into SMPL 24) unhidden by the training-time domain randomisation.
+#: The leg keypoints (indices into SMPL 24) that the training-time domain randomisation unhides
+#: together (method step 8, "unhide all leg keypoints"): hips, knees, ankles. These are the leg
+#: joints among :data:`HEATMAP_KEYPOINTS`; the feet are not keypoints, so they are not listed.
 LEG_JOINTS = np.array(
     [SMPL_INDEX[n] for n in ("left_hip", "right_hip", "left_knee", "right_knee",
-                             "left_ankle", "right_ankle", "left_foot", "right_foot")],
+                             "left_ankle", "right_ankle")],
     dtype=np.int64,
 )
 
