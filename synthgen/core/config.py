@@ -241,8 +241,8 @@ def parse_sets(sets) -> dict:
 def resolve_pipeline(pipeline: str | Path, *, trainer: bool) -> Path:
     """The file of a pipeline name (``"full"``, ``"pipelines/full"``) or path.
 
-    Names are looked up in :data:`PIPELINES_DIR` among the trainer's files (``train_*``) when ``trainer``,
-    else among the data pipelines.
+    Names are looked up in :data:`PIPELINES_DIR` among the trainer's files (``train_*``) when
+    ``trainer``, else among the data pipelines.
 
     Raises
     ------
@@ -259,8 +259,8 @@ def resolve_pipeline(pipeline: str | Path, *, trainer: bool) -> Path:
     known = sorted(p.stem for p in PIPELINES_DIR.glob("*.toml")
                    if p.name.startswith("train_") == trainer)
     kind = "trainer pipeline" if trainer else "pipeline"
-    raise UnknownPipelineError(f"no {kind} {str(pipeline)!r}: give a name from synthgen/pipelines/ or a "
-                               f".toml path; known {kind}s: {known}")
+    raise UnknownPipelineError(f"no {kind} {str(pipeline)!r}: give a name from synthgen/pipelines/ "
+                               f"or a .toml path; known {kind}s: {known}")
 
 
 def read_pipeline(pipeline: str | Path, *, trainer: bool, _seen: tuple = ()) -> dict:
