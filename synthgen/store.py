@@ -37,8 +37,10 @@ import google_crc32c
 import numpy as np
 import zarr
 from numcodecs import blosc
-from zarr.abc.store import RangeByteRequest, SuffixByteRequest
+from zarr.abc.store import RangeByteRequest, SuffixByteRequest, SupportsGetSync
 from zarr.codecs import BloscCodec, Crc32cCodec
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync as _sync
 
 import synthgen
 
@@ -265,13 +267,19 @@ def create_store(url: str, *, num_examples: int, num_frames: int, crop_size: int
     return group
 
 
+def unreachable(url: str, exc: BaseException) -> str:
+    """The message for a store URL whose object store refuses or cannot be reached."""
+    return (f"cannot reach {url}: {exc}; check the credentials and endpoint (README: object "
+            f"storage)")
+
+
 def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None) -> zarr.Group:
     """Open a store's group and check its schema version.
 
     Raises
     ------
     FileNotFoundError
-        No store at ``url``.
+        No store at ``url``, or an object store that cannot be reached (credentials, endpoint).
     ValueError
         A store of another schema version (say which, and what to do).
     """
@@ -279,6 +287,10 @@ def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None
         group = zarr.open_group(url, mode=mode, storage_options=storage_options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
         raise FileNotFoundError(f"no synthgen store at {url}") from exc
+    except Exception as exc:  # each fsspec backend raises its own (botocore's NoCredentialsError)
+        if "://" not in url:
+            raise
+        raise FileNotFoundError(unreachable(url, exc)) from exc
     version = group.attrs.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ValueError(f"{url}: store schema version {version!r}, this synthgen reads "
@@ -466,7 +478,10 @@ class StoreReader:
                                 (start, min(start + self.per_shard, self.num_examples)), detail)
 
     def _get(self, key: str, byte_range=None):
-        buffer = self._store.get_sync(key, byte_range=byte_range)
+        if isinstance(self._store, SupportsGetSync):  # local paths: a plain file read
+            buffer = self._store.get_sync(key, byte_range=byte_range)
+        else:  # fsspec URLs: zarr's FsspecStore is asynchronous only
+            buffer = _sync(self._store.get(key, default_buffer_prototype(), byte_range))
         return None if buffer is None else buffer.as_numpy_array()
 
     def _parse_index(self, name: str, shard: int, raw) -> np.ndarray:
@@ -567,12 +582,10 @@ class StoreReader:
 
 
 def _list_prefix(zstore, prefix: str) -> list[str]:
-    from zarr.core.sync import sync
-
     async def collect():
         return [key async for key in zstore.list_prefix(prefix)]
 
-    return sync(collect())
+    return _sync(collect())
 
 
 class _LazyArray:
