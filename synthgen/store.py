@@ -29,6 +29,7 @@ Units and coordinate frames of every array are in its ``units`` attribute and th
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -441,6 +442,7 @@ class StoreReader:
                                                             storage_options=storage_options))
 
     def _open(self, group: zarr.Group) -> None:
+        self._pid = os.getpid()
         self.group = group
         self.attrs = dict(group.attrs)
         self.specs = store_schema(self.attrs)
@@ -462,8 +464,15 @@ class StoreReader:
         self.__dict__.update(state)
         self._open(open_group(self.url, storage_options=self.storage_options))
 
+    def _reopen_if_forked(self) -> None:
+        """Reopen the store in a forked process (a DataLoader worker): an fsspec store's client
+        belongs to the parent's event loop and cannot be used from the child."""
+        if self._pid != os.getpid():
+            self._open(open_group(self.url, storage_options=self.storage_options))
+
     def array_attrs(self, name: str) -> dict:
         """The attributes of array ``name`` (``units``, flow's ``quantum_px``), read once."""
+        self._reopen_if_forked()
         if name not in self._array_attrs:
             self._array_attrs[name] = dict(self.group[name].attrs)
         return self._array_attrs[name]
@@ -478,6 +487,7 @@ class StoreReader:
                                 (start, min(start + self.per_shard, self.num_examples)), detail)
 
     def _get(self, key: str, byte_range=None):
+        self._reopen_if_forked()
         if isinstance(self._store, SupportsGetSync):  # local paths: a plain file read
             buffer = self._store.get_sync(key, byte_range=byte_range)
         else:  # fsspec URLs: zarr's FsspecStore is asynchronous only
@@ -572,6 +582,7 @@ class StoreReader:
     def check_present(self, shards=None) -> None:
         """Raise :class:`StoreDamageError` for the first array file missing from a done shard
         (``shards``: those to check, default every done one), from one listing per array."""
+        self._reopen_if_forked()
         done = np.flatnonzero(finished_shards(self.group)) if shards is None else shards
         for name in self.specs:
             prefix = self._keys[name].split("/c/")[0] + "/c/"

@@ -42,7 +42,8 @@ def s3(tmp_path_factory):
     server.start()
     host, port = server.get_host_and_port()
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+           "AWS_EC2_METADATA_DISABLED": "true"}  # never ask a cloud for credentials
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
@@ -212,15 +213,63 @@ def test_a_damaged_object_is_named_by_the_reader(s3, s3_store):
 
 
 def test_training_reads_an_s3_store(s3_store, local):
-    from trainer.data import ClipDataset, arrays_for, open_stores
+    from trainer.data import ClipBatchSampler, ClipDataset, arrays_for, make_loader, open_stores
 
     infos = open_stores([s3_store])
     assert infos[0].examples.tolist() == list(range(NUM_EXAMPLES))
     items = np.array([[0, 1], [0, 3]])
     dataset = ClipDataset(infos, items, clip_length=5, arrays=arrays_for("flow_keypoints"))
-    dataset = pickle.loads(pickle.dumps(dataset))
     group = store.open_group(local.url)
     item = dataset[(1, 2)]
     np.testing.assert_array_equal(item["flow"], group["flow"][3, 2:6])
     np.testing.assert_array_equal(item["joints3d"], group["joints3d"][3, 2:7])
     assert item["flow_quantum"] == np.float32(group["flow"].attrs["quantum_px"])
+    # A DataLoader worker process (forked after this process read) reopens the store.
+    loader = make_loader(dataset, ClipBatchSampler(np.full(2, 8), clip_length=5, batch_size=2,
+                                                   seed=0, shuffle=False),
+                         num_workers=1, pin_memory=False)
+    batch = next(iter(loader))
+    np.testing.assert_array_equal(batch["joints3d"].numpy(), group["joints3d"][[1, 3], 1:6])
+
+
+def test_trainer_trains_and_evaluates_on_an_s3_store(s3, smpl_dir, tmp_path):
+    from trainer.cli import main as trainer
+    from trainer.smpl import SMPLJoints
+    from trainer.synthetic import make_synthetic_store
+
+    url = f"s3://{BUCKET}/synthetic.zarr"
+    make_synthetic_store(url, SMPLJoints.from_path(smpl_dir), num_examples=8, num_frames=6,
+                         crop_size=48, num_persons=4, seed=3)
+    tiny = ["--set", "data.clip_length=4", "--set", "data.input_size=32", "--set",
+            "data.batch_size=2", "--set", "data.num_workers=0", "--set", "data.val_every=4",
+            "--set", "model.lstm_hidden=16", "--set", "model.head_hidden=16", "--set",
+            "model.regressor_hidden=16", "--set", "run.num_threads=1"]
+    out = tmp_path / "run"
+    trained = CliRunner().invoke(trainer, ["train", "--store", url, "--out", str(out), "--smpl",
+                                           str(smpl_dir), "--steps", "2", *tiny])
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((out / "config.json").read_text())["stores"] == [url]
+    evaluated = CliRunner().invoke(trainer, ["eval", "--checkpoint", str(out / "last.pt"),
+                                             "--store", url, "--device", "cpu"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "PA-MPJPE" in evaluated.output
+
+
+def test_missing_credentials_are_one_line(s3, s3_store, small_demo, local, smpl_dir, tmp_path,
+                                         monkeypatch):
+    import s3fs
+
+    from trainer.cli import main as trainer
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    # Clients keep the credentials they were made with: new ones for this test, then the old.
+    monkeypatch.setattr(s3fs.S3FileSystem, "_cache", {})
+    built = CliRunner().invoke(main, _build_args(small_demo, f"s3://{BUCKET}/x.zarr",
+                                                 local.cache, tmp_path))
+    trained = CliRunner().invoke(trainer, ["train", "--store", s3_store, "--smpl", str(smpl_dir)])
+    for result, url in ((built, f"s3://{BUCKET}/x.zarr"), (trained, s3_store)):
+        assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+        assert f"cannot reach {url}: Unable to locate credentials" in result.output
