@@ -415,7 +415,7 @@ class StoreReader:
     example and a crc32c), kept for the ``index_cache`` most recent (array, shard) pairs; or one
     read of a whole shard file (:meth:`read_shard`). Works through the store's Zarr ``Store``, so
     on local paths and fsspec URLs alike. Thread-safe; pickles without its caches (DataLoader
-    workers and dask reopen nothing but the store).
+    workers and dask reopen nothing but the store); a forked copy reopens the store on first use.
 
     Parameters
     ----------
