@@ -29,13 +29,13 @@ from tests.test_inspect import CFG, NUM_EXAMPLES, make_tiny_store
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed "
                                   "(pip install 'moto[server]' s3fs, or the 'test' extra)")
-pytest.importorskip("s3fs", reason="s3fs is not installed (pip install s3fs)")
+s3fs = pytest.importorskip("s3fs", reason="s3fs is not installed (pip install s3fs)")
 
 BUCKET = "synthgen-test"
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
+def s3():
     """An S3 server on 127.0.0.1 with one bucket; the process environment points s3fs at it."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -47,11 +47,10 @@ def s3(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
-        patch.delenv("AWS_PROFILE", raising=False)
-        import fsspec
-
-        fsspec.filesystem("s3").clear_instance_cache()  # no client made with other settings
-        fs = fsspec.filesystem("s3", skip_instance_cache=True)
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+            patch.delenv(key, raising=False)
+        s3fs.S3FileSystem.clear_instance_cache()  # no client made with other settings
+        fs = s3fs.S3FileSystem(skip_instance_cache=True)
         fs.mkdir(BUCKET)
         try:
             yield fs
@@ -257,8 +256,6 @@ def test_trainer_trains_and_evaluates_on_an_s3_store(s3, smpl_dir, tmp_path):
 
 def test_missing_credentials_are_one_line(s3, s3_store, small_demo, local, smpl_dir, tmp_path,
                                          monkeypatch):
-    import s3fs
-
     from trainer.cli import main as trainer
 
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
