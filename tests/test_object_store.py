@@ -149,6 +149,14 @@ def test_killed_build_resumes_to_the_same_bytes_taking_over_its_stale_marker(
     assert _objects(s3, url) == _objects(s3, s3_store)
 
 
+def test_overwrite_replaces_every_object_of_an_s3_store(s3, s3_store, small_demo, local):
+    url = f"s3://{BUCKET}/replaced.zarr"
+    s3.copy(f"{BUCKET}/tiny.zarr", f"{BUCKET}/replaced.zarr", recursive=True)
+    s3.pipe_file(f"{BUCKET}/replaced.zarr/rgb/c/9/0/0/0/0", b"left over")
+    _build(small_demo, url, local.cache, overwrite=True)
+    assert _objects(s3, url) == _objects(s3, s3_store)
+
+
 def test_a_missing_bucket_is_one_line(s3, small_demo, local, tmp_path):
     url = "s3://no-such-bucket/out.zarr"
     result = CliRunner().invoke(main, _build_args(small_demo, url, local.cache, tmp_path))
