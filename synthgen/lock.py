@@ -161,12 +161,17 @@ def is_stale(marker: dict, *, now: float | None = None) -> bool:
 def _lease(url: str, lease_s: float):
     import fsspec
 
+    from synthgen.store import unreachable
+
     try:
         fs, root = fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as exc:  # unknown protocol, or its package not installed
         raise StoreAccessError(f"cannot open {url}: {exc}") from None
     marker = lock_path(root)
-    current = _read_marker(fs, marker)
+    try:
+        current = _read_marker(fs, marker)
+    except Exception as exc:  # each fsspec backend raises its own (botocore's NoCredentialsError)
+        raise StoreAccessError(unreachable(url, exc)) from None
     if current is not None and not is_stale(current):
         raise StoreLockedError(_describe(url, current))
     token = uuid.uuid4().hex
@@ -177,8 +182,9 @@ def _lease(url: str, lease_s: float):
 
     try:
         write()
-    except PermissionError as exc:
-        raise StoreAccessError(f"cannot write {url}: {exc}; choose a writable --out") from None
+    except OSError as exc:  # forbidden, no such bucket, unreachable endpoint
+        raise StoreAccessError(f"cannot write {url}: {exc.strerror or exc}; choose a writable "
+                               f"--out") from None
     time.sleep(0.05)  # let a racing writer's marker land before reading back
     back = _read_marker(fs, marker)
     if not back or back.get("token") != token:

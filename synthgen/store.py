@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -41,8 +42,10 @@ import google_crc32c
 import numpy as np
 import zarr
 from numcodecs import blosc
-from zarr.abc.store import RangeByteRequest, SuffixByteRequest
+from zarr.abc.store import RangeByteRequest, SuffixByteRequest, SupportsGetSync
 from zarr.codecs import BloscCodec, Crc32cCodec
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync as _sync
 
 import synthgen
 from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
@@ -414,13 +417,19 @@ def create_store(url: str, *, num_examples: int, num_frames: int, crop_size: int
     return group
 
 
+def unreachable(url: str, exc: BaseException) -> str:
+    """The message for a store URL whose object store refuses or cannot be reached."""
+    return (f"cannot reach {url}: {exc}; check the credentials and endpoint (README: object "
+            f"storage)")
+
+
 def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None) -> zarr.Group:
     """Open a store's group and check its schema version.
 
     Raises
     ------
     FileNotFoundError
-        No store at ``url``.
+        No store at ``url``, or an object store that cannot be reached (credentials, endpoint).
     ValueError
         A store of another schema version (say which, and what to do).
     """
@@ -428,6 +437,10 @@ def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None
         group = zarr.open_group(url, mode=mode, storage_options=storage_options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
         raise FileNotFoundError(f"no synthgen store at {url}") from exc
+    except Exception as exc:  # each fsspec backend raises its own (botocore's NoCredentialsError)
+        if "://" not in url:
+            raise
+        raise FileNotFoundError(unreachable(url, exc)) from exc
     version = group.attrs.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ValueError(f"{url}: store schema version {version!r}, this synthgen reads "
@@ -551,7 +564,7 @@ class StoreReader:
     example and a crc32c), kept for the ``index_cache`` most recent (array, shard) pairs; or one
     read of a whole shard file (:meth:`read_shard`). Works through the store's Zarr ``Store``, so
     on local paths and fsspec URLs alike. Thread-safe; pickles without its caches (DataLoader
-    workers and dask reopen nothing but the store).
+    workers and dask reopen nothing but the store); a forked copy reopens the store on first use.
 
     Parameters
     ----------
@@ -578,6 +591,7 @@ class StoreReader:
                                                             storage_options=storage_options))
 
     def _open(self, group: zarr.Group) -> None:
+        self._pid = os.getpid()
         self.group = group
         self.attrs = dict(group.attrs)
         self.specs = store_schema(self.attrs)
@@ -599,8 +613,15 @@ class StoreReader:
         self.__dict__.update(state)
         self._open(open_group(self.url, storage_options=self.storage_options))
 
+    def _reopen_if_forked(self) -> None:
+        """Reopen the store in a forked process (a DataLoader worker): an fsspec store's client
+        belongs to the parent's event loop and cannot be used from the child."""
+        if self._pid != os.getpid():
+            self._open(open_group(self.url, storage_options=self.storage_options))
+
     def array_attrs(self, name: str) -> dict:
         """The attributes of array ``name`` (``units``, flow's ``quantum_px``), read once."""
+        self._reopen_if_forked()
         if name not in self._array_attrs:
             self._array_attrs[name] = dict(self.group[name].attrs)
         return self._array_attrs[name]
@@ -615,7 +636,11 @@ class StoreReader:
                                 (start, min(start + self.per_shard, self.num_examples)), detail)
 
     def _get(self, key: str, byte_range=None):
-        buffer = self._store.get_sync(key, byte_range=byte_range)
+        self._reopen_if_forked()
+        if isinstance(self._store, SupportsGetSync):  # local paths: a plain file read
+            buffer = self._store.get_sync(key, byte_range=byte_range)
+        else:  # fsspec URLs: zarr's FsspecStore is asynchronous only
+            buffer = _sync(self._store.get(key, default_buffer_prototype(), byte_range))
         return None if buffer is None else buffer.as_numpy_array()
 
     def _parse_index(self, name: str, shard: int, raw) -> np.ndarray:
@@ -706,6 +731,7 @@ class StoreReader:
     def check_present(self, shards=None) -> None:
         """Raise :class:`StoreDamageError` for the first array file missing from a done shard
         (``shards``: those to check, default every done one), from one listing per array."""
+        self._reopen_if_forked()
         done = np.flatnonzero(finished_shards(self.group)) if shards is None else shards
         for name in self.specs:
             prefix = self._keys[name].split("/c/")[0] + "/c/"
@@ -716,12 +742,10 @@ class StoreReader:
 
 
 def _list_prefix(zstore, prefix: str) -> list[str]:
-    from zarr.core.sync import sync
-
     async def collect():
         return [key async for key in zstore.list_prefix(prefix)]
 
-    return sync(collect())
+    return _sync(collect())
 
 
 class _LazyArray:
