@@ -4,7 +4,7 @@ speed and accuracy of TV-L1 settings on crops with known flow.
 
 Demo accuracy (the table the default was chosen on): pipeline examples (``make_example``) of
 rendered demo people, whose renderer gives the ground-truth flow, over a panning demo video
-(``synthgen.steps.crop_flow.synthetic.demo_person_flow_pairs``); EPE inside the visible person,
+(``synthgen.testing.flow_pairs.demo_person_flow_pairs``); EPE inside the visible person,
 on the limbs (hands, feet, forearms, shins: ``LIMB_PARTS``) and on the background (crop pixels
 outside the frame excluded), binned by
 true displacement, for our backends (``dis``, the default, and ``tvl1``, the previous one),
@@ -15,7 +15,7 @@ Speed runs with one thread (torch and OpenCV), so the figure is per core; FlowNe
 random weights (speed does not depend on the values). TV-L1 is the baseline of the ratio column,
 measured in the same run. Accuracy uses crops of scikit-image photos moved by a known sub-pixel
 translation or smooth affine motion, and crops where a textured "limb" swings over a panning
-background (``synthgen.steps.crop_flow.synthetic``); the three TV-L1 variants run on the same
+background (``synthgen.testing.flow_pairs``); the three TV-L1 variants run on the same
 pairs, interleaved (with the DIS default beside them), and their s/pair is the median over the
 motion sets. Last, the DIS default on centre crops of a demo background video (a pure camera pan,
 MJPG-compressed, read by the Kinetics reader) whose per-frame camera motion is known
@@ -43,7 +43,7 @@ from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_back
 from synthgen.sources.kinetics import read_clip
 from synthgen.steps.crop_flow import BACKENDS, CLASSICAL, FlowBackend, get_backend
 from synthgen.core.joints import SURREAL_PART_LABEL
-from synthgen.steps.crop_flow.synthetic import (LIMB_PARTS, OUTSIDE_FRAME, demo_person_flow_pairs,
+from synthgen.testing.flow_pairs import (LIMB_PARTS, OUTSIDE_FRAME, demo_person_flow_pairs,
                                                 end_point_error, known_flow_pairs,
                                                 known_limb_flow_pairs)
 

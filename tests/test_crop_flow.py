@@ -20,7 +20,7 @@ from synthgen.demo.render import render_frame, sample_appearance, surface_flow
 from synthgen.steps.crop_flow import (BACKENDS, DISBackend, FlowBackend, FlowNetBackend,
                                       backend_from_config, get_backend)
 from synthgen.steps.crops import crop_image
-from synthgen.steps.crop_flow.synthetic import (OUTSIDE_FRAME, demo_person_flow_pairs,
+from synthgen.testing.flow_pairs import (OUTSIDE_FRAME, demo_person_flow_pairs,
                                                 end_point_error, known_flow_pairs,
                                                 known_limb_flow_pairs)
 
