@@ -76,7 +76,7 @@ class Setting:
 
 
 SETTINGS = {
-    "quick": Setting(people_a=10, people_b=6, people_frames=40, examples_a=16, examples_b=8,
+    "quick": Setting(people_a=10, people_b=6, people_frames=40, examples_a=12, examples_b=6,
                      steps=30, seeds=2, workers=2),
     "cpu": Setting(people_a=24, people_b=12, people_frames=100, examples_a=64, examples_b=24,
                    steps=300, seeds=2, workers=2),
@@ -159,12 +159,17 @@ def _demo_data(work: Path, setting: Setting, *, reuse: bool) -> dict[str, Path]:
 
 def _build(demo: Path, store: Path, pipeline: str, examples: int, setting: Setting, reuse: bool, *,
            split: str) -> str:
-    """``synthgen build`` of ``examples`` examples of the demo data ``demo`` with ``pipeline``."""
+    """``synthgen build`` of ``examples`` examples of the demo data ``demo`` with ``pipeline``, in
+    shards small enough that every build process gets work (a TOML next to the store names the
+    pipeline as its base)."""
     done = store.with_suffix(".done")
     if reuse and done.exists():
         return str(store)
+    recipe = store.with_suffix(".toml")
+    shard = max(2, -(-examples // (2 * setting.workers)))
+    recipe.write_text(f'base = "{pipeline}"\n[store]\nexamples_per_shard = {shard}\n')
     command = [sys.executable, "-m", "synthgen", "build", "--kinetics", str(demo / "kinetics"),
-               "--surreal", str(demo / "surreal"), "--out", str(store), "--pipeline", pipeline,
+               "--surreal", str(demo / "surreal"), "--out", str(store), "--pipeline", str(recipe),
                "--num-examples", str(examples), "--split", split, "--cache",
                str(demo / "camera_motion"), "--overwrite"]
     command += ["--serial"] if setting.workers == 1 else ["--num-cpus", str(setting.workers)]

@@ -25,7 +25,7 @@ import numpy as np
 
 from synthgen.demo.body_model import NUM_BETAS
 from synthgen.demo.render import (_BOTTOM, _SLEEVES, _TOP, _TROUSER_LEGS, Appearance,
-                                   sample_appearance)
+                                   clothing_masks, sample_appearance)
 from synthgen.joints import SMPL_INDEX
 
 DOMAINS = ("A", "B")
@@ -77,9 +77,9 @@ def sample_look(domain: str, rest_vertices, faces, face_joint, rng: np.random.Ge
     # Undo A's clothing: every clothable face back to the skin colour (the hands are never clothed).
     skin = albedo[np.flatnonzero(face_joint == SMPL_INDEX["left_wrist"])[0]]
     albedo[np.isin(face_joint, np.concatenate([_TOP, _SLEEVES, _BOTTOM, _TROUSER_LEGS]))] = skin
-    clothed = _clothed_faces(rng, face_joint)
+    top, bottom = clothing_masks(face_joint, rng, sleeves=0.5, trouser_legs=0.5)
     words = []
-    for label, mask in clothed.items():
+    for label, mask in (("top", top), ("bottom", bottom)):
         pattern = _PATTERNS_B[rng.integers(len(_PATTERNS_B))]
         albedo[mask] = _paint_b(pattern, centre[mask], rng)
         words.append(f"{label}={pattern}")
@@ -94,17 +94,6 @@ def sample_look(domain: str, rest_vertices, faces, face_joint, rng: np.random.Ge
                          cloth="B " + " ".join(words))
     return Look(appearance, blur_sigma=float(rng.uniform(*_BLUR_SIGMA_PX)),
                 noise=float(rng.uniform(*_NOISE_LEVELS)), seed=int(rng.integers(2**31)))
-
-
-def _clothed_faces(rng: np.random.Generator, face_joint) -> dict[str, np.ndarray]:
-    """Faces of the top (sleeves half the time) and the bottom (trouser legs half the time)."""
-    top = np.isin(face_joint, _TOP)
-    if rng.random() < 0.5:
-        top |= np.isin(face_joint, _SLEEVES)
-    bottom = np.isin(face_joint, _BOTTOM)
-    if rng.random() < 0.5:
-        bottom |= np.isin(face_joint, _TROUSER_LEGS)
-    return {"top": top, "bottom": bottom}
 
 
 def _palette(rng: np.random.Generator) -> np.ndarray:
