@@ -17,7 +17,7 @@ Procrustes mean of the full store's training joints) on the same B frames.
 
 Output (``--out``, default ``runs/sim2real/<setting>``): ``results.md`` (both tables with the
 paper's numbers), ``results.json`` (every run), ``sim2real.png`` (bar plot), ``work/`` (demo data,
-stores, runs; reused by ``--reuse``).
+stores, runs; reused by ``--reuse``: a run is redone only if its row, store, steps or seed is new).
 
 Settings: ``--quick`` (a smoke test, a few minutes), ``--budget cpu`` (default; about an hour on
 2 cores), ``--budget gpu`` (larger data and budget, CUDA)::
@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, help="optimiser steps per run (default: the setting's)")
     parser.add_argument("--seeds", type=int, help="seeds per row (default: the setting's)")
     parser.add_argument("--rows", nargs="*", help="only these rows (Table 1 rows, Table 2 stores)")
+    parser.add_argument("--work", help="demo data, stores and runs (default <out>/work); several "
+                                       "processes with different --rows may share one")
     parser.add_argument("--reuse", action="store_true",
                         help="keep demo data, stores and finished runs already in the work folder")
     args = parser.parse_args(argv)
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     steps = args.steps or setting.steps
     seeds = list(range(args.seeds or setting.seeds))
     out = Path(args.out or f"runs/sim2real/{name}")
-    work = out / "work"
+    work = Path(args.work) if args.work else out / "work"
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     jobs += [("table2", TABLE2_MODALITY, p) for p in TABLE2 if p in wanted and p != "full"]
     for table, row, build in jobs:
         for seed in seeds:
-            runs.append(_run(work / "runs" / f"{row}_{build}_s{seed}", row=row, store=stores[build],
+            runs.append(_run(work / "runs" / f"{row}_{build}_n{steps}_s{seed}", row=row, store=stores[build],
                              test_store=test_store, real_store=real_store, smpl=smpl, steps=steps,
                              seed=seed, device=args.device, reuse=args.reuse)
                         | {"table": table, "build": build})
