@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
                                        "processes with different --rows may share one")
     parser.add_argument("--reuse", action="store_true",
                         help="keep demo data, stores and finished runs already in the work folder")
+    parser.add_argument("--report-only", action="store_true",
+                        help="tabulate the finished runs in the work folder; build and train nothing")
     args = parser.parse_args(argv)
     name = "quick" if args.quick else args.budget
     setting = SETTINGS[name]
@@ -105,19 +107,26 @@ def main(argv: list[str] | None = None) -> None:
     seeds = list(range(args.seeds or setting.seeds))
     out = Path(args.out or f"runs/sim2real/{name}")
     work = Path(args.work) if args.work else out / "work"
+    out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
-    data = _demo_data(work, setting, reuse=args.reuse)
+    reuse = args.reuse or args.report_only
+    data = _demo_data(work, setting, reuse=reuse, report_only=args.report_only)
     smpl = str(data["a"] / "smpl")
     wanted = set(args.rows) if args.rows else set(TABLE1) | set(TABLE2)
     builds = {p for p in TABLE2 if p in wanted} | {"full"}
-    stores = {p: _build(data["a"], work / f"a_{p}.zarr", p, setting.examples_a, setting, args.reuse,
+    if args.report_only:
+        missing = [n for n in [f"a_{p}" for p in builds] + ["b_heldout", "b_real"]
+                   if not (work / f"{n}.done").exists()]
+        if missing:
+            raise SystemExit(f"{work}: stores {missing} not built; run without --report-only")
+    stores = {p: _build(data["a"], work / f"a_{p}.zarr", p, setting.examples_a, setting, reuse,
                         split="train") for p in sorted(builds)}
     test_store = _build(data["b_test"], work / "b_heldout.zarr", "full", setting.examples_b, setting,
-                        args.reuse, split="all")
+                        reuse, split="all")
     real_store = _build(data["b_real"], work / "b_real.zarr", "full", setting.examples_b, setting,
-                        args.reuse, split="all")
+                        reuse, split="all")
     build_s = time.perf_counter() - start
 
     mean_pose_b = mean_pose_error(stores["full"], test_store, smpl)
@@ -127,10 +136,12 @@ def main(argv: list[str] | None = None) -> None:
     jobs += [("table2", TABLE2_MODALITY, p) for p in TABLE2 if p in wanted and p != "full"]
     for table, row, build in jobs:
         for seed in seeds:
-            runs.append(_run(work / "runs" / f"{row}_{build}_n{steps}_s{seed}", row=row, store=stores[build],
-                             test_store=test_store, real_store=real_store, smpl=smpl, steps=steps,
-                             seed=seed, device=args.device, reuse=args.reuse)
-                        | {"table": table, "build": build})
+            run_dir = work / "runs" / f"{row}_{build}_n{steps}_s{seed}"
+            if args.report_only and not (run_dir / "record.json").exists():
+                continue
+            runs.append(_run(run_dir, row=row, store=stores[build], test_store=test_store,
+                             real_store=real_store, smpl=smpl, steps=steps, seed=seed,
+                             device=args.device, reuse=reuse) | {"table": table, "build": build})
     results = {"setting": name, "sizes": setting.__dict__, "steps": steps, "seeds": seeds,
                "device": args.device, "mean_pose_b_mm": mean_pose_b, "runs": runs,
                "build_s": build_s, "total_s": time.perf_counter() - start}
@@ -142,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {out}/results.md, results.json, sim2real.png ({results['total_s']:.0f} s)")
 
 
-def _demo_data(work: Path, setting: Setting, *, reuse: bool) -> dict[str, Path]:
+def _demo_data(work: Path, setting: Setting, *, reuse: bool, report_only: bool) -> dict[str, Path]:
     """Domain A (train motions), domain B held-out motions (test), domain B train motions (DANN)."""
     specs = {"a": ("A", "train", 0, setting.people_a), "b_test": ("B", "heldout", 1, setting.people_b),
              "b_real": ("B", "train", 2, setting.people_b)}
@@ -150,6 +161,8 @@ def _demo_data(work: Path, setting: Setting, *, reuse: bool) -> dict[str, Path]:
     for key, (domain, motions, seed, people) in specs.items():
         root = work / f"demo_{key}"
         done = root / ".done"
+        if report_only and not done.exists():
+            raise SystemExit(f"{root}: no demo data to report on; run without --report-only")
         if not (reuse and done.exists()):
             shutil.rmtree(root, ignore_errors=True)
             make_demo_data(root, seed=seed, num_people=people, people_frames=setting.people_frames,
@@ -259,15 +272,15 @@ def results_markdown(results: dict) -> str:
     for table, title in (("table1", "Table 1: input modality (full store)"),
                          ("table2", f"Table 2: data ablations ({TABLE2_MODALITY})")):
         lines += [f"## {title}", "",
-                  "| row | paper (3DPW) | own val (A) | mean pose (A val) | B held-out | B / mean pose |",
-                  "|---|---|---|---|---|---|"]
+                  "| row | paper (3DPW) | own val (A) | mean pose (A val) | B held-out | B / mean pose | seeds |",
+                  "|---|---|---|---|---|---|---|"]
         for label, paper, runs in _rows(results, table):
             if not runs:
                 continue
             b = [r["b_mm"] for r in runs]
             lines.append(f"| {label} | {paper:.1f} | {_stats([r['own_val_mm'] for r in runs])} | "
                          f"{statistics.mean(r['own_mean_pose_mm'] for r in runs):.1f} | {_stats(b)} | "
-                         f"{statistics.mean(b) / results['mean_pose_b_mm']:.2f} |")
+                         f"{statistics.mean(b) / results['mean_pose_b_mm']:.2f} | {len(runs)} |")
         lines.append("")
     return "\n".join(lines)
 
