@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report-only", action="store_true",
                         help="tabulate the finished runs in the work folder; build and train nothing")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.rows or ()) - set(TABLE1) - set(TABLE2))
+    if unknown:
+        parser.error(f"unknown rows {unknown}; Table 1: {list(TABLE1)}, Table 2: {list(TABLE2)}")
     name = "quick" if args.quick else args.budget
     setting = SETTINGS[name]
     steps = args.steps or setting.steps
