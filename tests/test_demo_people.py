@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -230,8 +231,11 @@ def test_demo_people_round_trip_through_the_surreal_reader(tmp_path, models, smp
             raw.joints2d, np.rint(expected["joints2d"]).astype(np.float32)[:, LEFT_RIGHT_SWAP])
         np.testing.assert_allclose(raw.pose[:, 3:], mirror_pose(expected["pose"])[:, 3:], atol=1e-6)
         assert raw.gender == expected["gender"]
+        # Lossy mp4 with 4:2:0 chroma: compare 5x5 means (fine clothing stripes do not survive).
         body = raw.segm > 0
-        assert np.abs(raw.rgb[body].astype(int) - expected["rgb"][body]).mean() < 12  # lossy mp4
+        decoded, rendered = (np.stack([cv2.blur(f, (5, 5)) for f in video]).astype(int)
+                             for video in (raw.rgb, expected["rgb"]))
+        assert np.abs(decoded[body] - rendered[body]).mean() < 12
         measured = read_clip(path, smpl_dir=smpl_dir)  # sides="measure"
         assert measured.sides_swapped == (sides == "swapped")
 

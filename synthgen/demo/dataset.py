@@ -10,8 +10,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from synthgen.demo.appearance import check_domain
 from synthgen.demo.backgrounds import make_demo_backgrounds
 from synthgen.demo.body_model import GENDERS, write_smpl_model
+from synthgen.demo.motions import motion_set
 from synthgen.demo.people import make_demo_people
 
 
@@ -33,7 +35,8 @@ def _write_models(smpl_dir: Path) -> list[Path]:
 
 def make_demo_data(out_dir, *, seed: int = 0, num_people: int = 24, people_frames: int = 100,
                    num_backgrounds: int = 6, background_frames: int | None = None,
-                   test_size: bool = False, workers: int = 2) -> DemoData:
+                   test_size: bool = False, workers: int = 2, domain: str = "A",
+                   motions: str = "all") -> DemoData:
     """Generate the demo dataset (deterministic for ``seed``), using ``workers`` processes.
 
     Parameters
@@ -46,14 +49,20 @@ def make_demo_data(out_dir, *, seed: int = 0, num_people: int = 24, people_frame
         Background videos and their length in 30 fps frames (default: the generator's).
     test_size : bool
         Small background videos for fast tests.
+    domain, motions
+        The people's appearance domain (``appearance.DOMAINS``) and motion set
+        (``motions.MOTION_SETS``); see ``people.make_demo_people``.
     """
+    check_domain(domain)
+    motion_set(motions)
     root = Path(out_dir)
     smpl_dir, surreal_dir, kinetics_dir = root / "smpl", root / "surreal", root / "kinetics"
     workers = max(1, workers)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         # People dominate the time: split them over the workers, clip k to worker k % workers.
         people = [pool.submit(make_demo_people, surreal_dir, seed=seed, num_clips=num_people,
-                              num_frames=people_frames, indices=range(w, num_people, workers))
+                              num_frames=people_frames, indices=range(w, num_people, workers),
+                              domain=domain, motions=motions)
                   for w in range(workers)]
         backgrounds = pool.submit(make_demo_backgrounds, kinetics_dir, seed=seed,
                                   num_videos=num_backgrounds, num_frames=background_frames,

@@ -19,9 +19,28 @@ from scipy.spatial.transform import Rotation
 
 from synthgen.core.joints import NUM_SMPL_JOINTS, SMPL_INDEX
 
-MOTION_KINDS = ("walk", "run", "wave", "squat", "turn", "jump", "kick", "punch", "idle")
+MOTION_KINDS = ("walk", "run", "wave", "squat", "turn", "jump", "kick", "punch", "idle", "sidestep",
+                "arm_circles", "lunge", "jumping_jack", "reach", "march")
+#: Motion sets of the demo people: ``train`` for training data, ``heldout`` (kinds no training clip
+#: of the ``train`` set shows) for evaluation, ``all`` for both.
+MOTION_SETS = {
+    "all": MOTION_KINDS,
+    "train": MOTION_KINDS[:11],
+    "heldout": MOTION_KINDS[11:],
+}
+#: Chance that a sampled clip changes to a second kind of its set part-way through.
+TRANSITION_PROBABILITY = 0.5
+#: Duration of the cross-fade between two motions (seconds).
+_BLEND_S = 0.6
 #: Forward speed (m/s) per unit ``amplitude`` x cycle rate (Hz) of the travelling motions.
 _STRIDE = {"walk": 1.25, "run": 2.0}
+
+
+def motion_set(name: str) -> tuple[str, ...]:
+    """The kinds of motion set ``name`` (a key of ``MOTION_SETS``); else a ValueError naming them."""
+    if name not in MOTION_SETS:
+        raise ValueError(f"unknown motion set {name!r}; known: {sorted(MOTION_SETS)}")
+    return MOTION_SETS[name]
 
 
 @dataclass(frozen=True)
@@ -53,34 +72,76 @@ class Motion:
 
 
 def sample_motion(rng: np.random.Generator, num_frames: int, *, kind: str | None = None,
-                  fps: float = 30.0) -> Motion:
-    """Draw a random motion (kind, parameters, and a smooth personal style) from ``rng``.
+                  fps: float = 30.0, kinds: tuple[str, ...] = MOTION_KINDS) -> Motion:
+    """Draw a random motion from ``rng``: kind, parameters, a smoothly varying speed, a smooth
+    personal style and, with ``TRANSITION_PROBABILITY``, a cross-fade into a second kind.
 
     Parameters
     ----------
     rng : numpy.random.Generator
     num_frames : int
     kind : str, optional
-        One of ``MOTION_KINDS``; drawn uniformly when None.
+        One of ``MOTION_KINDS``; drawn uniformly from ``kinds`` when None.
     fps : float
+    kinds : tuple of str
+        Where the kind (when None) and the kind after a transition come from (a ``MOTION_SETS``
+        value).
 
     Returns
     -------
     Motion
+        ``kind`` is the first kind; ``params["then"]`` the second (None without a transition) and
+        ``params["switch_frame"]`` the middle of the cross-fade.
     """
     if kind is None:
-        kind = MOTION_KINDS[rng.integers(len(MOTION_KINDS))]
-    params = dict(speed=float(rng.uniform(0.8, 1.25)), amplitude=float(rng.uniform(0.75, 1.15)),
+        kind = kinds[rng.integers(len(kinds))]
+    params = dict(speed=float(rng.uniform(0.7, 1.35)), amplitude=float(rng.uniform(0.75, 1.15)),
                   phase=float(rng.uniform(0, 2 * np.pi)), side=int(rng.choice([-1, 1])))
-    motion = make_motion(kind, num_frames, fps=fps, **params)
+    time = _warped_time(rng, num_frames, fps)
+    motion = make_motion(kind, num_frames, fps=fps, time=time, **params)
+    then, switch = None, None
+    others = [k for k in kinds if k != kind]
+    if others and rng.random() < TRANSITION_PROBABILITY:
+        then = others[rng.integers(len(others))]
+        second = make_motion(then, num_frames, fps=fps, time=time, speed=float(rng.uniform(0.7, 1.35)),
+                             amplitude=float(rng.uniform(0.75, 1.15)), phase=float(rng.uniform(0, 2 * np.pi)),
+                             side=int(rng.choice([-1, 1])))
+        switch = int(rng.integers(num_frames // 4, max(num_frames // 4 + 1, 3 * num_frames // 4)))
+        motion = _cross_fade(motion, second, switch, fps)
     style = _smooth_jitter(rng, num_frames, fps)
     local = Rotation.from_rotvec(style.reshape(-1, 3)) * Rotation.from_rotvec(motion.pose.reshape(-1, 3))
     pose = local.as_rotvec().reshape(num_frames, NUM_SMPL_JOINTS * 3)
-    return Motion(kind, pose, motion.translation, motion.params)
+    return Motion(kind, pose, motion.translation, {**motion.params, "then": then, "switch_frame": switch})
+
+
+def _warped_time(rng: np.random.Generator, num_frames: int, fps: float) -> np.ndarray:
+    """Motion time (seconds, (T,)) of each frame under a slowly varying speed factor in about
+    [0.7, 1.4] (a log-speed sinusoid with a random period of 1.5-5 s)."""
+    period = rng.uniform(1.5, 5.0)
+    log_speed = 0.35 * np.sin(2 * np.pi * np.arange(num_frames) / (period * fps) + rng.uniform(0, 2 * np.pi))
+    return np.concatenate([[0.0], np.cumsum(np.exp(log_speed[:-1]))]) / fps
+
+
+def _cross_fade(first: Motion, second: Motion, switch: int, fps: float) -> Motion:
+    """``first`` turning into ``second`` around frame ``switch``: joint rotations slerped with a
+    smoothstep weight over ``_BLEND_S`` seconds, ground travel velocities blended likewise."""
+    frames = np.arange(first.num_frames)
+    u = np.clip((frames - switch) / (_BLEND_S * fps) + 0.5, 0, 1)
+    w = u * u * (3 - 2 * u)
+    a = Rotation.from_rotvec(first.pose.reshape(-1, 3))
+    b = Rotation.from_rotvec(second.pose.reshape(-1, 3))
+    delta = (a.inv() * b).as_rotvec() * np.repeat(w, NUM_SMPL_JOINTS)[:, None]
+    pose = (a * Rotation.from_rotvec(delta)).as_rotvec().reshape(first.pose.shape)
+    velocity = (1 - w)[:, None] * np.diff(first.translation, axis=0, prepend=first.translation[:1]) \
+        + w[:, None] * np.diff(second.translation, axis=0, prepend=second.translation[:1])
+    translation = np.cumsum(velocity, axis=0)
+    translation[:, 1] = (1 - w) * first.translation[:, 1] + w * second.translation[:, 1]
+    return Motion(first.kind, pose, translation, first.params)
 
 
 def make_motion(kind: str, num_frames: int, *, fps: float = 30.0, speed: float = 1.0,
-                amplitude: float = 1.0, phase: float = 0.0, side: int = 1) -> Motion:
+                amplitude: float = 1.0, phase: float = 0.0, side: int = 1,
+                time: np.ndarray | None = None) -> Motion:
     """The deterministic joint-angle curves of one motion kind.
 
     Parameters
@@ -98,6 +159,8 @@ def make_motion(kind: str, num_frames: int, *, fps: float = 30.0, speed: float =
         Phase of the cycle at frame 0, radians.
     side : {1, -1}
         +1 uses the left limb (waving arm, kicking leg, leading fist) and turns left.
+    time : ndarray, shape (T,), optional
+        Motion time of each frame in seconds (a time warp); default ``frame / fps``.
 
     Returns
     -------
@@ -110,7 +173,7 @@ def make_motion(kind: str, num_frames: int, *, fps: float = 30.0, speed: float =
     """
     if kind not in MOTION_KINDS:
         raise ValueError(f"unknown motion kind {kind!r}; known: {MOTION_KINDS}")
-    t = np.arange(num_frames) / fps
+    t = np.arange(num_frames) / fps if time is None else np.asarray(time, dtype=np.float64)
     body = _Body(num_frames)
     lift, forward = _CURVES[kind](body, t, speed=speed, amplitude=amplitude, phase=phase, side=side)
     translation = np.stack([np.zeros(num_frames), lift, forward], axis=1)
@@ -317,8 +380,92 @@ def _idle(body, t, *, speed, amplitude, phase, side):
     return np.zeros(len(t)), np.zeros(len(t))
 
 
+def _sidestep(body, t, *, speed, amplitude, phase, side):
+    """Stepping from side to side in place: legs spread and close, hips sway."""
+    phi = 2 * np.pi * 0.8 * speed * t + phase
+    n = len(t)
+    zero = np.zeros(n)
+    spread = 0.05 + 0.22 * amplitude * (0.5 - 0.5 * np.cos(phi))
+    lift = 0.25 * np.clip(np.sin(phi), 0, None)
+    body.legs(_both(zero - 0.5 * lift, zero - 0.5 * lift), _both(zero + 0.1 + lift, zero + 0.1 + lift),
+              _both(zero, zero), spread=spread)
+    body.root(roll=0.06 * amplitude * np.sin(phi), yaw=np.full(n, side * 0.2))
+    for s in ("left", "right"):
+        body.arm(s, down=1.2 - 0.2 * np.sin(phi), forward=np.full(n, 0.2), elbow=np.full(n, 0.5))
+    return zero, zero
+
+
+def _arm_circles(body, t, *, speed, amplitude, phase, side):
+    """Both arms out to the sides, circling."""
+    _stand(body, len(t))
+    phi = 2 * np.pi * 1.0 * speed * t + phase
+    for s in ("left", "right"):
+        body.arm(s, down=0.15 + 0.45 * amplitude * np.cos(phi), forward=0.45 * amplitude * side * np.sin(phi),
+                 elbow=np.full(len(t), 0.1))
+    return np.zeros(len(t)), np.zeros(len(t))
+
+
+def _lunge(body, t, *, speed, amplitude, phase, side):
+    """Forward lunges: one leg steps forwards and bends, the other knee drops, hands on the hips."""
+    phi = 2 * np.pi * 0.4 * speed * t + phase
+    depth = np.clip(amplitude, 0, 1.2) * 0.5 * (1 - np.cos(phi))
+    lead, back = ("left", "right") if side > 0 else ("right", "left")
+    thigh = {lead: -1.1 * depth, back: 0.45 * depth}
+    shin = {lead: thigh[lead] + 1.2 * depth, back: thigh[back] + 1.3 * depth}
+    foot = {lead: 0 * depth, back: 0.4 * depth}
+    body.legs(thigh, shin, foot)
+    body.spine(pitch=0.1 * depth)
+    for s in ("left", "right"):
+        body.arm(s, down=np.full(len(t), 1.0), forward=np.full(len(t), -0.5), elbow=np.full(len(t), 1.6))
+    return np.zeros(len(t)), np.zeros(len(t))
+
+
+def _jumping_jack(body, t, *, speed, amplitude, phase, side):
+    """Jumping jacks: legs spread and arms swing overhead on each hop."""
+    phi = 2 * np.pi * 1.0 * speed * t + phase
+    open_ = 0.5 - 0.5 * np.cos(phi)
+    n = len(t)
+    zero = np.zeros(n)
+    body.legs(_both(zero, zero), _both(zero + 0.1, zero + 0.1), _both(zero + 0.1 * open_, zero + 0.1 * open_),
+              spread=0.35 * amplitude * open_)
+    for s in ("left", "right"):
+        body.arm(s, down=1.3 - 2.6 * amplitude * open_, forward=np.full(n, 0.1), elbow=np.full(n, 0.15))
+    lift = 0.06 * amplitude * np.abs(np.sin(phi))
+    return lift, zero
+
+
+def _reach(body, t, *, speed, amplitude, phase, side):
+    """Bending forwards from the hips to reach towards the floor, and back up."""
+    phi = 2 * np.pi * 0.35 * speed * t + phase
+    depth = np.clip(amplitude, 0, 1.2) * 0.5 * (1 - np.cos(phi))
+    zero = np.zeros(len(t))
+    body.root(pitch=0.8 * depth)
+    body.legs(_both(zero, zero), _both(zero + 0.1 + 0.3 * depth, zero + 0.1 + 0.3 * depth), _both(zero, zero),
+              root_pitch=0.8 * depth)
+    body.spine(pitch=0.6 * depth, twist=0.2 * side * depth)
+    for s in ("left", "right"):
+        body.arm(s, down=1.3 - 0.2 * depth, forward=0.05 + 1.0 * depth, elbow=0.2 - 0.1 * depth)
+    return zero, zero
+
+
+def _march(body, t, *, speed, amplitude, phase, side):
+    """Marching in place with high knees and bent arms swinging."""
+    phi = 2 * np.pi * 0.9 * speed * t + phase
+    thigh, shin = {}, {}
+    for s, p in (("left", phi), ("right", phi + np.pi)):
+        up = np.clip(np.sin(p), 0, None)
+        thigh[s] = -1.3 * amplitude * up
+        shin[s] = thigh[s] + 0.05 + 1.6 * amplitude * up
+    body.legs(thigh, shin, _both(0.3 * np.clip(np.sin(phi), 0, None), 0.3 * np.clip(-np.sin(phi), 0, None)))
+    body.arm("left", down=np.full(len(t), 1.2), forward=-0.6 * amplitude * np.sin(phi), elbow=np.full(len(t), 1.5))
+    body.arm("right", down=np.full(len(t), 1.2), forward=0.6 * amplitude * np.sin(phi), elbow=np.full(len(t), 1.5))
+    return np.zeros(len(t)), np.zeros(len(t))
+
+
 _CURVES = {"walk": _walk, "run": _run, "wave": _wave, "squat": _squat, "turn": _turn, "jump": _jump,
-           "kick": _kick, "punch": _punch, "idle": _idle}
+           "kick": _kick, "punch": _punch, "idle": _idle, "sidestep": _sidestep,
+           "arm_circles": _arm_circles, "lunge": _lunge, "jumping_jack": _jumping_jack, "reach": _reach,
+           "march": _march}
 
 
 def _smooth_jitter(rng: np.random.Generator, num_frames: int, fps: float) -> np.ndarray:

@@ -28,10 +28,11 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from synthgen.camera import project, surreal_extrinsics, world_to_camera
+from synthgen.demo.appearance import DOMAINS, check_domain, finish_frame, sample_betas, sample_look
 from synthgen.demo.body_model import BodyModel, build_body_model, pose_body
-from synthgen.demo.motions import MOTION_KINDS, sample_motion
 from synthgen.core.joints import LEFT_RIGHT_SWAP
-from synthgen.demo.render import render_frame, sample_appearance, surface_flow
+from synthgen.demo.motions import MOTION_KINDS, motion_set, sample_motion
+from synthgen.demo.render import render_frame, surface_flow
 from synthgen.sources.surreal import SURREAL_FPS, write_surreal_clip
 
 #: Longest ground travel of the person over a clip (metres); longer motions are slowed down.
@@ -44,7 +45,7 @@ _R_X90 = Rotation.from_euler("x", np.pi / 2).as_matrix()
 
 
 def make_demo_people(out_dir, *, seed: int = 0, num_clips: int = 24, num_frames: int = 100,
-                     indices=None) -> list[Path]:
+                     indices=None, domain: str = "A", motions: str = "all") -> list[Path]:
     """Render demo people and write them as a SURREAL tree.
 
     Parameters
@@ -53,15 +54,21 @@ def make_demo_people(out_dir, *, seed: int = 0, num_clips: int = 24, num_frames:
         Receives ``cmu/<split>/run0/<seq>/<seq>_c0001{.mp4,_info.mat,_segm.mat,_depth.mat,
         _gtflow.mat}`` (ground-truth person flow, SURREAL's convention: ``surreal.read_gtflow``).
     seed : int
-        Clip k is drawn from ``numpy.random.default_rng([seed, k])``: the same seed gives the same
-        files, and clip k does not depend on ``num_clips``.
+        Clip k is drawn from ``numpy.random.default_rng([seed, k])`` (domain A; ``[seed, k, d]``
+        for the domain's index d > 0): the same seed gives the same files, and clip k does not
+        depend on ``num_clips``.
     num_clips : int
         The last clip goes to ``test``, the one before to ``val`` (with 3 or more clips), the rest
-        to ``train``. Motions cycle through ``MOTION_KINDS``.
+        to ``train``. Motions cycle through the kinds of ``motions`` (their first kind; a clip
+        may cross-fade into another kind of the same set).
     num_frames : int
         Frames per clip (30 fps, 320x240).
     indices : iterable of int, optional
         Write only these clips of the ``num_clips`` (to split the work between processes).
+    domain : str
+        Appearance domain (``appearance.DOMAINS``).
+    motions : str
+        Motion set (a key of ``motions.MOTION_SETS``: ``all``, ``train``, ``heldout``).
 
     Returns
     -------
@@ -69,11 +76,14 @@ def make_demo_people(out_dir, *, seed: int = 0, num_clips: int = 24, num_frames:
         The clips' ``.mp4`` files, in clip order.
     """
     out_dir = Path(out_dir)
+    kinds = motion_set(motions)
+    stream = [] if check_domain(domain) == "A" else [DOMAINS.index(domain)]
     models = {g: build_body_model(g) for g in ("female", "male")}
     paths = []
     for k in (range(num_clips) if indices is None else indices):
-        clip = render_demo_clip(models, np.random.default_rng([seed, k]), num_frames=num_frames,
-                                kind=MOTION_KINDS[(seed + k) % len(MOTION_KINDS)], true_sides=k % 4 == 1)
+        clip = render_demo_clip(models, np.random.default_rng([seed, k, *stream]), num_frames=num_frames,
+                                kind=kinds[(seed + k) % len(kinds)], true_sides=k % 4 == 1,
+                                domain=domain, kinds=kinds)
         sequence = f"{k + 1:02d}_{MOTION_KINDS.index(clip['kind']) + 1:02d}"
         directory = out_dir / "cmu" / _split(k, num_clips) / "run0" / sequence
         paths.append(write_surreal_clip(directory, f"{sequence}_c0001", **clip["arrays"],
@@ -90,7 +100,8 @@ def _split(k: int, num_clips: int) -> str:
 
 
 def render_demo_clip(models: dict[str, BodyModel], rng: np.random.Generator, *, num_frames: int,
-                     kind: str | None = None, true_sides: bool = False, zrot: float | None = None) -> dict:
+                     kind: str | None = None, true_sides: bool = False, zrot: float | None = None,
+                     domain: str = "A", kinds: tuple[str, ...] = MOTION_KINDS) -> dict:
     """Draw and render one demo person clip.
 
     Parameters
@@ -108,6 +119,10 @@ def render_demo_clip(models: dict[str, BodyModel], rng: np.random.Generator, *, 
         SURREAL's body rotation about the vertical (radians; pi/2 faces the camera at frame 0).
         Drawn when None, within 60 degrees of facing the camera or facing away from it: in a
         profile view one side's limbs hide the other's and the part map cannot tell the sides.
+    domain : str
+        Appearance domain (``appearance.DOMAINS``): clothing, light, body shapes, image finish.
+    kinds : tuple of str
+        Motion kinds to draw from (the kind when None, a transition's second kind).
 
     Returns
     -------
@@ -120,8 +135,8 @@ def render_demo_clip(models: dict[str, BodyModel], rng: np.random.Generator, *, 
     """
     gender = ("female", "male")[int(rng.integers(2))]
     model = models[gender]
-    betas = np.clip(rng.normal(size=10), -2.5, 2.5)
-    motion = sample_motion(rng, num_frames, kind=kind, fps=SURREAL_FPS)
+    betas = sample_betas(domain, rng)
+    motion = sample_motion(rng, num_frames, kind=kind, fps=SURREAL_FPS, kinds=kinds)
     if zrot is None:
         zrot = float(rng.choice([-0.5, 0.5]) * np.pi + rng.uniform(-np.pi / 3, np.pi / 3))
 
@@ -147,7 +162,8 @@ def render_demo_clip(models: dict[str, BodyModel], rng: np.random.Generator, *, 
 
     cam_loc = np.array([rng.uniform(*CAMERA_DISTANCE_M), -rng.uniform(*CAMERA_HEIGHT_M), 0.0])
     R, t = surreal_extrinsics(cam_loc)
-    appearance = sample_appearance(model.v_template, model.faces, model.face_joint, rng)
+    look = sample_look(domain, model.v_template, model.faces, model.face_joint, rng)
+    appearance = look.appearance
     face_part = (model.face_joint + 1).astype(np.uint8)
     handedness = float(np.sign(np.linalg.det(R)))
     rgb = np.empty((num_frames,) + appearance.background.shape, dtype=np.uint8)
@@ -156,6 +172,7 @@ def render_demo_clip(models: dict[str, BodyModel], rng: np.random.Generator, *, 
     for i, v in enumerate(vertices):
         rgb[i], segm[i], depth[i] = render_frame(world_to_camera(v, R, t), model.faces, face_part, appearance,
                                                  handedness=handedness)
+        rgb[i] = finish_frame(look, rgb[i], i)
     gtflow = person_flow(vertices, model.faces, R, t, handedness=handedness,
                          height=rgb.shape[1], width=rgb.shape[2])
 
@@ -170,7 +187,8 @@ def render_demo_clip(models: dict[str, BodyModel], rng: np.random.Generator, *, 
         "cloth": _cells(num_frames, f"demo:{appearance.cloth}"),
         "light": light,  # rows 0-2: direction to the light (camera frame), row 3: ambient
         "source": "synthgen-demo",
-        "demo_motion": motion.kind,
+        "demo_motion": motion.kind if motion.params["then"] is None else f"{motion.kind}>{motion.params['then']}",
+        "demo_domain": domain,
         "demo_sides": "true" if true_sides else "swapped",
     }
     arrays = dict(rgb=rgb, segm=segm, depth=depth, joints2d=joints2d, joints3d_world=joints, pose=pose,

@@ -176,12 +176,7 @@ def sample_appearance(rest_vertices, faces, face_joint, rng, *, height=SURREAL_H
     centre = rest_vertices[faces].mean(axis=1)
     skin = _SKIN_TONES[rng.integers(len(_SKIN_TONES))] * rng.uniform(0.92, 1.05)
     albedo = np.tile(np.clip(skin, 0, 1), (len(faces), 1))
-    top = np.isin(face_joint, _TOP)
-    if rng.random() < 0.6:
-        top |= np.isin(face_joint, _SLEEVES)
-    bottom = np.isin(face_joint, _BOTTOM)
-    if rng.random() < 0.7:
-        bottom |= np.isin(face_joint, _TROUSER_LEGS)
+    top, bottom = clothing_masks(face_joint, rng, sleeves=0.6, trouser_legs=0.7)
     words = []
     for mask, label in ((top, "top"), (bottom, "bottom")):
         pattern = _PATTERNS[rng.integers(len(_PATTERNS))]
@@ -201,6 +196,19 @@ def sample_appearance(rest_vertices, faces, face_joint, rng, *, height=SURREAL_H
         background=_backdrop(rng, height, width),
         cloth=" ".join(words),
     )
+
+
+def clothing_masks(face_joint, rng, *, sleeves: float, trouser_legs: float):
+    """Faces (boolean (F,) masks) of a top, with sleeves with probability ``sleeves``, and of a
+    bottom, with trouser legs with probability ``trouser_legs``; ``face_joint`` as in
+    ``sample_appearance``."""
+    top = np.isin(face_joint, _TOP)
+    if rng.random() < sleeves:
+        top |= np.isin(face_joint, _SLEEVES)
+    bottom = np.isin(face_joint, _BOTTOM)
+    if rng.random() < trouser_legs:
+        bottom |= np.isin(face_joint, _TROUSER_LEGS)
+    return top, bottom
 
 
 def _paint(pattern, points, rng):
