@@ -241,7 +241,8 @@ def test_demo_people_round_trip_through_the_surreal_reader(tmp_path, models, smp
 
 
 def test_ground_truth_flow_carries_parts_to_the_next_frame(models):
-    clip = render_demo_clip(models, np.random.default_rng(5), num_frames=3, kind="run")["arrays"]
+    # Seed 0 draws a fast run (the demo's speed warps make some runs slow): parts move ~9 px.
+    clip = render_demo_clip(models, np.random.default_rng(0), num_frames=3, kind="run")["arrays"]
     segm, flow = clip["segm"], clip["gtflow"]
     assert flow.shape == (3, 240, 320, 2) and flow.dtype == np.float32
     assert np.all(flow[-1] == 0) and np.all(flow[0][segm[0] == 0] == 0)
@@ -249,7 +250,7 @@ def test_ground_truth_flow_carries_parts_to_the_next_frame(models):
     moved = np.rint([cols + flow[0, rows, cols, 0], rows + flow[0, rows, cols, 1]]).astype(int)
     same = segm[1][moved[1].clip(0, 239), moved[0].clip(0, 319)] == segm[0][rows, cols]
     still = segm[1][rows, cols] == segm[0][rows, cols]
-    assert same.mean() > 0.85 and still.mean() < 0.6   # a running body: parts move by ~6 px
+    assert same.mean() > 0.85 and still.mean() < 0.6
 
 
 def test_gtflow_file_stores_x_with_surreals_sign(tmp_path, smpl_dir):
