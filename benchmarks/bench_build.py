@@ -12,7 +12,7 @@ Four measurements, all on the same examples (plans from one build seed, ``synthg
 2. **Naive baseline** on the first few of the same plans: scikit-image ``optical_flow_tvl1`` at
    its defaults on every grey frame pair of the 240x320 window, median per pair
    (``camera_motion.camera_motion``, plain median) integrated with ``integrate_camera_motion``;
-   scikit-image ``slic`` on the paper's 5-channel input (``motion_compensated_slic`` with
+   scikit-image ``slic`` on the paper's 5-channel input (``calibrated_slic`` with
    ``method="skimage"``, patched into ``make_example``, whose other steps are unchanged);
    scikit-image ``optical_flow_tvl1`` at defaults on each grey 224x224 crop pair. Reading and
    the shard write are the same code as ours.
@@ -101,8 +101,9 @@ def naive_crop_flow(pairs: np.ndarray) -> np.ndarray:
 
 
 def naive_slic(frames, offsets, **options):
-    """``motion_compensated_slic`` forced to ``method="skimage"`` (the paper's scikit-image call)."""
-    return superpixels.motion_compensated_slic(frames, offsets, **{**options, "method": "skimage"})
+    """``calibrated_slic`` forced to ``method="skimage"`` (the paper's scikit-image call, on the same
+    grid and with the same calibration to 10-30 superpixels per frame)."""
+    return superpixels.calibrated_slic(frames, offsets, **{**options, "method": "skimage"})
 
 
 # --------------------------------------------------------------------------- timing one example
@@ -126,7 +127,7 @@ def run_example(plan, sources, cfg, *, cache_dir, naive: bool):
     patch = contextlib.nullcontext()
     if naive:
         offsets = _timed(times, "camera motion", naive_camera_offsets, background.frames)
-        patch = mock.patch.object(synthexample, "motion_compensated_slic", naive_slic)
+        patch = mock.patch.object(synthexample, "calibrated_slic", naive_slic)
     with patch:
         example = make_example(background, offsets, person, synthbuild.example_rng(plan), cfg,
                                provenance={"index": plan.index, "seed": plan.seed}, timings=times)
