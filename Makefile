@@ -58,7 +58,7 @@ train: install $(if $(filter $(DEMO_STORE),$(STORE)),$(DEMO_STORE))
 	$(VENV)/bin/trainer train --store $(STORE) --pipeline $(PIPELINE)
 
 # ---- 2D keypoint detector (isolated environment) ---------------------------------------------
-# `make detector`: MediaPipe Pose for `trainer predict --detector mediapipe`. mediapipe 0.10.21
+# `make detector`: MediaPipe Pose for `synthgen build-video --detector mediapipe`. mediapipe 0.10.21
 # pins numpy<2 and a non-headless OpenCV 4.11, so it gets its own venv and NEVER enters $(VENV);
 # synthgen/detector/mediapipe_runner.py runs in it as a subprocess. Its pose model ships inside
 # the wheel (no download at run time). Another Python with mediapipe: SYNTHGEN_DETECTOR_PYTHON.

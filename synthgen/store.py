@@ -64,8 +64,11 @@ JOINTS_CONVENTIONS = {
         "z forward) through cam_poses, a proper rotation (det +1); pose's global orientation is "
         "in 3DPW's world frame"),
 }
-#: The ``joints_convention`` of each store kind.
-KIND_JOINTS_CONVENTION = {"synthetic": "smpl24_camera_posed", "3dpw": "smpl24_camera_world_pose"}
+#: The ``joints_convention`` of each store kind. A ``"video"`` store (a user's video for
+#: ``trainer predict``) has no 3D joints: its convention is None (recorded as null, so never
+#: compared by :func:`check_compatible`).
+KIND_JOINTS_CONVENTION = {"synthetic": "smpl24_camera_posed", "3dpw": "smpl24_camera_world_pose",
+                          "video": None}
 #: Arrays a store may leave out (``create_store(omit=...)``, config ``store.omit``): the per-pixel
 #: ones. Everything else is needed to resume, rebuild or inspect a store.
 OMITTABLE = ("rgb", "flow", "occluder_mask")
@@ -104,7 +107,7 @@ class StoreSpec:
     source : str
         Who declares this (a store's URL, "this build", "the checkpoint"), named in refusals.
     kind : str or None
-        ``"synthetic"`` or ``"3dpw"``.
+        A key of :data:`KINDS`: ``"synthetic"``, ``"3dpw"`` or ``"video"``.
     crop_size : int or None
         Crop side, pixels.
     person_height : float or None
@@ -114,7 +117,7 @@ class StoreSpec:
     crop_flow : dict or None
         The crop-flow backend's identity (:func:`flow_identity`; normalised on construction).
     joints_convention : str or None
-        A key of :data:`JOINTS_CONVENTIONS`.
+        A key of :data:`JOINTS_CONVENTIONS` (None: not recorded, or no 3D joints).
     """
 
     source: str
@@ -311,8 +314,26 @@ def schema_3dpw(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
     }
 
 
+def schema_video(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
+    """Every array of a video store (``kind`` "video", ``synthgen build-video``): one example =
+    one clip of a user's video, made as a 3DPW clip is (same names, units and visibility bits)
+    but with no ground truth. Each video frame is first covered by exactly one clip."""
+    T = num_frames
+    base = schema_3dpw(num_frames, crop_size)
+    return {
+        **{name: base[name] for name in ("rgb", "flow", "boxes", "joints2d", "joints2d_crop",
+                                         "visibility", "total_occlusion",
+                                         "keypoint_confidence")},
+        "first_cover": ArraySpec(("frame",), (T,), "bool",
+                                 "this clip is the first to cover the frame (each video frame is "
+                                 "first covered once)"),
+        "frame_index": ArraySpec(("frame",), (T,), "int32",
+                                 "video frame index (decode order; attrs['video'])"),
+    }
+
+
 #: Values of the root attribute ``kind``, each with its schema function.
-KINDS = {"synthetic": schema, "3dpw": schema_3dpw}
+KINDS = {"synthetic": schema, "3dpw": schema_3dpw, "video": schema_video}
 
 
 #: Arrays stored as int16 multiples of the attribute ``quantum_px`` (crop pixels).
@@ -376,7 +397,8 @@ def create_store(url: str, *, num_examples: int, num_frames: int, crop_size: int
     attrs : dict
         Root attributes to record (config, sources, skipped manifest...); JSON-serialisable.
     kind : str
-        A key of :data:`KINDS`: training examples (``"synthetic"``) or 3DPW evaluation clips.
+        A key of :data:`KINDS`: training examples (``"synthetic"``), 3DPW evaluation clips or a
+        user's video (``"video"``).
     omit : iterable of str
         Arrays of :data:`OMITTABLE` not to store (root attribute ``omitted``).
         ``attrs["gt_crop_flow"]`` true adds the ``gt_crop_flow`` array.

@@ -29,12 +29,6 @@ LAYERS = {
 #: Arrows that break the rules today, listed so that the list can only shrink: the test fails
 #: when one of them is fixed (remove it here then) or when a new one appears.
 KNOWN_VIOLATIONS = {
-    # trainer predict still runs synthgen's video-clip code itself (issue 12: a video store
-    # written by ``synthgen build-video`` is to replace this).
-    ("trainer/predict.py", "synthgen.detector"),
-    ("trainer/predict.py", "synthgen.sources.video"),
-    ("trainer/predict.py", "synthgen.video_clips"),
-    ("trainer/predict.py", "synthgen.video_keypoints"),
     # The camera-motion cache format reads and builds with the camera-motion step and Ray.
     ("synthgen/sources/motion_cache.py", "synthgen.parallel"),
     ("synthgen/sources/motion_cache.py", "synthgen.steps.camera_motion"),

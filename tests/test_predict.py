@@ -1,4 +1,5 @@
-"""``trainer predict``: keypoint files, the isolated detector, and predictions on real video.
+"""``synthgen build-video`` and ``trainer predict``: keypoint files, the isolated detector, video
+stores, and predictions on real video.
 
 Real clips come from ``../shared/data/videos`` (fixture ``shared_data``; skipped when absent).
 Detector tests skip with a message when the MediaPipe environment (``make detector``) is absent.
@@ -16,6 +17,8 @@ import torch
 from click.testing import CliRunner
 
 from synthgen import detector
+from synthgen import store as synthstore
+from synthgen.cli import main as synthgen_main
 from synthgen.core.errors import (CorruptFileError, EmptyInputError, FrameCountMismatchError,
                              MissingKeyError)
 from synthgen.sources.video import probe
@@ -35,10 +38,10 @@ from trainer.checkpoint import load_checkpoint
 from trainer.cli import main
 from trainer.data import crop_to_normalised
 from trainer.model import mean_params
-from trainer.predict import (crop_boxes_of_predictions, normalised_to_frame, predict,
-                             predict_video)
+from trainer.predict import (crop_boxes_of_predictions, normalised_to_frame, open_video_store,
+                             predict, predict_store)
 from trainer.smpl import SMPLJoints, weak_perspective
-from trainer.synthetic import make_synthetic_store
+from trainer.synthetic import PERSON_HEIGHT, REFERENCE_CROP, make_synthetic_store
 
 # ---------------------------------------------------------------------------------------------
 # Keypoint files
@@ -188,21 +191,42 @@ def _standing_person(info, rng):
     return VideoKeypoints(points, confidence, "test", "openpose18")
 
 
+#: The person height the tiny training stores (which record none) are built with.
+HEIGHT = PERSON_HEIGHT * CFG.crops.size / REFERENCE_CROP
+
+
+def build_video_store(video, training_store, out, *, found=None, folder=None, extra=()):
+    """``synthgen build-video`` of ``video`` with keypoints ``found`` (written as an OpenPose-18
+    folder) or a ready keypoint ``folder``; the CLI result."""
+    if folder is None:
+        folder = out.parent / f"{out.stem}_openpose"
+        write_openpose(folder, [[(p, c)] for p, c in zip(found.keypoints, found.confidence)],
+                       OPENPOSE_NAMES)
+    return CliRunner().invoke(synthgen_main, [
+        "build-video", str(video), "--keypoints", str(folder), "--match-store",
+        str(training_store), "--person-height", str(HEIGHT), "--out", str(out), *extra])
+
+
 @pytest.mark.parametrize("name", ["handheld_pool_32frames.mp4",
                                   pytest.param("kinetics400_armwrestling.mp4",
                                                marks=pytest.mark.slow)])
 def test_predict_on_real_video_writes_well_formed_outputs(name, shared_data, constant_checkpoint,
-                                                          smpl_dir, tmp_path):
+                                                          training_store, smpl_dir, tmp_path):
     video = shared_data / "videos" / name
     info = probe(video)
     found = _standing_person(info, np.random.default_rng(4))
-    folder = tmp_path / "openpose"
-    write_openpose(folder, [[(p, c)] for p, c in zip(found.keypoints, found.confidence)],
-                   OPENPOSE_NAMES)
+    store_url = tmp_path / "video.zarr"
+    built = build_video_store(video, training_store, store_url, found=found)
+    assert built.exit_code == 0, built.output
+    group = synthstore.open_group(str(store_url))
+    spec = synthstore.spec(group)
+    assert (spec.kind, spec.joints_convention, spec.crop_size) == ("video", None, CFG.crops.size)
+    synthstore.check_compatible(spec, synthstore.spec(synthstore.open_group(training_store)),
+                                fields=("crop_size", "crop_flow", "flow_quantum"), what="match")
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["predict", str(video), "--checkpoint",
-                                       str(constant_checkpoint), "--out", str(out),
-                                       "--keypoints", str(folder), "--device", "cpu"])
+    result = CliRunner().invoke(main, ["predict", "--checkpoint", str(constant_checkpoint),
+                                       "--store", str(store_url), "--out", str(out),
+                                       "--device", "cpu"])
     assert result.exit_code == 0, result.output
     n = info.num_frames
     with np.load(out / "predictions.npz") as data:
@@ -242,20 +266,50 @@ def test_predict_on_real_video_writes_well_formed_outputs(name, shared_data, con
 
 
 def test_keypoints_only_network_needs_no_crop_flow(shared_data, smpl_dir, tmp_path):
-    """A network without flow input runs even when its training flow cannot be rebuilt."""
+    """A network without flow input runs on a store built without flow, even when its training
+    flow cannot be rebuilt; a network that sees flow is refused there."""
     video = shared_data / "videos" / "handheld_pool_32frames.mp4"
     store = str(tmp_path / "synthetic_flow.zarr")
     make_synthetic_store(store, SMPLJoints.from_path(smpl_dir), num_examples=4, num_frames=8,
                          crop_size=CFG.crops.size, num_persons=2)  # crop_flow "synthetic"
+    found = _standing_person(probe(video), np.random.default_rng(5))
+    refused = build_video_store(video, store, tmp_path / "flow.zarr", found=found)
+    assert refused.exit_code == 1
+    assert "unknown crop-flow backend 'synthetic'" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    url = tmp_path / "noflow.zarr"
+    built = build_video_store(video, store, url, found=found, extra=["--no-flow"])
+    assert built.exit_code == 0, built.output
     checkpoint = tmp_path / "last.pt"
     write_checkpoint(checkpoint, tiny_config(smpl_dir, data={"modality": "keypoints"}), [store])
-    found = _standing_person(probe(video), np.random.default_rng(5))
-    prediction, plan, _ = predict_video(video, load_checkpoint(checkpoint), found, device="cpu", log=lambda _: None)
-    assert prediction.frame.tolist() == list(range(32)) and len(plan.starts) == 4
+    opened = open_video_store(str(url))
+    assert opened.reader.num_examples == 4 and "flow" not in opened.reader.specs
+    prediction, _ = predict_store(opened, load_checkpoint(checkpoint), device="cpu",
+                                  log=lambda _: None)
+    assert prediction.frame.tolist() == list(range(32))
     flow_checkpoint = tmp_path / "flow.pt"
     write_checkpoint(flow_checkpoint, tiny_config(smpl_dir), [store])
-    with pytest.raises(ValueError, match="unknown crop-flow backend 'synthetic'"):
-        predict_video(video, load_checkpoint(flow_checkpoint), found, device="cpu", log=lambda _: None)
+    with pytest.raises(ValueError, match="has no crop flow"):
+        predict_store(opened, load_checkpoint(flow_checkpoint), device="cpu", log=lambda _: None)
+
+
+def test_predict_refuses_stores_not_made_like_the_training_data(shared_data, smpl_dir,
+                                                                training_store,
+                                                                constant_checkpoint, tmp_path):
+    video = shared_data / "videos" / "handheld_pool_32frames.mp4"
+    with pytest.raises(ValueError, match="not a video store: make one with `synthgen build-video"):
+        open_video_store(training_store)
+    other = str(tmp_path / "small.zarr")  # 32-px crops, the network's were CFG.crops.size
+    make_synthetic_store(other, SMPLJoints.from_path(smpl_dir), num_examples=2, num_frames=8,
+                         crop_size=32, num_persons=1, crop_flow=tvl1_record())
+    url = tmp_path / "small_video.zarr"
+    found = _standing_person(probe(video), np.random.default_rng(6))
+    assert build_video_store(video, other, url, found=found).exit_code == 0
+    result = CliRunner().invoke(main, ["predict", "--checkpoint", str(constant_checkpoint),
+                                       "--store", str(url), "--out", str(tmp_path / "out"),
+                                       "--device", "cpu"])
+    assert result.exit_code == 1
+    assert "crop size (px) differs" in result.output and "build-video" in result.output
 
 
 def test_keypoints_longer_than_the_video_or_never_confident_are_refused(shared_data, tmp_path):
@@ -292,15 +346,22 @@ def detector_python():
 
 @pytest.mark.slow
 def test_detector_finds_the_person_on_most_frames_and_predict_runs(
-        shared_data, detector_python, constant_checkpoint, tmp_path):
+        shared_data, detector_python, constant_checkpoint, training_store, tmp_path):
     video = shared_data / "videos" / "kinetics400_armwrestling.mp4"
-    out = tmp_path / "out"
-    paths = predict(video, constant_checkpoint, out, detector="mediapipe", device="cpu",
-                    log=lambda _: None)
-    found = read_blazepose_npz(paths["keypoints"])
+    url = tmp_path / "video.zarr"
+    built = CliRunner().invoke(synthgen_main, [
+        "build-video", str(video), "--detector", "mediapipe", "--match-store", training_store,
+        "--person-height", str(HEIGHT), "--out", str(url)])
+    assert built.exit_code == 0, built.output
+    opened = open_video_store(str(url))
+    rows = [opened.reader.read_example(i, ("first_cover", "keypoint_confidence"))
+            for i in range(opened.reader.num_examples)]
+    confidence = np.concatenate([r["keypoint_confidence"][r["first_cover"]] for r in rows])
     n = probe(video).num_frames
-    assert found.num_frames == n
-    assert found.detected().mean() > 0.6  # a person on most frames (MediaPipe: 224 of 280)
+    assert len(confidence) == n
+    assert (confidence > 0).any(axis=1).mean() > 0.6  # a person on most frames (MediaPipe: 224 of 280)
+    paths = predict(str(url), constant_checkpoint, tmp_path / "out", device="cpu",
+                    log=lambda _: None)
     with np.load(paths["npz"]) as data:
         assert data["frame"].tolist() == list(range(n))
         assert (~data["total_occlusion"]).mean() > 0.5  # 7+ confident COCO-14 keypoints

@@ -123,13 +123,18 @@ def test_a_version_1_store_is_refused_in_one_line_saying_rebuild(tmp_path):
 
 
 def test_every_store_kind_declares_a_documented_joints_convention(tmp_path):
+    """A kind with joints3d names a documented convention; one without (video) declares None."""
     assert set(store.KIND_JOINTS_CONVENTION) == set(store.KINDS)
     for kind in store.KINDS:
         group = store.create_store(str(tmp_path / f"{kind}.zarr"), num_examples=1, num_frames=4,
                                    crop_size=16, examples_per_shard=1, attrs={}, kind=kind)
         convention = group.attrs["joints_convention"]
         assert convention == store.KIND_JOINTS_CONVENTION[kind]
+        if "joints3d" not in store.KINDS[kind](4, 16):
+            assert convention is None and store.spec(group).joints_convention is None
+            continue
         assert "det +1" in store.JOINTS_CONVENTIONS[convention]
+    assert store.KIND_JOINTS_CONVENTION["video"] is None
 
 
 def test_store_reads_with_plain_zarr(tmp_path):

@@ -107,37 +107,26 @@ def eval_command(checkpoint, store, out_dir, training_store, smpl, device, batch
 
 
 @main.command("predict")
-@click.argument("video", type=click.Path(exists=True))
 @click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
               help="A training run's last.pt.")
+@click.option("--store", "store_url", required=True,
+              help="A video store: `synthgen build-video VIDEO --keypoints FILE --match-store "
+                   "TRAIN --out V.zarr`.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder: predictions.npz, predictions.json, skeleton.mp4.")
-@click.option("--keypoints", type=click.Path(exists=True),
-              help="2D keypoints: an OpenPose JSON folder (BODY_25 or COCO-18), a COCO keypoint "
-                   ".json, or a detector .npz.")
-@click.option("--detector", type=click.Choice(["mediapipe"]),
-              help="Detect keypoints with the isolated MediaPipe environment (`make detector`; "
-                   "or set SYNTHGEN_DETECTOR_PYTHON).")
 @click.option("--training-store",
               help="The checkpoint's training store, if it moved (its crop flow and crops).")
-@click.option("--flow-checkpoint", type=click.Path(exists=True, dir_okay=False),
-              help="FlowNet weights, if the training data's FlowNet file moved.")
+@click.option("--video", type=click.Path(exists=True),
+              help="The store's video, if it moved (drawn on in skeleton.mp4).")
 @click.option("--smpl", help="SMPL model directory or file (default: the checkpoint's).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda...")
-@click.option("--clip-length", type=click.IntRange(min=2),
-              help="Frames per clip (default: the network's training clip length).")
-def predict_command(video, checkpoint, out_dir, keypoints, detector, training_store,
-                    flow_checkpoint, smpl, device, clip_length):
-    """3D pose of the person in VIDEO: per-frame SMPL parameters and joints, and the video with
-    the projected skeleton. Crops and crop flow are made as for the network's training data."""
-    from synthgen.core.errors import SourceError
+def predict_command(checkpoint, store_url, out_dir, training_store, video, smpl, device):
+    """3D pose of the person in a video store: per-frame SMPL parameters and joints, and the
+    video with the projected skeleton. The store must be made as the network's training data."""
     from trainer.predict import predict
 
-    if (keypoints is None) == (detector is None):
-        raise click.UsageError("give exactly one of --keypoints and --detector")
     try:
-        predict(video, checkpoint, out_dir, keypoints=keypoints, detector=detector,
-                training_store=training_store, flow_checkpoint=flow_checkpoint, smpl=smpl,
-                device=device, clip_length=clip_length, log=lambda line: click.echo(line, err=True))
-    except (FileNotFoundError, ValueError, RuntimeError, OSError, SourceError) as exc:
+        predict(store_url, checkpoint, out_dir, training_store=training_store, video=video,
+                smpl=smpl, device=device, log=lambda line: click.echo(line, err=True))
+    except (FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc

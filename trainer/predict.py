@@ -1,11 +1,13 @@
 """``trainer predict``: per-frame 3D pose and SMPL parameters of the person in a video.
 
-Steps: 2D keypoints (a file read by :func:`synthgen.video_keypoints.read_keypoints`, or the
-isolated MediaPipe detector of :mod:`synthgen.detector`) -> the 3DPW protocol, boxes, crops and
-crop flow by the training data's backend, in clips of the network's length covering the video
-(:mod:`synthgen.video_clips`, the public boundary this module uses; it never re-implements a
-pipeline step) -> Motion HMR -> one prediction per frame (the first clip covering a frame gives
-it, as in evaluation).
+The video comes as a ``"video"`` store written by ``synthgen build-video VIDEO (--keypoints FILE
+| --detector mediapipe) --match-store TRAIN --out V.zarr`` (:func:`synthgen.store.schema_video`:
+crops, crop flow, keypoints and boxes made as the training data's, in clips covering the video).
+This module reads it through :mod:`synthgen.store` only, checks it against the checkpoint's
+training data (:func:`synthgen.store.check_compatible`: crop size, person height and, when the
+network sees flow, the crop-flow backend), runs Motion HMR and keeps one prediction per frame
+(the first clip covering a frame gives it, as in evaluation). The skeleton video is drawn on the
+full frames decoded with OpenCV from the store's ``attrs["video"]``.
 
 Outputs in ``out_dir``:
 
@@ -17,10 +19,9 @@ Outputs in ``out_dir``:
   (N, 24, 2) and ``keypoint_confidence`` (N, 24) the input detections in SMPL slots, frame
   pixels; ``boxes`` (N, 3) ``(x0, y0, side)`` frame pixels; ``total_occlusion`` (N,) bool (fewer
   than 7 confident keypoints: the network saw a blank input there).
-- ``predictions.json``: the same per frame, with the video, checkpoint, joint names and units.
+- ``predictions.json``: the same per frame, with the video, store, checkpoint, joint names and
+  units.
 - ``skeleton.mp4``: the video with the projected skeleton (grey on totally occluded frames).
-
-The crop flow is only computed when the network's modality uses flow.
 
 Projection: the camera maps joints to normalised crop coordinates of the frame's box (the last
 frame of a clip, predicted by the *future* head of the last pair, uses the box of the frame before
@@ -37,10 +38,8 @@ import cv2
 import numpy as np
 import torch
 
+from synthgen import store as synthstore
 from synthgen.core.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
-from synthgen.sources.video import iter_source_frames
-from synthgen.video_clips import VideoClip, VideoPlan, flow_backend, iter_clips, plan_video
-from synthgen.video_keypoints import VideoKeypoints, read_keypoints
 from trainer.checkpoint import checkpoint_smpl, load_checkpoint, load_model
 from trainer.config import MODALITIES
 from trainer.evaluate import TrainingData, training_data
@@ -48,9 +47,11 @@ from trainer.forward import predict_parameters, select_device
 from trainer.model.regressor import BETAS, CAMERA, POSE
 from trainer.smpl import SMPLJoints, weak_perspective
 
-#: Detectors ``--detector`` can run.
-DETECTORS = ("mediapipe",)
-
+#: Store arrays the network's inputs are made from (``flow`` only when it sees flow).
+INPUTS = ("rgb", "joints2d_crop", "visibility", "total_occlusion")
+#: Store arrays copied into the per-frame outputs, with their output names.
+COPIED = {"joints2d": "keypoints2d", "keypoint_confidence": "keypoint_confidence",
+          "boxes": "boxes", "total_occlusion": "total_occlusion"}
 
 @dataclass(frozen=True)
 class Prediction:
@@ -71,43 +72,96 @@ class Prediction:
         return dict(self.__dict__)
 
 
-def video_keypoints(video: str | Path, *, keypoints: str | Path | None = None,
-                    detector: str | None = None, out_dir: str | Path | None = None,
-                    log=print) -> VideoKeypoints:
-    """The 2D keypoints of a video: read from ``keypoints`` or detected by ``detector``.
+@dataclass(frozen=True)
+class VideoStore:
+    """A ``"video"`` store opened for prediction.
+
+    Attributes
+    ----------
+    url : str
+    reader : synthgen.store.StoreReader
+    video : dict
+        ``attrs["video"]``: ``path``, ``fps``, ``width``, ``height``, ``num_frames``,
+        ``is_folder`` (and ``frames``, the file names in decode order, for a folder).
+    clip_length : int
+    """
+
+    url: str
+    reader: synthstore.StoreReader
+    video: dict
+    clip_length: int
+
+    @property
+    def attrs(self) -> dict:
+        return self.reader.attrs
+
+
+def open_video_store(url: str, *, video: str | Path | None = None) -> VideoStore:
+    """Open a video store (``synthgen build-video``), refusing other kinds and unfinished ones.
+
+    Parameters
+    ----------
+    video : str or Path, optional
+        The store's video, if it moved (default: the path the store records).
+
+    Raises
+    ------
+    FileNotFoundError
+        No store at ``url``; the video is gone.
+    ValueError
+        Another schema version, another kind of store, or unfinished shards.
+    """
+    url = str(url)
+    group = synthstore.open_group(url)
+    kind = group.attrs.get("kind", "synthetic")
+    if kind != "video":
+        raise ValueError(f"{url} is a {kind!r} store, not a video store: make one with "
+                         f"`synthgen build-video VIDEO --keypoints FILE --match-store TRAIN "
+                         f"--out V.zarr`")
+    done = synthstore.finished_shards(group)
+    if not done.all():
+        raise ValueError(f"{url}: {int((~done).sum())} of {done.size} shards unfinished (the "
+                         f"build stopped); rebuild it with synthgen build-video --overwrite")
+    info = dict(group.attrs["video"])
+    if video is not None:
+        info["path"] = str(video)
+    if not Path(info["path"]).exists():
+        raise FileNotFoundError(f"{url}: its video {info['path']} is gone; pass --video with "
+                                f"its new path")
+    return VideoStore(url, synthstore.StoreReader(url, group), info,
+                      int(group.attrs["num_frames"]))
+
+
+def check_video_store(video: VideoStore, training: TrainingData, *, uses_flow: bool) -> None:
+    """Refuse a video store made differently from the network's training data.
 
     Raises
     ------
     ValueError
-        Neither or both given; an unknown detector.
-    SourceError
-        An unreadable keypoint file.
-    synthgen.detector.DetectorUnavailableError
-        ``detector`` without its environment (the message says ``make detector``).
+        Crop size, person height (when both record one) or, for a network that sees flow, the
+        crop-flow backend differ; or the store has no flow and the network needs it.
     """
-    if (keypoints is None) == (detector is None):
-        raise ValueError("give exactly one of --keypoints FILE|DIR and --detector mediapipe")
-    if keypoints is not None:
-        return read_keypoints(keypoints)
-    if detector not in DETECTORS:
-        raise ValueError(f"unknown detector {detector!r}; known: {list(DETECTORS)}")
-    from synthgen.detector import run_mediapipe
-
-    log(f"running MediaPipe Pose on {video} (isolated detector environment)")
-    out = Path(out_dir) / "keypoints_mediapipe.npz" if out_dir is not None else None
-    return run_mediapipe(video, out=out)
+    if uses_flow and "flow" not in video.reader.specs:
+        raise ValueError(f"{video.url} has no crop flow (built with --no-flow) but the network "
+                         f"sees flow; rebuild it without --no-flow")
+    synthstore.check_compatible(
+        synthstore.spec(video.reader.group, source=f"video store {video.url}"), training.spec(),
+        fields=("crop_size", "person_height") + (("crop_flow",) if uses_flow else ()),
+        what=f"cannot predict on {video.url} with this network",
+        hint=f"rebuild it with synthgen build-video ... --match-store {training.source}")
 
 
-def _batch(clips: list[VideoClip], device: torch.device) -> dict[str, torch.Tensor]:
-    """Clips as the device batch :func:`trainer.data.make_inputs` reads (store names)."""
-    arrays = {"total_occlusion": [c.total_occlusion for c in clips],
-              "joints2d_crop": [c.joints2d_crop for c in clips],
-              "visibility": [c.visibility for c in clips],
-              "rgb": [c.rgb[:-1] for c in clips]}
-    if clips[0].flow is not None:
-        arrays["flow"] = [c.flow for c in clips]
-        arrays["flow_quantum"] = [np.float32(c.flow_quantum) for c in clips]
-    return {name: torch.as_tensor(np.stack(values)).to(device) for name, values in arrays.items()}
+def _batch(video: VideoStore, examples: list[int], *, uses_flow: bool,
+           device: torch.device) -> dict[str, torch.Tensor]:
+    """Clips of the store as the device batch :func:`trainer.data.make_inputs` reads."""
+    names = INPUTS + (("flow",) if uses_flow else ())
+    rows = [video.reader.read_example(i, names) for i in examples]
+    arrays = {name: np.stack([row[name] for row in rows]) for name in names}
+    arrays["rgb"] = arrays["rgb"][:, :-1]
+    if uses_flow:
+        quantum = np.float32(video.reader.array_attrs("flow")["quantum_px"])
+        arrays["flow_quantum"] = np.full(len(examples), quantum)
+    return {name: torch.as_tensor(values).to(device) for name, values in arrays.items()}
 
 
 def crop_boxes_of_predictions(boxes: np.ndarray) -> np.ndarray:
@@ -150,93 +204,79 @@ def normalised_to_frame(points: np.ndarray, boxes: np.ndarray, *, crop_size: int
     return crop * (boxes[:, None, 2:3] / crop_size) + boxes[:, None, :2]
 
 
-def predict_video(video: str | Path, checkpoint: dict, keypoints: VideoKeypoints, *,
-                  training_store: str | None = None, flow_checkpoint: str | None = None,
-                  smpl: str | None = None, device: str = "auto", clip_length: int | None = None,
-                  log=print) -> tuple[Prediction, VideoPlan, TrainingData]:
-    """Run a checkpoint on a video (module docstring).
+def predict_store(video: VideoStore, checkpoint: dict, *, training_store: str | None = None,
+                  smpl: str | None = None, device: str = "auto",
+                  log=print) -> tuple[Prediction, TrainingData]:
+    """Run a checkpoint on a video store (module docstring).
 
     Parameters
     ----------
-    video : str or Path
-        A video file or frame folder.
+    video : VideoStore
+        From :func:`open_video_store`.
     checkpoint : dict
         A ``last.pt`` of :func:`trainer.train.train` (:func:`trainer.checkpoint.load_checkpoint`).
-    keypoints : VideoKeypoints
-        One row per frame (:func:`video_keypoints`).
     training_store : str, optional
-        The checkpoint's training store, if it moved (crop flow and crops are read from it).
-    flow_checkpoint : str, optional
-        FlowNet weights, when the training data's flow was a FlowNet whose file moved.
+        The checkpoint's training store, if it moved (its crop flow and crops are compared).
     smpl : str, optional
         SMPL model (default: the checkpoint's ``model.smpl``).
     device : str
-    clip_length : int, optional
-        Frames per clip (default: the network's training clip length).
 
     Returns
     -------
-    Prediction, VideoPlan, TrainingData
-        The predictions, the clips, and the training data's crop flow and crops used.
+    Prediction, TrainingData
+        The predictions, and the training data the store was checked against.
 
     Raises
     ------
     FileNotFoundError, ValueError
-        As :func:`trainer.evaluate.training_data`, :func:`synthgen.video_clips.flow_backend`.
-    SourceError
-        An unreadable video, mismatching keypoints, no frame with enough keypoints.
+        As :func:`trainer.evaluate.training_data`, :func:`check_video_store`.
+    synthgen.store.StoreDamageError
+        A damaged shard.
     """
     training = training_data(checkpoint, training_store=training_store)
     torch_device = select_device(device)
     model, config = load_model(checkpoint, device=torch_device)
+    uses_flow = "flow" in MODALITIES[config.data.modality]
+    check_video_store(video, training, uses_flow=uses_flow)
     body = SMPLJoints.from_path(checkpoint_smpl(config, smpl), gender="neutral").to(torch_device)
-    backend = (flow_backend(training.crop_flow or {}, checkpoint=flow_checkpoint,
-                            device=str(torch_device))
-               if "flow" in MODALITIES[config.data.modality] else None)
-    plan = plan_video(video, keypoints, crop_size=training.crop_size,
-                      person_height=training.crop_person_height,
-                      clip_length=clip_length or config.data.clip_length)
-    if plan.padded_frames:
-        log(f"note: keypoints cover {keypoints.num_frames} of {plan.video.num_frames} frames; "
-            f"the last {plan.padded_frames} count as frames without detection")
-    log(f"{plan.video.num_frames} frames, {len(plan.starts)} clips of {plan.clip_length}, "
-        f"{int(plan.track.total_occlusion.sum())} frames with too few keypoints, "
-        f"crop flow: {backend.name if backend is not None else 'not used by the network'}")
+    attrs = video.attrs
+    if attrs.get("padded_frames"):
+        log(f"note: the keypoints did not cover the last {attrs['padded_frames']} of "
+            f"{video.video['num_frames']} frames: they count as frames without detection")
+    log(f"{video.video['num_frames']} frames, {video.reader.num_examples} clips of "
+        f"{video.clip_length}, crop flow: "
+        f"{attrs['crop_flow']['name'] if uses_flow else 'not used by the network'}")
     rows: dict[str, list] = {name: [] for name in Prediction.__dataclass_fields__}
-    pending: list[VideoClip] = []
+    size = training.crop_size
 
     @torch.no_grad()
-    def run(clips: list[VideoClip]) -> None:
-        theta = predict_parameters(model, _batch(clips, torch_device), config=config.data,
-                                   crop_size=training.crop_size)
+    def run(examples: list[int]) -> None:
+        theta = predict_parameters(model, _batch(video, examples, uses_flow=uses_flow,
+                                                 device=torch_device),
+                                   config=config.data, crop_size=size)
         joints = body(theta[..., POSE], theta[..., BETAS])
         projected = weak_perspective(joints, theta[..., CAMERA]).cpu().numpy()
         theta, joints = theta.cpu().numpy(), joints.cpu().numpy()
-        for k, clip in enumerate(clips):
-            keep = clip.first_cover
-            boxes = crop_boxes_of_predictions(clip.boxes)
-            frame_px = normalised_to_frame(projected[k], boxes, crop_size=training.crop_size)
-            rows["frame"].append(clip.start + np.flatnonzero(keep))
+        for k, index in enumerate(examples):
+            clip = video.reader.read_example(index, ("first_cover", "frame_index", *COPIED))
+            keep = clip["first_cover"]
+            boxes = crop_boxes_of_predictions(clip["boxes"])
+            frame_px = normalised_to_frame(projected[k], boxes, crop_size=size)
+            rows["frame"].append(clip["frame_index"][keep].astype(np.int64))
             rows["pose"].append(theta[k, keep, POSE])
             rows["betas"].append(theta[k, keep, BETAS])
             rows["camera"].append(theta[k, keep, CAMERA])
             rows["joints3d"].append(joints[k, keep])
             rows["joints2d"].append(frame_px[keep].astype(np.float32))
-            rows["keypoints2d"].append(clip.joints2d[keep])
-            rows["keypoint_confidence"].append(clip.keypoint_confidence[keep])
-            rows["boxes"].append(clip.boxes[keep])
-            rows["total_occlusion"].append(clip.total_occlusion[keep])
+            for name, output in COPIED.items():
+                rows[output].append(clip[name][keep])
 
-    for clip in iter_clips(plan, backend=backend, flow_quantum=training.flow_quantum):
-        pending.append(clip)
-        if len(pending) == config.data.batch_size:
-            run(pending)
-            pending = []
-    if pending:
-        run(pending)
+    examples = list(range(video.reader.num_examples))
+    for first in range(0, len(examples), config.data.batch_size):
+        run(examples[first:first + config.data.batch_size])
     prediction = Prediction(**{name: np.concatenate(values) for name, values in rows.items()})
     order = np.argsort(prediction.frame, kind="stable")
-    return Prediction(**{k: v[order] for k, v in prediction.arrays().items()}), plan, training
+    return Prediction(**{k: v[order] for k, v in prediction.arrays().items()}), training
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,7 +297,7 @@ UNITS = {
 }
 
 
-def write_prediction(prediction: Prediction, plan: VideoPlan, out_dir: str | Path, *,
+def write_prediction(prediction: Prediction, video: VideoStore, out_dir: str | Path, *,
                      meta: dict) -> dict[str, Path]:
     """Write ``predictions.npz``, ``predictions.json`` and ``skeleton.mp4`` (module docstring).
 
@@ -276,16 +316,16 @@ def write_prediction(prediction: Prediction, plan: VideoPlan, out_dir: str | Pat
     paths = {"npz": out / "predictions.npz", "json": out / "predictions.json",
              "mp4": out / "skeleton.mp4"}
     np.savez_compressed(paths["npz"], **prediction.arrays())
-    info = plan.video
-    document = {"video": info.path, "fps": info.fps, "width": info.width,
-                "height": info.height, "num_frames": info.num_frames,
-                "clip_length": plan.clip_length, **meta,
+    info = video.video
+    document = {"video": info["path"], "fps": info["fps"], "width": info["width"],
+                "height": info["height"], "num_frames": info["num_frames"],
+                "store": video.url, "clip_length": video.clip_length, **meta,
                 "joint_names": list(SMPL_JOINT_NAMES), "units": UNITS,
                 "frames": [{name: np.asarray(value[i]).tolist()
                             for name, value in prediction.arrays().items()}
                            for i in range(len(prediction.frame))]}
     paths["json"].write_text(json.dumps(document))
-    render_skeleton_video(plan, prediction, paths["mp4"])
+    render_skeleton_video(video.video, prediction, paths["mp4"])
     return paths
 
 
@@ -323,58 +363,84 @@ def draw_skeleton(image: np.ndarray, joints: np.ndarray, *, occluded: bool,
     return out
 
 
-def render_skeleton_video(plan: VideoPlan, prediction: Prediction, path: Path) -> None:
+def iter_video_frames(video: dict):
+    """The frames of a store's ``attrs["video"]`` in decode order, BGR uint8, decoded by OpenCV
+    (a video file, or a frame folder's ``frames`` files)."""
+    if video.get("is_folder"):
+        for name in video["frames"]:
+            image = cv2.imread(str(Path(video["path"]) / name), cv2.IMREAD_COLOR)
+            if image is None:
+                raise OSError(f"{Path(video['path']) / name}: OpenCV cannot read this frame")
+            yield image
+        return
+    capture = cv2.VideoCapture(str(video["path"]))
+    try:
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                return
+            yield image
+    finally:
+        capture.release()
+
+
+def render_skeleton_video(video: dict, prediction: Prediction, path: Path) -> None:
     """The video with each frame's projected skeleton, mp4 (``mp4v``) at the video's rate.
+
+    Parameters
+    ----------
+    video : dict
+        A video store's ``attrs["video"]`` (:class:`VideoStore`).
 
     Raises
     ------
     OSError
-        OpenCV cannot write mp4 here.
+        OpenCV cannot write mp4 here, or a frame does not decode.
     """
-    info = plan.video
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(info.fps or 30.0),
-                             (info.width, info.height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
+                             float(video["fps"] or 30.0), (video["width"], video["height"]))
     if not writer.isOpened():
         raise OSError(f"{path}: OpenCV cannot open an mp4v video writer here")
+    wanted = {int(f): i for i, f in enumerate(prediction.frame)}
     try:
-        for index, frame in iter_source_frames(info, prediction.frame):
-            i = int(np.searchsorted(prediction.frame, index))
-            picture = draw_skeleton(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                                    prediction.joints2d[i],
-                                    occluded=bool(prediction.total_occlusion[i]),
-                                    keypoints=prediction.keypoints2d[i])
-            writer.write(picture)
+        for index, frame in enumerate(iter_video_frames(video)):
+            if index >= video["num_frames"]:
+                break
+            if index not in wanted:
+                continue
+            i = wanted[index]
+            writer.write(draw_skeleton(frame, prediction.joints2d[i],
+                                       occluded=bool(prediction.total_occlusion[i]),
+                                       keypoints=prediction.keypoints2d[i]))
     finally:
         writer.release()
 
 
-def predict(video: str | Path, checkpoint_path: str | Path, out_dir: str | Path, *,
-            keypoints: str | Path | None = None, detector: str | None = None,
-            training_store: str | None = None, flow_checkpoint: str | None = None,
-            smpl: str | None = None, device: str = "auto", clip_length: int | None = None,
-            log=print) -> dict[str, Path]:
-    """``trainer predict``: keypoints, network, and the three output files.
+def predict(store_url: str, checkpoint_path: str | Path, out_dir: str | Path, *,
+            training_store: str | None = None, video: str | Path | None = None,
+            smpl: str | None = None, device: str = "auto", log=print) -> dict[str, Path]:
+    """``trainer predict``: a video store, the network, and the three output files.
+
+    Parameters
+    ----------
+    store_url : str
+        A video store (``synthgen build-video``).
+    video : str or Path, optional
+        The store's video, if it moved.
 
     Returns
     -------
     dict of str to Path
-        ``npz``, ``json``, ``mp4`` (and ``keypoints`` when the detector ran).
+        ``npz``, ``json``, ``mp4``.
     """
-    checkpoint = load_checkpoint(checkpoint_path)  # refused before any detector runs
-    found = video_keypoints(video, keypoints=keypoints, detector=detector, out_dir=out_dir,
-                            log=log)
-    detected = int(found.detected().sum())
-    log(f"keypoints: {found.layout} from {found.source}, a person on {detected} of "
-        f"{found.num_frames} frames")
-    prediction, plan, training = predict_video(
-        video, checkpoint, found, training_store=training_store,
-        flow_checkpoint=flow_checkpoint, smpl=smpl, device=device, clip_length=clip_length,
-        log=log)
-    meta = {"checkpoint": str(checkpoint_path), "keypoints": found.source,
-            "keypoint_layout": found.layout, "crop_flow": training.crop_flow,
+    checkpoint = load_checkpoint(checkpoint_path)
+    opened = open_video_store(store_url, video=video)
+    prediction, training = predict_store(opened, checkpoint, training_store=training_store,
+                                         smpl=smpl, device=device, log=log)
+    keypoints = opened.attrs["keypoints"]
+    meta = {"checkpoint": str(checkpoint_path), "keypoints": keypoints["source"],
+            "keypoint_layout": keypoints["layout"], "crop_flow": opened.attrs["crop_flow"],
             "crop_size": training.crop_size}
-    paths = write_prediction(prediction, plan, out_dir, meta=meta)
-    if detector is not None:
-        paths["keypoints"] = Path(out_dir) / "keypoints_mediapipe.npz"
+    paths = write_prediction(prediction, opened, out_dir, meta=meta)
     log(f"wrote {', '.join(str(p) for p in paths.values())}")
     return paths

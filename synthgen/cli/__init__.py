@@ -33,3 +33,4 @@ from synthgen.cli.build import build; main.add_command(build)  # noqa: E402
 from synthgen.cli.build_3dpw import build_3dpw; main.add_command(build_3dpw)  # noqa: E402
 from synthgen.cli.inspect import inspect; main.add_command(inspect)  # noqa: E402
 from synthgen.cli.show import show; main.add_command(show)  # noqa: E402
+from synthgen.cli.build_video import build_video; main.add_command(build_video)  # noqa: E402

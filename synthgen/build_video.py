@@ -1,0 +1,198 @@
+"""``synthgen build-video``: a user's video in, a ``"video"`` store for ``trainer predict`` out.
+
+Top to bottom:
+
+1. The video's 2D keypoints: a file (:func:`synthgen.video_keypoints.read_keypoints`) or the
+   isolated MediaPipe detector (:func:`synthgen.detector.run_mediapipe`).
+2. What the crops and crop flow must be is read from the training store (``--match-store``,
+   :func:`synthgen.store.spec`): crop size, person height, flow quantum, the crop-flow backend
+   (rebuilt by :func:`synthgen.video_clips.flow_backend`, which refuses any other) and, by
+   default, the clip length (the store's ``num_frames``).
+3. :func:`synthgen.video_clips.plan_video` and :func:`synthgen.video_clips.iter_clips` make the
+   clips (the 3DPW protocol on the keypoints, HMR boxes, crops, crop flow), written shard by shard
+   (:func:`synthgen.store.schema_video`) under the store's build lock.
+
+Root attributes: ``video`` (absolute path, fps, width, height, num_frames, is_folder and, for a
+folder, ``frames``, its file names in decode order: where ``trainer predict`` reads the full
+frames for its skeleton video), ``keypoints`` (source, layout), ``padded_frames``, ``crop_flow`` (None when the flow is left out, ``--no-flow``), ``config``
+(``crops``: size, person_height), ``protocol``, ``match_store``. ``joints_convention`` is None:
+a video store has no 3D joints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synthgen import store
+from synthgen.build_3dpw import Protocol
+from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
+from synthgen.lock import claim_store
+
+#: Clips per shard (a shard is assembled in memory).
+EXAMPLES_PER_SHARD = 8
+#: Detectors ``--detector`` can run.
+DETECTORS = ("mediapipe",)
+
+
+def video_keypoints(video, *, keypoints=None, detector: str | None = None, stream=None):
+    """The 2D keypoints of a video (``synthgen.video_keypoints.VideoKeypoints``): read from
+    ``keypoints`` or detected by ``detector``.
+
+    Raises
+    ------
+    ValueError
+        Neither or both given; an unknown detector.
+    SourceError
+        An unreadable keypoint file.
+    synthgen.detector.DetectorUnavailableError
+        ``detector`` without its environment (the message says ``make detector``).
+    """
+    from synthgen.video_keypoints import read_keypoints
+
+    if (keypoints is None) == (detector is None):
+        raise ValueError("give exactly one of --keypoints FILE|DIR and --detector mediapipe")
+    if keypoints is not None:
+        return read_keypoints(keypoints)
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}; known: {list(DETECTORS)}")
+    from synthgen.detector import run_mediapipe
+
+    print(f"running MediaPipe Pose on {video} (isolated detector environment)",
+          file=stream or sys.stderr)
+    return run_mediapipe(video, stream=stream)
+
+
+@dataclass(frozen=True)
+class VideoSummary:
+    """What a video build produced."""
+
+    url: str
+    frames: int
+    clips: int
+    clip_length: int
+    total_occlusions: int
+    crop_flow: str | None
+
+    def lines(self) -> list[str]:
+        return [f"store {self.url}: {self.frames} frames in {self.clips} clips of "
+                f"{self.clip_length}, {self.total_occlusions} frames with too few keypoints, "
+                f"crop flow: {self.crop_flow or 'left out'}"]
+
+
+def build_video(video, out: str, *, match_store: str, keypoints=None, detector: str | None = None,
+                clip_length: int | None = None, person_height: float | None = None,
+                flow: bool = True, flow_checkpoint=None, flow_device: str = "cpu",
+                examples_per_shard: int = EXAMPLES_PER_SHARD, overwrite: bool = False,
+                stream=None) -> VideoSummary:
+    """Build a video store (module docstring).
+
+    Parameters
+    ----------
+    video : path
+        A video file or frame folder.
+    out : str
+        Store path or fsspec URL.
+    match_store : str
+        The network's training store: crops, flow and clip length are made as its.
+    keypoints, detector
+        Exactly one: a keypoint file or folder, or ``"mediapipe"``.
+    clip_length : int, optional
+        Frames per clip (default: the training store's ``num_frames``).
+    person_height : float, optional
+        Person height in the crops, pixels: needed when the training store records none; must
+        agree with it otherwise.
+    flow : bool
+        Compute the crop flow (False: leave ``flow`` out, for networks that do not see it).
+    flow_checkpoint, flow_device
+        FlowNet weights (when the training data's file moved) and torch device.
+
+    Raises
+    ------
+    FileExistsError, synthgen.lock.StoreLockedError, synthgen.lock.StoreAccessError
+        As :func:`synthgen.lock.claim_store`.
+    FileNotFoundError, ValueError
+        No training store; a person height missing or differing; a flow that cannot be rebuilt.
+    SourceError
+        An unreadable video or keypoint file, mismatching keypoints, no frame with enough
+        keypoints.
+    """
+    from synthgen.video_clips import flow_backend, plan_video
+
+    stream = stream or sys.stderr
+    if examples_per_shard < 1:
+        raise ValueError(f"need at least 1 clip per shard, got {examples_per_shard}")
+    group = store.open_group(str(match_store))
+    theirs = store.spec(group, source=f"training store {match_store}")
+    height = theirs.person_height if person_height is None else float(person_height)
+    if height is None:
+        raise ValueError(f"training store {match_store} records no person height: pass "
+                         f"--person-height (pixels in its {theirs.crop_size}-px crops)")
+    length = int(clip_length or group.attrs["num_frames"])
+    quantum = theirs.flow_quantum or DEFAULT_FLOW_QUANTUM
+    record = store.crop_flow_record(group.attrs)
+    backend = (flow_backend(record or {}, checkpoint=flow_checkpoint, device=flow_device)
+               if flow else None)
+    found = video_keypoints(video, keypoints=keypoints, detector=detector, stream=stream)
+    plan = plan_video(video, found, crop_size=theirs.crop_size, person_height=height,
+                      clip_length=length)
+    with claim_store(out, overwrite=overwrite, can_resume=False):
+        return _write(out, plan, found, backend, quantum, theirs, match_store, examples_per_shard,
+                      person_height=height)
+
+
+def _write(out, plan, found, backend, quantum, theirs, match_store, examples_per_shard, *,
+           person_height: float) -> VideoSummary:
+    crop_flow = None if backend is None else {"name": backend.name, "params": backend.params}
+    from synthgen.sources.video import frame_files
+
+    info = {**dataclasses.asdict(plan.video), "path": str(Path(plan.video.path).resolve())}
+    if plan.video.is_folder:
+        info["frames"] = [path.name for path in frame_files(Path(info["path"]))]
+    attrs = {"video": info,
+             "keypoints": {"source": str(found.source), "layout": found.layout},
+             "padded_frames": plan.padded_frames, "crop_flow": crop_flow,
+             "config": {"crops": {"size": plan.crop_size,
+                                  "person_height": person_height}},
+             "protocol": Protocol(clip_length=plan.clip_length).to_attrs(),
+             "match_store": str(match_store)}
+    group = store.create_store(out, num_examples=len(plan.starts), num_frames=plan.clip_length,
+                               crop_size=plan.crop_size, examples_per_shard=examples_per_shard,
+                               attrs=json.loads(json.dumps(attrs)), flow_quantum=quantum,
+                               kind="video", omit=() if backend is not None else ("flow",))
+    fields = ("crop_size", "person_height", "flow_quantum") + (
+        ("crop_flow",) if backend is not None else ())
+    store.check_compatible(store.spec(group, source=f"video store {out}"), theirs, fields=fields,
+                           what="the video store does not match the training store")
+    from synthgen.video_clips import iter_clips
+
+    specs = store.full_schema(group.attrs)
+    rows: list[dict] = []
+    shard = 0
+    for clip in iter_clips(plan, backend=backend, flow_quantum=quantum):
+        row = {name: getattr(clip, name) for name in specs if hasattr(clip, name)}
+        row["flow"] = clip.flow if clip.flow is not None else np.zeros(
+            specs["flow"].shape, specs["flow"].dtype)
+        row["frame_index"] = np.arange(clip.start, clip.start + plan.clip_length, dtype=np.int32)
+        rows.append(row)
+        if len(rows) == examples_per_shard:
+            shard = _flush(group, shard, rows)
+    if rows:
+        _flush(group, shard, rows)
+    return VideoSummary(out, plan.video.num_frames, len(plan.starts), plan.clip_length,
+                        int(plan.track.total_occlusion.sum()),
+                        None if crop_flow is None else crop_flow["name"])
+
+
+def _flush(group, shard: int, rows: list[dict]) -> int:
+    store.write_shard(group, shard, {name: np.stack([r[name] for r in rows]) for name in rows[0]})
+    store.mark_done(group, shard)
+    rows.clear()
+    return shard + 1
+
+
