@@ -61,11 +61,11 @@ def video_keypoints(video, *, keypoints=None, detector: str | None = None, strea
         return read_keypoints(keypoints)
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; known: {list(DETECTORS)}")
-    from synthgen.detector import run_mediapipe
+    from synthgen.detector import detector_python, run_mediapipe
 
-    print(f"running MediaPipe Pose on {video} (isolated detector environment)",
-          file=stream or sys.stderr)
-    return run_mediapipe(video, stream=stream)
+    python = detector_python()  # refused in one line before anything is said to run
+    print(f"running MediaPipe Pose on {video} ({python})", file=stream or sys.stderr)
+    return run_mediapipe(video, python=python, stream=stream)
 
 
 @dataclass(frozen=True)
@@ -133,42 +133,50 @@ def build_video(video, out: str, *, match_store: str, keypoints=None, detector: 
     if height is None:
         raise ValueError(f"training store {match_store} records no person height: pass "
                          f"--person-height (pixels in its {theirs.crop_size}-px crops)")
-    length = int(clip_length or group.attrs["num_frames"])
     quantum = theirs.flow_quantum or DEFAULT_FLOW_QUANTUM
-    record = store.crop_flow_record(group.attrs)
-    backend = (flow_backend(record or {}, checkpoint=flow_checkpoint, device=flow_device)
-               if flow else None)
+    backend = (flow_backend(store.crop_flow_record(group.attrs) or {}, checkpoint=flow_checkpoint,
+                            device=flow_device) if flow else None)
+    crop_flow = None if backend is None else {"name": backend.name, "params": backend.params}
+    ours = store.StoreSpec("this build", crop_size=theirs.crop_size, person_height=height,
+                           flow_quantum=quantum, crop_flow=crop_flow)
+    store.check_compatible(theirs, ours, fields=("crop_size", "person_height", "flow_quantum")
+                           + (("crop_flow",) if flow else ()),
+                           what="cannot match the training store",
+                           hint="leave --person-height out or give the training store's")
     found = video_keypoints(video, keypoints=keypoints, detector=detector, stream=stream)
     plan = plan_video(video, found, crop_size=theirs.crop_size, person_height=height,
-                      clip_length=length)
-    with claim_store(out, overwrite=overwrite, can_resume=False):
-        return _write(out, plan, found, backend, quantum, theirs, match_store, examples_per_shard,
-                      person_height=height)
-
-
-def _write(out, plan, found, backend, quantum, theirs, match_store, examples_per_shard, *,
-           person_height: float) -> VideoSummary:
-    crop_flow = None if backend is None else {"name": backend.name, "params": backend.params}
-    from synthgen.sources.video import frame_files
-
-    info = {**dataclasses.asdict(plan.video), "path": str(Path(plan.video.path).resolve())}
-    if plan.video.is_folder:
-        info["frames"] = [path.name for path in frame_files(Path(info["path"]))]
-    attrs = {"video": info,
+                      clip_length=int(clip_length or group.attrs["num_frames"]))
+    attrs = {"video": _video_attrs(plan.video),
              "keypoints": {"source": str(found.source), "layout": found.layout},
              "padded_frames": plan.padded_frames, "crop_flow": crop_flow,
-             "config": {"crops": {"size": plan.crop_size,
-                                  "person_height": person_height}},
+             "config": {"crops": {"size": plan.crop_size, "person_height": height}},
              "protocol": Protocol(clip_length=plan.clip_length).to_attrs(),
              "match_store": str(match_store)}
-    group = store.create_store(out, num_examples=len(plan.starts), num_frames=plan.clip_length,
-                               crop_size=plan.crop_size, examples_per_shard=examples_per_shard,
-                               attrs=json.loads(json.dumps(attrs)), flow_quantum=quantum,
-                               kind="video", omit=() if backend is not None else ("flow",))
-    fields = ("crop_size", "person_height", "flow_quantum") + (
-        ("crop_flow",) if backend is not None else ())
-    store.check_compatible(store.spec(group, source=f"video store {out}"), theirs, fields=fields,
-                           what="the video store does not match the training store")
+    with claim_store(out, overwrite=overwrite, can_resume=False):
+        group = store.create_store(out, num_examples=len(plan.starts),
+                                   num_frames=plan.clip_length, crop_size=plan.crop_size,
+                                   examples_per_shard=examples_per_shard,
+                                   attrs=json.loads(json.dumps(attrs)), flow_quantum=quantum,
+                                   kind="video", omit=() if flow else ("flow",))
+        _write_clips(group, plan, backend, quantum, examples_per_shard)
+    return VideoSummary(out, plan.video.num_frames, len(plan.starts), plan.clip_length,
+                        int(plan.track.total_occlusion.sum()),
+                        None if crop_flow is None else crop_flow["name"])
+
+
+def _video_attrs(info) -> dict:
+    """``attrs["video"]``: the probed video with its absolute path (and a folder's frame files,
+    in decode order)."""
+    from synthgen.sources.video import frame_files
+
+    attrs = {**dataclasses.asdict(info), "path": str(Path(info.path).resolve())}
+    if info.is_folder:
+        attrs["frames"] = [path.name for path in frame_files(Path(attrs["path"]))]
+    return attrs
+
+
+def _write_clips(group, plan, backend, quantum: float, examples_per_shard: int) -> None:
+    """Write every clip of ``plan``, shard by shard, each marked done once written."""
     from synthgen.video_clips import iter_clips
 
     specs = store.full_schema(group.attrs)
@@ -176,17 +184,14 @@ def _write(out, plan, found, backend, quantum, theirs, match_store, examples_per
     shard = 0
     for clip in iter_clips(plan, backend=backend, flow_quantum=quantum):
         row = {name: getattr(clip, name) for name in specs if hasattr(clip, name)}
-        row["flow"] = clip.flow if clip.flow is not None else np.zeros(
-            specs["flow"].shape, specs["flow"].dtype)
+        if clip.flow is None:  # left out of the store: write_shard drops it
+            row["flow"] = np.zeros(specs["flow"].shape, specs["flow"].dtype)
         row["frame_index"] = np.arange(clip.start, clip.start + plan.clip_length, dtype=np.int32)
         rows.append(row)
         if len(rows) == examples_per_shard:
             shard = _flush(group, shard, rows)
     if rows:
         _flush(group, shard, rows)
-    return VideoSummary(out, plan.video.num_frames, len(plan.starts), plan.clip_length,
-                        int(plan.track.total_occlusion.sum()),
-                        None if crop_flow is None else crop_flow["name"])
 
 
 def _flush(group, shard: int, rows: list[dict]) -> int:
@@ -194,5 +199,3 @@ def _flush(group, shard: int, rows: list[dict]) -> int:
     store.mark_done(group, shard)
     rows.clear()
     return shard + 1
-
-

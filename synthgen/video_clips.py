@@ -1,11 +1,11 @@
 """A user's video as evaluation-style clips: keypoints -> boxes -> crops -> crop flow.
 
-``synthgen build-video`` (:mod:`synthgen.build_video`) writes these clips to the ``"video"`` store
-that ``trainer predict`` reads: it gives a video and its 2D keypoints (:mod:`synthgen.video_keypoints`, :mod:`synthgen.detector`) and gets back,
-clip by clip, the arrays a 3DPW store row holds (same names, dtypes, units: ``rgb``, ``flow``
-quantised to ``flow_quantum``, ``joints2d``, ``joints2d_crop``, ``visibility``,
-``total_occlusion``, ``boxes``, ``keypoint_confidence``), made exactly as ``synthgen build-3dpw``
-makes them:
+``synthgen build-video`` (:mod:`synthgen.build_video`) writes these clips to the ``"video"``
+store that ``trainer predict`` reads: it gives a video and its 2D keypoints
+(:mod:`synthgen.video_keypoints`, :mod:`synthgen.detector`) and gets back, clip by clip, the
+arrays a 3DPW store row holds (same names, dtypes, units: ``rgb``, ``flow`` quantised to
+``flow_quantum``, ``joints2d``, ``joints2d_crop``, ``visibility``, ``total_occlusion``,
+``boxes``, ``keypoint_confidence``), made exactly as ``synthgen build-3dpw`` makes them:
 
 * the 3DPW protocol of :mod:`synthgen.threedpw_clips` on the keypoints (OpenPose-18 -> SMPL
   slots, confidence threshold, total occlusions below 7 confident COCO-14 keypoints, HMR boxes

@@ -302,9 +302,21 @@ def test_predict_refuses_stores_not_made_like_the_training_data(shared_data, smp
     other = str(tmp_path / "small.zarr")  # 32-px crops, the network's were CFG.crops.size
     make_synthetic_store(other, SMPLJoints.from_path(smpl_dir), num_examples=2, num_frames=8,
                          crop_size=32, num_persons=1, crop_flow=tvl1_record())
+    synthstore.open_group(other, mode="r+").attrs["config"] = {"crops": {"person_height": HEIGHT}}
     url = tmp_path / "small_video.zarr"
     found = _standing_person(probe(video), np.random.default_rng(6))
     assert build_video_store(video, other, url, found=found).exit_code == 0
+    first = open_video_store(str(url)).reader.read_shard("flow", 0)
+    again = build_video_store(video, other, url, found=found)
+    assert again.exit_code == 1 and "already holds a store" in again.output
+    assert build_video_store(video, other, url, found=found,
+                             extra=["--overwrite"]).exit_code == 0
+    np.testing.assert_array_equal(open_video_store(str(url)).reader.read_shard("flow", 0), first)
+    mismatch = build_video_store(video, other, tmp_path / "x.zarr", found=found,
+                                 extra=["--person-height", "20"])
+    assert mismatch.exit_code == 1
+    assert "person height in the crops (px) differs" in mismatch.output
+    assert not (tmp_path / "x.zarr").exists()  # refused before anything was written
     result = CliRunner().invoke(main, ["predict", "--checkpoint", str(constant_checkpoint),
                                        "--store", str(url), "--out", str(tmp_path / "out"),
                                        "--device", "cpu"])
@@ -326,11 +338,18 @@ def test_keypoints_longer_than_the_video_or_never_confident_are_refused(shared_d
 # The isolated detector
 
 
-def test_missing_detector_environment_says_make_detector(monkeypatch, tmp_path):
+def test_missing_detector_environment_says_make_detector(monkeypatch, tmp_path,
+                                                          training_store):
     monkeypatch.delenv(detector.ENV_VAR, raising=False)
     monkeypatch.setattr(detector, "DEFAULT_VENV", tmp_path / "absent")
     with pytest.raises(detector.DetectorUnavailableError, match="make detector"):
         detector.detector_python()
+    (tmp_path / "clip.mp4").write_bytes(b"")  # the detector is looked for before the video
+    result = CliRunner().invoke(synthgen_main, [
+        "build-video", str(tmp_path / "clip.mp4"), "--detector", "mediapipe", "--match-store",
+        training_store, "--person-height", "30", "--out", str(tmp_path / "v.zarr")])
+    assert result.exit_code == 1 and "make detector" in result.output
+    assert len(result.output.strip().splitlines()) == 1
     monkeypatch.setenv(detector.ENV_VAR, str(tmp_path / "no-python"))
     with pytest.raises(detector.DetectorUnavailableError, match="no-python"):
         detector.detector_python()
