@@ -265,6 +265,32 @@ def test_predict_on_real_video_writes_well_formed_outputs(name, shared_data, con
     capture.release()
 
 
+def test_predict_on_a_frame_folder_draws_its_frames_in_natural_order(constant_checkpoint,
+                                                                    training_store, tmp_path):
+    """Frames frame_1 ... frame_16 (frame_k of brightness 15 * (k - 1)): the skeleton video
+    shows them in decode order (frame_10 after frame_9), drawn from the files the store names."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(16):
+        cv2.imwrite(str(folder / f"frame_{i + 1}.png"), np.full((240, 320, 3), 15 * i, np.uint8))
+    found = _standing_person(probe(folder), np.random.default_rng(7))
+    url = tmp_path / "folder.zarr"
+    built = build_video_store(folder, training_store, url, found=found)
+    assert built.exit_code == 0, built.output
+    assert open_video_store(str(url)).video["frames"][9:11] == ["frame_10.png", "frame_11.png"]
+    paths = predict(str(url), constant_checkpoint, tmp_path / "out", device="cpu",
+                    log=lambda _: None)
+    capture = cv2.VideoCapture(str(paths["mp4"]))
+    brightness = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        brightness.append(float(np.median(image)))
+    capture.release()
+    np.testing.assert_allclose(brightness, 15 * np.arange(16), atol=6)  # mp4v: +-4
+
+
 def test_keypoints_only_network_needs_no_crop_flow(shared_data, smpl_dir, tmp_path):
     """A network without flow input runs on a store built without flow, even when its training
     flow cannot be rebuilt; a network that sees flow is refused there."""
