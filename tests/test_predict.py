@@ -278,7 +278,10 @@ def test_predict_on_a_frame_folder_draws_its_frames_in_natural_order(constant_ch
     built = build_video_store(folder, training_store, url, found=found)
     assert built.exit_code == 0, built.output
     assert open_video_store(str(url)).video["frames"][9:11] == ["frame_10.png", "frame_11.png"]
-    paths = predict(str(url), constant_checkpoint, tmp_path / "out", device="cpu",
+    moved = folder.rename(tmp_path / "moved")
+    with pytest.raises(FileNotFoundError, match="is gone; pass --video"):
+        open_video_store(str(url))
+    paths = predict(str(url), constant_checkpoint, tmp_path / "out", video=moved, device="cpu",
                     log=lambda _: None)
     capture = cv2.VideoCapture(str(paths["mp4"]))
     brightness = []
@@ -289,6 +292,9 @@ def test_predict_on_a_frame_folder_draws_its_frames_in_natural_order(constant_ch
         brightness.append(float(np.median(image)))
     capture.release()
     np.testing.assert_allclose(brightness, 15 * np.arange(16), atol=6)  # mp4v: +-4
+    synthstore.open_group(str(url), mode="r+")["shard_done"][0] = False  # a build cut short
+    with pytest.raises(ValueError, match="1 of 1 shards unfinished"):
+        open_video_store(str(url), video=moved)
 
 
 def test_keypoints_only_network_needs_no_crop_flow(shared_data, smpl_dir, tmp_path):
