@@ -53,6 +53,7 @@ INPUTS = ("rgb", "joints2d_crop", "visibility", "total_occlusion")
 COPIED = {"joints2d": "keypoints2d", "keypoint_confidence": "keypoint_confidence",
           "boxes": "boxes", "total_occlusion": "total_occlusion"}
 
+
 @dataclass(frozen=True)
 class Prediction:
     """Per-frame predictions over a whole video (module docstring for units and frames)."""
