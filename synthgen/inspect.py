@@ -280,8 +280,9 @@ def scan(group, *, progress_stream=None) -> tuple[Statistics, list[ShardProblem]
 
     Returns
     -------
-    statistics : Statistics
-        Over the examples of the finished shards that passed.
+    statistics : Statistics or None
+        Over the examples of the finished shards that passed; None for a store that is not a
+        synthetic training store (3DPW, video), whose integrity alone is checked.
     problems : list of ShardProblem
         One entry per failing array of each failing shard, by shard.
     finished : ndarray of bool, shape (num_shards,)
@@ -291,8 +292,9 @@ def scan(group, *, progress_stream=None) -> tuple[Statistics, list[ShardProblem]
 
     finished = store.finished_shards(group)
     reader = store.StoreReader(str(group.store_path), group)
-    accumulator = _Accumulator(group.attrs["occluder_reasons"], group.attrs["genders"],
-                               group["flow"].attrs["quantum_px"])
+    synthetic = group.attrs.get("kind", "synthetic") == "synthetic" and "flow" in group
+    accumulator = (_Accumulator(group.attrs["occluder_reasons"], group.attrs["genders"],
+                                group["flow"].attrs["quantum_px"]) if synthetic else None)
     problems: list[ShardProblem] = []
     progress = (Progress(int(finished.sum()), desc="shards", stream=progress_stream)
                 if progress_stream is not None else None)
@@ -304,13 +306,13 @@ def scan(group, *, progress_stream=None) -> tuple[Statistics, list[ShardProblem]
         if errors:
             problems += [ShardProblem(int(shard), (rows.start, rows.stop), name, error)
                          for name, error in errors]
-        else:
+        elif accumulator is not None:
             accumulator.add(arrays)
         if progress is not None:
             progress.update()
     if progress is not None:
         progress.close()
-    return accumulator.result(), problems, finished
+    return (accumulator.result() if accumulator is not None else None), problems, finished
 
 
 def sample_examples(finished_examples: np.ndarray, count: int | None, *,
@@ -429,7 +431,7 @@ def _size(num_bytes: int | None) -> str:
     return "?" if num_bytes is None else f"{num_bytes / 1e6:.2f} MB"
 
 
-def report_lines(url: str, group, infos: list[ArrayInfo], statistics: Statistics,
+def report_lines(url: str, group, infos: list[ArrayInfo], statistics: Statistics | None,
                  problems: list[ShardProblem], finished: np.ndarray,
                  verifications: list[Verification] | None = None) -> list[str]:
     """The text report of ``synthgen inspect``: schema, counts, statistics, skips, integrity."""
@@ -455,7 +457,17 @@ def report_lines(url: str, group, infos: list[ArrayInfo], statistics: Statistics
         lines.append(f"  compression {codec}: " + (", ".join(names) if count < len(infos) / 2
                                                      else f"{count} arrays"))
     s = statistics
-    lines += ["", f"statistics over {s.examples} examples of sound finished shards:",
+    if s is None:  # 3DPW and video stores: integrity only
+        lines += ["", f"statistics: computed for synthetic training stores only (this store is "
+                      f"{attrs.get('kind')!r}" + (", without flow" if "flow" not in group else "")
+                  + ")"]
+    else:
+        lines += _statistics_lines(s)
+    return lines + _tail_lines(attrs, problems, finished, verifications)
+
+
+def _statistics_lines(s: Statistics) -> list[str]:
+    return ["", f"statistics over {s.examples} examples of sound finished shards:",
               f"  occlusion rate {s.occlusion_rate:.1%}; occluder outcomes "
               + ", ".join(f"{r} {n}" for r, n in s.occluder_reasons.items())
               + f"; mean person fraction removed when occluded {s.mean_occluded_fraction:.1%}",
@@ -471,6 +483,10 @@ def report_lines(url: str, group, infos: list[ArrayInfo], statistics: Statistics
               "  camera extent: " + _format_percentiles(s.camera_extent_px,
                                                         "frame px from the centre frame"),
               "  genders: " + ", ".join(f"{g} {n}" for g, n in s.genders.items())]
+
+
+def _tail_lines(attrs, problems, finished, verifications) -> list[str]:
+    lines = []
     skipped = list(attrs.get("skipped", []))
     reasons = Counter(item["reason"] for item in skipped)
     lines += ["", f"skipped inputs: {len(skipped)}"

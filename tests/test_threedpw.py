@@ -436,3 +436,12 @@ def test_backend_mismatch_with_training_store_is_refused(dataset, built, tmp_pat
     assert result.exit_code == 1 and "crop-flow backend differs" in result.output
     assert not (tmp_path / "x.zarr").exists()
 
+
+
+def test_inspect_checks_a_3dpw_store_without_synthetic_statistics(built):
+    out, _, _ = built
+    result = CliRunner().invoke(main, ["inspect", out, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "statistics: computed for synthetic training stores only (this store is '3dpw')" \
+        in result.output
+    assert "finished shards readable: OK" in result.output
