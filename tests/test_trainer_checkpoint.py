@@ -56,11 +56,8 @@ def test_crafted_checkpoint_is_refused_by_eval_predict_and_resume(tmp_path, smpl
     runner = CliRunner()
     result = runner.invoke(main, ["eval", "--checkpoint", str(evil), "--store", training_store])
     _one_clear_line(result, evil)
-    video, keypoints = tmp_path / "video.mp4", tmp_path / "keypoints.npz"
-    video.write_bytes(b"")
-    keypoints.write_bytes(b"")
-    result = runner.invoke(main, ["predict", str(video), "--checkpoint", str(evil), "--out",
-                                  str(tmp_path / "p"), "--keypoints", str(keypoints)])
+    result = runner.invoke(main, ["predict", "--checkpoint", str(evil), "--store", training_store,
+                                  "--out", str(tmp_path / "p")])
     _one_clear_line(result, evil)
     run = tmp_path / "run"
     run.mkdir()
