@@ -16,10 +16,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# 48 SURREAL-format people: with the demo's 15 motion kinds, 24 people left `make train` no
+# better than the mean training pose (92.0 vs 87.4 mm PA-MPJPE); 48 give 74-76 vs 92.0 mm.
+DEMO_PEOPLE ?= 48
 demo-data: $(DEMO)/.done
 
 $(DEMO)/.done: $(VENV)/.installed
-	$(VENV)/bin/synthgen demo-data $(DEMO)
+	$(VENV)/bin/synthgen demo-data $(DEMO) --people $(DEMO_PEOPLE)
 	touch $@
 
 # The main job on the demo data: camera motion, examples, crop flow, a sharded Zarr store.
