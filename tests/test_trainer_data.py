@@ -325,3 +325,17 @@ def test_batches_equal_the_collated_items(stores, clip_length):
         assert batch.keys() == expected.keys()
         for name, value in expected.items():
             assert batch[name].dtype == value.dtype and torch.equal(batch[name], value), name
+
+
+def test_person_identity_does_not_depend_on_where_the_dataset_lives():
+    from trainer.data import _person_names
+
+    def attrs(root):
+        return {"sources": {"surreal": [
+            {"path": f"{root}/cmu/train/run0/01_01/01_01_c0001.mp4", "num_frames": 100},
+            {"path": f"{root}/cmu/train/run1/01_01/01_01_c0001.mp4", "num_frames": 100}]}}
+
+    here = _person_names(attrs("/data/SURREAL"), "a.zarr", np.array([0, 1]))
+    there = _person_names(attrs("/mnt/other/copy"), "b.zarr", np.array([0, 1]))
+    assert here.tolist() == there.tolist() == ["run0/01_01/01_01_c0001.mp4",
+                                               "run1/01_01/01_01_c0001.mp4"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass
+from pathlib import PurePath
 
 import numpy as np
 import torch
@@ -88,9 +89,10 @@ class StoreInfo:
     examples : ndarray, shape (N,), int64
         Indices of the examples of finished shards.
     persons : ndarray, shape (N,), str
-        Identity of each example's SURREAL clip: the source entry of ``surreal_index`` in
-        ``attrs["sources"]["surreal"]`` when recorded (the same string in every store built from
-        the same SURREAL clip), else ``"<url>#<index>"``.
+        Identity of each example's SURREAL clip: the last :data:`PERSON_PATH_PARTS` components of
+        its path in ``attrs["sources"]["surreal"]`` when recorded (``runN/<seq>/<seq>_cNNNN.mp4``:
+        the same string in every store built from that clip, wherever the dataset lives, so the
+        validation split does not move with the data), else ``"<url>#<index>"``.
     examples_per_shard : int
         Consecutive examples per shard file.
     """
@@ -104,6 +106,10 @@ class StoreInfo:
     examples_per_shard: int = 1
 
 
+#: Path components that name a SURREAL clip independently of the dataset's location.
+PERSON_PATH_PARTS = 3
+
+
 def _person_names(attrs: dict, url: str, indices: np.ndarray) -> np.ndarray:
     sources = attrs.get("sources", {})
     table = sources.get("surreal") if isinstance(sources, dict) else None
@@ -111,8 +117,10 @@ def _person_names(attrs: dict, url: str, indices: np.ndarray) -> np.ndarray:
     for index in indices.tolist():
         if table is not None and 0 <= index < len(table):
             entry = table[index]
-            if isinstance(entry, dict):
-                entry = entry.get("path", json.dumps(entry, sort_keys=True))
+            if isinstance(entry, dict) and "path" in entry:
+                entry = "/".join(PurePath(entry["path"]).parts[-PERSON_PATH_PARTS:])
+            elif isinstance(entry, dict):
+                entry = json.dumps(entry, sort_keys=True)
             names.append(str(entry))
         else:
             names.append(f"{url}#{index}")
