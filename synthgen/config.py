@@ -154,7 +154,8 @@ class CropFlowConfig(Section):
     1.44 px on the demo examples (forearms, hands, shins, feet; scikit-image's TV-L1 1.41, OpenCV's
     DIS medium preset 1.20, DeepFlow 1.57, DualTVL1 1.77) and 1.90 vs 2.97 px on the synthetic
     "limb over pan" pairs; TV-L1 stays ahead on the background (0.27 vs 0.30 px)), ``"tvl1"``
-    (the previous default) or a FlowNet model
+    (the previous default), ``"tvl1_torch"`` (that TV-L1 in PyTorch on ``device``, ``batch_size``
+    pairs at once: GPU builds) or a FlowNet model
     (``"flownet2"``, ``"flownet2s"``, ``"flownet2c"``, ``"flownet2cs"``, ``"flownet2css"``,
     ``"flownet2sd"``) with ``checkpoint`` the path of its published flownet2-pytorch weights.
     ``device``, ``batch_size`` (pairs per call) and ``mixed_precision`` (float16 autocast, CUDA

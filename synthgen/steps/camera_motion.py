@@ -70,7 +70,8 @@ class PairFlows:
     reliability: np.ndarray
 
 
-def pair_flows(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotionConfig) -> PairFlows:
+def pair_flows(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotionConfig, *,
+               tvl1=optical_flow_tvl1_batch) -> PairFlows:
     """Optical flow of B frame pairs for camera motion, robust to large displacements.
 
     TV-L1 (``cfg``'s parameters) initialised by :func:`global_translation`; where the flow's
@@ -83,13 +84,16 @@ def pair_flows(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotionConfig
         RGB frames; pair b is ``frames0[b]`` to ``frames1[b]``.
     cfg : CameraMotionConfig
         TV-L1 parameters, ``phase_correlation`` and ``fallback_px``.
+    tvl1 : callable
+        The batched TV-L1 solver, with :func:`synthgen.steps.tvl1.optical_flow_tvl1_batch`'s
+        signature; ``functools.partial(synthgen.steps.tvl1_torch.optical_flow_tvl1_torch,
+        device="cuda")`` runs it on a GPU (the rest stays on the CPU).
     """
     gray0, gray1 = _gray(frames0), _gray(frames1)
     init = global_translation(gray0, gray1) if cfg.phase_correlation else None
-    flow = optical_flow_tvl1_batch(frames0, frames1, attachment=cfg.attachment,
-                                   tightness=cfg.tightness, num_warp=cfg.num_warp,
-                                   num_iter=cfg.num_iter, num_levels=cfg.num_levels,
-                                   downscale=cfg.downscale, initial_motion=init)
+    flow = tvl1(frames0, frames1, attachment=cfg.attachment, tightness=cfg.tightness,
+                num_warp=cfg.num_warp, num_iter=cfg.num_iter, num_levels=cfg.num_levels,
+                downscale=cfg.downscale, initial_motion=init)
     estimate = np.zeros(len(flow), dtype=np.uint8)
     score = np.array([reliability(g0, g1, f) for g0, g1, f in zip(gray0, gray1, flow)], np.float32)
     if init is not None:

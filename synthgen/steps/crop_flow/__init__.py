@@ -7,6 +7,8 @@ The paper runs a frozen FlowNet on each pair (frames t and t+1 cropped with the 
   needing no weights (:class:`.dis.DISBackend`).
 * ``"tvl1"``: TV-L1 (:mod:`synthgen.steps.tvl1`) on the crops, the previous classical default
   (:class:`.tvl1.TVL1Backend`).
+* ``"tvl1_torch"``: the same TV-L1 in PyTorch on any torch device, batched (GPU builds; the
+  ``tvl1_*`` parameters, :class:`.tvl1_torch.TVL1TorchBackend`).
 * ``"flownet2"``, ``"flownet2s"`` (FlowNetS), ``"flownet2c"`` (FlowNetC), ``"flownet2cs"``,
   ``"flownet2css"``, ``"flownet2sd"``: FlowNet / FlowNet 2.0 in plain PyTorch with NVIDIA's
   published ``flownet2-pytorch`` checkpoints (:class:`.flownet_backend.FlowNetBackend`).
@@ -30,14 +32,18 @@ from synthgen.steps.crop_flow.flownet import MODELS
 from synthgen.steps.crop_flow.flownet_backend import FlowNetBackend
 from synthgen.steps.crop_flow.flownet_checkpoint import CheckpointMismatchError
 from synthgen.steps.crop_flow.tvl1 import TVL1Backend
+from synthgen.steps.crop_flow.tvl1_torch import TVL1TorchBackend
 
 #: Classical backends (no weights): name -> class, built from their own parameters.
-CLASSICAL = {"dis": DISBackend, "tvl1": TVL1Backend}
+CLASSICAL = {"dis": DISBackend, "tvl1": TVL1Backend, "tvl1_torch": TVL1TorchBackend}
+#: Prefix of a classical backend's fields in ``CropFlowConfig`` (default: its name and "_").
+CONFIG_PREFIX = {"tvl1_torch": "tvl1_"}
 #: Every backend name, for the config and command-line choices.
 BACKENDS: tuple[str, ...] = tuple(CLASSICAL) + tuple(MODELS)
 
 __all__ = ["BACKENDS", "CLASSICAL", "CheckpointMismatchError", "DISBackend", "FlowBackend",
-           "FlowNetBackend", "TVL1Backend", "backend_from_config", "check_pairs", "get_backend"]
+           "FlowNetBackend", "TVL1Backend", "TVL1TorchBackend", "backend_from_config",
+           "check_pairs", "get_backend"]
 
 
 def get_backend(name: str, *, checkpoint: str | Path | None = None, device: str = "cpu",
@@ -53,7 +59,8 @@ def get_backend(name: str, *, checkpoint: str | Path | None = None, device: str 
         FlowNet weights (a flownet2-pytorch ``*_checkpoint.pth.tar``); required for FlowNet
         backends unless ``rng`` is given, refused for the classical ones.
     device : str
-        Torch device for FlowNet (classical backends run on the CPU).
+        Torch device for FlowNet and ``"tvl1_torch"`` (the other classical backends run on the
+        CPU).
     batch_size : int, optional
         Pairs per call of the TV-L1 solver or the network; default ``CropFlowConfig``'s (DIS
         takes one pair at a time).
@@ -62,8 +69,8 @@ def get_backend(name: str, *, checkpoint: str | Path | None = None, device: str 
     rng : numpy.random.Generator, optional
         FlowNet only: random weights instead of a checkpoint (tests and speed benchmarks).
     **classical_params
-        ``"dis"``: the parameters of :class:`DISBackend`; ``"tvl1"``: ``attachment``,
-        ``tightness``, ``num_warp``, ``num_iter``, ``num_levels``, ``downscale``.
+        ``"dis"``: the parameters of :class:`DISBackend`; ``"tvl1"`` and ``"tvl1_torch"``:
+        ``attachment``, ``tightness``, ``num_warp``, ``num_iter``, ``num_levels``, ``downscale``.
 
     Raises
     ------
@@ -78,6 +85,8 @@ def get_backend(name: str, *, checkpoint: str | Path | None = None, device: str 
             raise ValueError(f"backend {name!r} takes no checkpoint or random weights")
         if name == "tvl1":
             return TVL1Backend(batch_size=batch_size, **classical_params)
+        if name == "tvl1_torch":
+            return TVL1TorchBackend(device=device, batch_size=batch_size, **classical_params)
         return CLASSICAL[name](**classical_params)
     if name in MODELS:
         if classical_params:
@@ -94,7 +103,7 @@ def get_backend(name: str, *, checkpoint: str | Path | None = None, device: str 
 
 def backend_from_config(cfg: CropFlowConfig, *, device: str | None = None) -> FlowBackend:
     """The backend a pipeline's ``[crop_flow]`` section names; ``device`` overrides its device."""
-    prefix = f"{cfg.backend}_"
+    prefix = CONFIG_PREFIX.get(cfg.backend, f"{cfg.backend}_")
     classical = {field.name[len(prefix):]: getattr(cfg, field.name) for field in fields(cfg)
                  if cfg.backend in CLASSICAL and field.name.startswith(prefix)}
     return get_backend(cfg.backend, checkpoint=cfg.checkpoint, device=device or cfg.device,
