@@ -47,11 +47,16 @@ def _tvl1():
     return get_backend("tvl1")
 
 
+def _tvl1_torch():
+    return get_backend("tvl1_torch", batch_size=2)
+
+
 def _flownet():
     return get_backend("flownet2s", rng=np.random.default_rng(0), batch_size=2)
 
 
-@pytest.fixture(scope="module", params=[_dis, _tvl1, _flownet], ids=["dis", "tvl1", "flownet2s"])
+@pytest.fixture(scope="module", params=[_dis, _tvl1, _tvl1_torch, _flownet],
+                ids=["dis", "tvl1", "tvl1_torch", "flownet2s"])
 def backend(request) -> FlowBackend:
     return request.param()
 

@@ -8,20 +8,21 @@ reflected without repeating the edge pixel), coarse to fine with bilinear flow u
 gradient, edge pixels replicated) and ``num_iter`` thresholding / dual-projection iterations per
 warp. There is no median filtering in either solver.
 
-Differences from the NumPy solver: float32 rounding (the order of a few sums, ``grid_sample``'s
-normalised coordinates), measured on CPU at a mean of 1e-5 px and at most 4e-3 px per pixel
-(``tests/test_tvl1_torch.py``); and downscaling, whose area averaging equals
-``cv2.INTER_AREA`` when the frame size is a multiple of ``downscale`` (224, 240 and 320 are, for
-the pipeline's factors), while otherwise torch's adaptive average pooling gives each output pixel
-whole input pixels.
+Differences from the NumPy solver: float32 rounding (the order of a few sums and of the
+bilinear weights), measured on CPU at a mean of 5e-6 to 4e-5 px per pixel, all but ~0.04% of
+pixels within 0.01 px (a few where the warped gradient nearly vanishes, up to 0.14 px;
+``tests/test_tvl1_torch.py``); and downscaling, whose area averaging equals ``cv2.INTER_AREA``
+when the frame size is a multiple of ``downscale`` (224, 240 and 320 are, for the pipeline's
+factors), while otherwise torch's adaptive average pooling gives each output pixel whole input
+pixels.
 
 Float32 only: the dual-projection and thresholding steps add increments of ~1e-3 px to flows of
 tens of pixels, below float16's resolution there (0.016 px at 20 px), so half precision would
 stall the iterations rather than speed them up.
 
-Every operation is elementwise, a fixed-order sum of shifted slices, bilinear interpolation or
-``grid_sample``'s forward pass, so results do not depend on the batch composition and repeat
-bit for bit on one device.
+Every operation is elementwise, a fixed-order sum of shifted slices, a gather or bilinear
+interpolation's forward pass (no reductions, no atomics), so results do not depend on the batch
+composition and repeat bit for bit on one device (tested on CPU; on CUDA where one is present).
 """
 
 from __future__ import annotations
@@ -166,12 +167,13 @@ def _resize_flow(flow: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return out * scale[None, :, None, None]
 
 
-def _warp_with_gradient(image: torch.Tensor, flow: torch.Tensor, base: torch.Tensor,
-                        ) -> torch.Tensor:
+def _warp_with_gradient(image: torch.Tensor, flow: torch.Tensor,
+                        grid: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Sample ``image`` (B, H, W) and its central-difference gradient at x + flow.
 
-    ``base`` is (H, W, 2) pixel coordinates in grid_sample's normalised units. Returns
-    (B, 3, H, W): warped image, d/dx, d/dy (bilinear, edge pixels replicated).
+    ``grid`` holds the (1, H, W) x and y pixel coordinates. Returns (B, 3, H, W): warped image,
+    d/dx, d/dy; bilinear, neighbours outside the frame replaced by the nearest edge pixel (as
+    ``cv2.remap`` with ``BORDER_REPLICATE``; exact at whole-pixel positions).
     """
     gx = torch.empty_like(image)
     gy = torch.empty_like(image)
@@ -181,20 +183,21 @@ def _warp_with_gradient(image: torch.Tensor, flow: torch.Tensor, base: torch.Ten
     gy[:, 1:-1] = 0.5 * (image[:, 2:] - image[:, :-2])
     gy[:, 0] = image[:, 1] - image[:, 0]
     gy[:, -1] = image[:, -1] - image[:, -2]
-    height, width = image.shape[1:]
-    to_unit = torch.tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)], dtype=torch.float32,
-                           device=image.device)
-    grid = base + flow.permute(0, 2, 3, 1) * to_unit
-    stack = torch.stack((image, gx, gy), dim=1)
-    return F.grid_sample(stack, grid, mode="bilinear", padding_mode="border",
-                         align_corners=True)
+    num, height, width = image.shape
+    stack = torch.stack((image, gx, gy), dim=1).view(num, 3, height * width)
+    x, y = grid[0] + flow[:, 0], grid[1] + flow[:, 1]
+    x0, y0 = torch.floor(x), torch.floor(y)
+    wx, wy = (x - x0)[:, None], (y - y0)[:, None]
+    cols = [c.long().clamp_(0, width - 1) for c in (x0, x0 + 1)]
+    rows = [r.long().clamp_(0, height - 1) * width for r in (y0, y0 + 1)]
 
+    def at(row, col):
+        index = (row + col).view(num, 1, height * width).expand(num, 3, height * width)
+        return torch.gather(stack, 2, index).view(num, 3, height, width)
 
-def _unit_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
-    """(H, W, 2) x, y pixel coordinates mapped to grid_sample's [-1, 1] (corners aligned)."""
-    xs = torch.arange(width, dtype=torch.float32, device=device) * (2 / max(width - 1, 1)) - 1
-    ys = torch.arange(height, dtype=torch.float32, device=device) * (2 / max(height - 1, 1)) - 1
-    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
+    top = at(rows[0], cols[0]) * (1 - wx) + at(rows[0], cols[1]) * wx
+    bottom = at(rows[1], cols[0]) * (1 - wx) + at(rows[1], cols[1]) * wx
+    return top * (1 - wy) + bottom * wy
 
 
 def _tvl1_level(image0: torch.Tensor, image1: torch.Tensor, flow: torch.Tensor, *,
@@ -203,7 +206,8 @@ def _tvl1_level(image0: torch.Tensor, image1: torch.Tensor, flow: torch.Tensor, 
     """Refine (B, 2, H, W) ``flow`` from ``image0`` to ``image1`` (B, H, W) at one pyramid level,
     in place on preallocated buffers in the NumPy solver's order of operations."""
     height, width = image0.shape[1:]
-    base = _unit_grid(height, width, image0.device)
+    grid = (torch.arange(width, dtype=torch.float32, device=image0.device).view(1, 1, width),
+            torch.arange(height, dtype=torch.float32, device=image0.device).view(1, height, 1))
     lt = float(np.float32(attachment * tightness))
     theta = float(np.float32(tightness))
     step = float(np.float32(_TAU / tightness))
@@ -214,7 +218,7 @@ def _tvl1_level(image0: torch.Tensor, image1: torch.Tensor, flow: torch.Tensor, 
     dx = torch.zeros_like(image0)                     # last column stays 0 (Neumann boundary)
     dy = torch.zeros_like(image0)                     # last row stays 0
     for _ in range(num_warp):
-        warped = _warp_with_gradient(image1, flow, base)
+        warped = _warp_with_gradient(image1, flow, grid)
         gx, gy = warped[:, 1], warped[:, 2]           # dI1/dx, dI1/dy at x + u
         inv_norm2 = 1.0 / torch.clamp(gx * gx + gy * gy, min=1e-9)
         rho_c = warped[:, 0] - image0 - gx * u[0] - gy * u[1]
