@@ -135,9 +135,12 @@ class FlowNetBackend(FlowBackend):
 
     @torch.inference_mode()
     def _forward(self, batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """(B, 2, H, W, 3) uint8 on the device -> (B, 2, H', W') float32 flow at ``size``."""
+        """(B, 2, H, W, 3) uint8 on the device -> (B, 2, H', W') float32 flow at ``size``.
+
+        The images take the weights' dtype (float32; float16 if the model was ``.half()``-ed)."""
         num, _, height, width, _ = batch.shape
-        images = batch.permute(0, 1, 4, 2, 3).reshape(num * 2, 3, height, width).float()
+        dtype = next((p.dtype for p in self.model.parameters()), torch.float32)
+        images = batch.permute(0, 1, 4, 2, 3).reshape(num * 2, 3, height, width).to(dtype)
         if size != (height, width):
             images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
         inputs = images.view(num, 2, 3, *size).transpose(1, 2)        # (B, 3, 2, H', W')
