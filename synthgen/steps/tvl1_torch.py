@@ -203,8 +203,11 @@ def _warp_with_gradient(image: torch.Tensor, flow: torch.Tensor,
 def _tvl1_level(image0: torch.Tensor, image1: torch.Tensor, flow: torch.Tensor, *,
                 attachment: float, tightness: float, num_warp: int, num_iter: int
                 ) -> torch.Tensor:
-    """Refine (B, 2, H, W) ``flow`` from ``image0`` to ``image1`` (B, H, W) at one pyramid level,
-    in place on preallocated buffers in the NumPy solver's order of operations."""
+    """Refine (B, 2, H, W) ``flow`` from ``image0`` to ``image1`` (B, H, W) at one pyramid level.
+
+    The NumPy solver's steps, in place on preallocated buffers, with fused multiply-adds
+    (``addcmul``, ``alpha=``): 38 kernels per iteration instead of 51, which matters on a GPU,
+    where small batches are bound by kernel launches."""
     height, width = image0.shape[1:]
     grid = (torch.arange(width, dtype=torch.float32, device=image0.device).view(1, 1, width),
             torch.arange(height, dtype=torch.float32, device=image0.device).view(1, height, 1))
@@ -220,40 +223,30 @@ def _tvl1_level(image0: torch.Tensor, image1: torch.Tensor, flow: torch.Tensor, 
     for _ in range(num_warp):
         warped = _warp_with_gradient(image1, flow, grid)
         gx, gy = warped[:, 1], warped[:, 2]           # dI1/dx, dI1/dy at x + u
-        inv_norm2 = 1.0 / torch.clamp(gx * gx + gy * gy, min=1e-9)
+        neg_inv_norm2 = -1.0 / torch.clamp(gx * gx + gy * gy, min=1e-9)
         rho_c = warped[:, 0] - image0 - gx * u[0] - gy * u[1]
         for _ in range(num_iter):
             # Data step: v = u + c * grad with c = clip(-rho / |grad|^2, -lt, lt).
-            torch.mul(gx, u[0], out=rho)
-            rho += rho_c
-            torch.mul(gy, u[1], out=tmp)
-            rho += tmp
-            torch.mul(rho, inv_norm2, out=coef)
-            coef.neg_().clamp_(-lt, lt)
+            torch.addcmul(rho_c, gx, u[0], out=rho)
+            rho.addcmul_(gy, u[1])
+            torch.mul(rho, neg_inv_norm2, out=coef)
+            coef.clamp_(-lt, lt)
             for c, g in ((0, gx), (1, gy)):
                 # TV step: u = v + theta * div(p).
                 px, py = p[c]
-                torch.mul(coef, g, out=tmp)
-                u[c] += tmp
+                u[c].addcmul_(coef, g)
                 tmp.copy_(px)
                 tmp[..., 1:] -= px[..., :-1]
                 tmp += py
                 tmp[..., 1:, :] -= py[..., :-1, :]
-                tmp *= theta
-                u[c] += tmp
+                u[c].add_(tmp, alpha=theta)
             for c in range(2):
                 # p <- (p + tau/theta grad u) / (1 + tau/theta |grad u|), forward differences.
                 px, py = p[c]
                 torch.sub(u[c][..., 1:], u[c][..., :-1], out=dx[..., :-1])
                 torch.sub(u[c][..., 1:, :], u[c][..., :-1, :], out=dy[..., :-1, :])
                 torch.mul(dx, dx, out=norm)
-                torch.mul(dy, dy, out=tmp)
-                norm += tmp
-                norm.sqrt_().mul_(step).add_(1)
-                dx *= step
-                px += dx
-                px /= norm
-                dy *= step
-                py += dy
-                py /= norm
+                norm.addcmul_(dy, dy).sqrt_().mul_(step).add_(1)
+                px.add_(dx, alpha=step).div_(norm)
+                py.add_(dy, alpha=step).div_(norm)
     return flow
