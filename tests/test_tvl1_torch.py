@@ -11,6 +11,7 @@ import skimage.data
 import torch
 
 from synthgen.config import CameraMotionConfig, CropFlowConfig, from_dict
+from synthgen.parallel import single_threaded
 from synthgen.steps.camera_motion import camera_motion, pair_flows
 from synthgen.steps.crop_flow import TVL1TorchBackend, backend_from_config, get_backend
 from synthgen.steps.tvl1 import optical_flow_tvl1_batch
@@ -26,6 +27,14 @@ from tests.test_tvl1 import shifted_pair
 AGREE_MEAN_PX, AGREE_PX, AGREE_SHARE, AGREE_MAX_PX = 1e-3, 0.01, 1e-3, 0.25
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: the solver's many small operations ran 20x slower on two threads of a
+    loaded machine (the crop-flow backend runs single-threaded in a build's shard tasks)."""
+    with single_threaded():
+        yield
 
 
 def _crop_params(cfg: CropFlowConfig = CropFlowConfig()) -> dict:
@@ -135,6 +144,21 @@ def test_backend_from_config_takes_the_tvl1_parameters_and_device():
     assert backend_from_config(cfg, device="cuda:1").device == torch.device("cuda:1")
     with pytest.raises(ValueError, match="takes no checkpoint"):
         get_backend("tvl1_torch", checkpoint="w.pth")
+
+
+def test_store_record_names_the_solver_and_rebuilds_it():
+    from synthgen import store
+    from synthgen.video_clips import flow_backend
+
+    ours, numpy_twin = get_backend("tvl1_torch"), get_backend("tvl1")
+    record = {"name": ours.name, "params": ours.params}
+    rebuilt = flow_backend(record)
+    assert isinstance(rebuilt, TVL1TorchBackend) and rebuilt.params == ours.params
+    with pytest.raises(ValueError, match="differs"):
+        store.check_compatible(store.StoreSpec("the training data", crop_flow=record),
+                               store.StoreSpec("this build", crop_flow={
+                                   "name": numpy_twin.name, "params": numpy_twin.params}),
+                               fields=("crop_flow",), what="cannot evaluate")
 
 
 def test_camera_motion_with_the_torch_solver():

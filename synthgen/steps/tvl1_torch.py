@@ -20,6 +20,11 @@ Float32 only: the dual-projection and thresholding steps add increments of ~1e-3
 tens of pixels, below float16's resolution there (0.016 px at 20 px), so half precision would
 stall the iterations rather than speed them up.
 
+On the CPU, run it on one torch thread per process (``synthgen.parallel.single_threaded``, as a
+build's shard tasks do) and parallelise over processes: its many small operations gain little
+from torch's intra-op threads and lose much when cores are shared (20x slower on two threads of
+a loaded 2-core machine).
+
 Every operation is elementwise, a fixed-order sum of shifted slices, a gather or bilinear
 interpolation's forward pass (no reductions, no atomics), so results do not depend on the batch
 composition and repeat bit for bit on one device (tested on CPU; on CUDA where one is present).
