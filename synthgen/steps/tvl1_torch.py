@@ -180,14 +180,7 @@ def _warp_with_gradient(image: torch.Tensor, flow: torch.Tensor,
     d/dx, d/dy; bilinear, neighbours outside the frame replaced by the nearest edge pixel (as
     ``cv2.remap`` with ``BORDER_REPLICATE``; exact at whole-pixel positions).
     """
-    gx = torch.empty_like(image)
-    gy = torch.empty_like(image)
-    gx[:, :, 1:-1] = 0.5 * (image[:, :, 2:] - image[:, :, :-2])
-    gx[:, :, 0] = image[:, :, 1] - image[:, :, 0]
-    gx[:, :, -1] = image[:, :, -1] - image[:, :, -2]
-    gy[:, 1:-1] = 0.5 * (image[:, 2:] - image[:, :-2])
-    gy[:, 0] = image[:, 1] - image[:, 0]
-    gy[:, -1] = image[:, -1] - image[:, -2]
+    gy, gx = torch.gradient(image, dim=(1, 2))      # central inside, one-sided at the edges
     num, height, width = image.shape
     stack = torch.stack((image, gx, gy), dim=1).view(num, 3, height * width)
     x, y = grid[0] + flow[:, 0], grid[1] + flow[:, 1]
