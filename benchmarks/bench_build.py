@@ -1,6 +1,6 @@
 """End-to-end build on the demo data: ours vs a naive scikit-image pipeline, store size, read rates.
 
-Four measurements, all on the same examples (plans from one build seed, ``synthgen.build``):
+Four measurements, all on the same examples (plans from one build seed, ``synthgen.build.synthetic``):
 
 1. **Ours, one core** (OpenCV and torch limited to one thread, in this process): the camera-motion
    cache is filled per video (``motion_cache.load_or_compute``, timed per frame pair), then each
@@ -16,7 +16,7 @@ Four measurements, all on the same examples (plans from one build seed, ``synthg
    ``method="skimage"``, patched into ``make_example``, whose other steps are unchanged);
    scikit-image ``optical_flow_tvl1`` at defaults on each grey 224x224 crop pair. Reading and
    the shard write are the same code as ours.
-3. **Ray build** (``synthgen.build.build``, ``--workers`` local cores, cache already filled,
+3. **Ray build** (``synthgen.build.synthetic.build``, ``--workers`` local cores, cache already filled,
    worker processes started and their imports done beforehand, as in a long build): wall
    time and examples/s, then each Ray worker's peak RSS (``ru_maxrss`` read inside the workers by
    a probe task after the build; Ray reuses the worker processes that ran the shards). The store
@@ -51,12 +51,12 @@ import torch
 from skimage.color import rgb2gray
 from skimage.registration import optical_flow_tvl1 as skimage_tvl1
 
-from synthgen import build as synthbuild
+from synthgen.build import synthetic as synthbuild
 from synthgen import example as synthexample
 from synthgen import store
 from synthgen.config import load_config
 from synthgen.example import make_example
-from synthgen.parallel import single_threaded
+from synthgen.build.executor import single_threaded
 from synthgen.sources.kinetics import find_videos
 from synthgen.sources.motion_cache import load_or_compute
 from synthgen.steps import superpixels
@@ -165,8 +165,8 @@ def _worker_rss(_item) -> tuple[int, float]:
 
 
 def ray_build(demo: Path, out: str, cfg, *, num_examples, seed, cache_dir, workers):
-    """``synthgen.build.build`` on ``workers`` local cores; (summary, {pid: peak RSS MiB})."""
-    from synthgen.parallel import TaskFailure, ray_map, ray_session
+    """``synthgen.build.synthetic.build`` on ``workers`` local cores; (summary, {pid: peak RSS MiB})."""
+    from synthgen.build.executor import TaskFailure, ray_map, ray_session
 
     with ray_session(None, num_cpus=workers):
         for _ in ray_map(_worker_warmup, range(workers), num_cpus=workers):

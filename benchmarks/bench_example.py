@@ -19,7 +19,7 @@ import numpy as np
 
 from synthgen.config import Config
 from synthgen.example import make_example
-from synthgen.types import BackgroundClip
+from synthgen.core.types import BackgroundClip
 from tests.test_example import synthetic_person
 from tests.test_superpixels import panned_clip
 

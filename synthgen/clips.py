@@ -1,16 +1,16 @@
 """A user's video as evaluation-style clips: keypoints -> boxes -> crops -> crop flow.
 
-``synthgen build-video`` (:mod:`synthgen.build_video`) writes these clips to the ``"video"``
+``synthgen build-video`` (:mod:`synthgen.build.video`) writes these clips to the ``"video"``
 store that ``trainer predict`` reads: it gives a video and its 2D keypoints
-(:mod:`synthgen.video_keypoints`, :mod:`synthgen.detector`) and gets back, clip by clip, the
+(:mod:`synthgen.sources.keypoints`, :mod:`synthgen.sources.detector`) and gets back, clip by clip, the
 arrays a 3DPW store row holds (same names, dtypes, units: ``rgb``, ``flow`` quantised to
 ``flow_quantum``, ``joints2d``, ``joints2d_crop``, ``visibility``, ``total_occlusion``,
 ``boxes``, ``keypoint_confidence``), made exactly as ``synthgen build-3dpw`` makes them:
 
-* the 3DPW protocol of :mod:`synthgen.threedpw_clips` on the keypoints (OpenPose-18 -> SMPL
+* the 3DPW protocol of :mod:`synthgen.steps.detections` on the keypoints (OpenPose-18 -> SMPL
   slots, confidence threshold, total occlusions below 7 confident COCO-14 keypoints, HMR boxes
   interpolated over totally occluded frames);
-* clip windows of :func:`synthgen.threedpw_clips.clip_windows` (every frame first covered by
+* clip windows of :func:`synthgen.steps.detections.clip_windows` (every frame first covered by
   exactly one clip); *decision*: a video shorter than one clip is one clip of all its frames;
 * crops and paired crops of :mod:`synthgen.steps.crops`, flow by the backend the network was
   trained with (:func:`flow_backend` rebuilds it from a store's ``crop_flow`` record and refuses
@@ -30,17 +30,16 @@ import numpy as np
 
 from synthgen import store
 from synthgen.core.errors import EmptyInputError, FrameCountMismatchError
-from synthgen.core.joints import MIN_VISIBLE
+from synthgen.core.joints import CONFIDENCE_THRESHOLD, MIN_VISIBLE
 from synthgen.sources.video import VideoInfo, iter_source_frames, probe
 from synthgen.steps.crop_flow import CLASSICAL, FlowBackend, get_backend
 from synthgen.steps.crops import crop_frames, crop_pairs
-from synthgen.threedpw_clips import (
-    CONFIDENCE_THRESHOLD,
+from synthgen.steps.detections import (
     ActorTrack,
     actor_track,
     clip_windows,
 )
-from synthgen.video_keypoints import VideoKeypoints
+from synthgen.sources.keypoints import VideoKeypoints
 
 
 def flow_backend(record: dict, *, checkpoint: str | Path | None = None, device: str = "cpu",
@@ -135,7 +134,7 @@ class VideoClip:
     joints2d_crop : ndarray, shape (L, 24, 2), float32
         Keypoints of frame t in box t, crop pixels.
     visibility : ndarray, shape (L, 24), uint8
-        Hidden-reason bits of :mod:`synthgen.threedpw_clips` (0 = visible).
+        Hidden-reason bits of :mod:`synthgen.steps.detections` (0 = visible).
     total_occlusion : ndarray, shape (L,), bool
     boxes : ndarray, shape (L, 3), float32
         ``(x0, y0, side)`` frame pixels.

@@ -278,7 +278,7 @@ def schema_3dpw(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
     """Every array of a 3DPW evaluation store (``kind`` "3dpw"): one example = one actor's clip.
 
     Training-store names are kept where they apply (same shapes; the units say what differs);
-    ``visibility`` bits are those of ``synthgen.threedpw_clips``.
+    ``visibility`` bits are those of ``synthgen.steps.detections``.
     """
     T = num_frames
     base = schema(num_frames, crop_size)

@@ -21,16 +21,16 @@ TRAINER_MAY_IMPORT = ("synthgen.store", "synthgen.core")
 #: synthgen's lower layers and the synthgen modules each may import.
 LAYERS = {
     "synthgen/core": ("synthgen.core",),
-    "synthgen/steps": ("synthgen.core", "synthgen.steps", "synthgen.types", "synthgen.camera",
+    "synthgen/steps": ("synthgen.core", "synthgen.steps", "synthgen.core.types", "synthgen.core.camera",
                        "synthgen.config"),
-    "synthgen/sources": ("synthgen.core", "synthgen.sources", "synthgen.types", "synthgen.camera",
+    "synthgen/sources": ("synthgen.core", "synthgen.sources", "synthgen.core.types", "synthgen.core.camera",
                          "synthgen.config"),
 }
 #: Arrows that break the rules today, listed so that the list can only shrink: the test fails
 #: when one of them is fixed (remove it here then) or when a new one appears.
 KNOWN_VIOLATIONS = {
     # The camera-motion cache format reads and builds with the camera-motion step and Ray.
-    ("synthgen/sources/motion_cache.py", "synthgen.parallel"),
+    ("synthgen/sources/motion_cache.py", "synthgen.build.executor"),
     ("synthgen/sources/motion_cache.py", "synthgen.steps.camera_motion"),
 }
 
@@ -91,10 +91,10 @@ def test_import_reader_resolves_forms_of_import(tmp_path, monkeypatch):
     module.parent.mkdir(parents=True)
     module.write_text("import synthgen.store\nfrom synthgen import core\nfrom . import tvl1\n"
                       "from ..sources.video import probe\n"
-                      "def f():\n    from synthgen.build import run\n")
+                      "def f():\n    from synthgen.build.synthetic import run\n")
     names = imported_modules(module)
     assert {"synthgen.store", "synthgen.core", "synthgen.steps.tvl1",
-            "synthgen.sources.video", "synthgen.build"} <= names
+            "synthgen.sources.video", "synthgen.build.synthetic"} <= names
 
 
 def test_trainer_imports_only_the_store_and_core_of_synthgen():

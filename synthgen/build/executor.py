@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from synthgen.progress import Progress
+from synthgen.core.progress import Progress
 
 #: Ray's logger for its token-authentication set-up, and the notice it prints at each local start.
 _TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"

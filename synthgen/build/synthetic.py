@@ -36,7 +36,7 @@ from synthgen import store
 from synthgen.config import Config, from_dict
 from synthgen.core.errors import SourceError
 from synthgen.example import Example, make_example
-from synthgen.lock import claim_store, store_exists
+from synthgen.build.lock import claim_store, store_exists
 from synthgen.sources.surreal import gtflow_path
 from synthgen.steps.camera_motion import integrate_camera_motion
 from synthgen.steps.occluder import OCCLUDED, REASONS as OCCLUDER_REASONS
@@ -150,7 +150,7 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
     ValueError
         The SMPL models are missing or unusable (one line: which file, why, what to pass).
     """
-    from synthgen.parallel import TaskFailure, ray_map
+    from synthgen.build.executor import TaskFailure, ray_map
     from synthgen.sources.kinetics import find_videos
     from synthgen.sources.motion_cache import build_cache, cache_file, load
     from synthgen.sources.surreal import check_smpl_dir, find_clips
@@ -433,7 +433,7 @@ def shard_task_options(cfg: Config, *, serial: bool = False) -> dict:
     RuntimeError
         Crop flow on CUDA but the Ray cluster has no GPU (the tasks would wait forever).
     """
-    from synthgen.parallel import cluster_gpus
+    from synthgen.build.executor import cluster_gpus
 
     if serial or not cfg.crop_flow.device.startswith("cuda"):
         return {"num_cpus": 1}
@@ -461,7 +461,7 @@ def run_shard(task: ShardTask, tick=lambda n=1: None) -> dict:
 
     ``tick()`` is called after each example (progress).
     """
-    from synthgen.parallel import single_threaded
+    from synthgen.build.executor import single_threaded
 
     with single_threaded():  # a shard task owns one core (Ray's CPU accounting)
         return _run_shard(task, tick)
@@ -559,7 +559,7 @@ def build(kinetics_dir, surreal_dir, out: str, *, num_examples: int, seed: int =
     ``smpl_dir`` holds the SMPL models (``SMPL_FEMALE.pkl``, ``SMPL_MALE.pkl``) the stored joints
     are posed with; default :func:`default_smpl_dir` (the demo data's ``smpl``).
     The arguments, the crop-flow backend and the store location are checked, and the store's
-    write lock (:mod:`synthgen.lock`) taken, before any work; the lock is held to the end.
+    write lock (:mod:`synthgen.build.lock`) taken, before any work; the lock is held to the end.
 
     Raises
     ------
@@ -568,14 +568,14 @@ def build(kinetics_dir, surreal_dir, out: str, *, num_examples: int, seed: int =
     ValueError
         A negative seed, no examples, a bad crop-flow backend, unusable SMPL models, or
         ``resume`` on a store made from other data, seed or pipeline.
-    synthgen.lock.StoreLockedError
+    synthgen.build.lock.StoreLockedError
         Another build is writing ``out``.
-    synthgen.lock.StoreAccessError
+    synthgen.build.lock.StoreAccessError
         ``out`` cannot be written.
     SourceError
         A FlowNet checkpoint that cannot be used.
     """
-    from synthgen.parallel import ray_session
+    from synthgen.build.executor import ray_session
     from synthgen.steps.crop_flow import backend_from_config
 
     start = time.monotonic()
@@ -598,7 +598,7 @@ def build(kinetics_dir, surreal_dir, out: str, *, num_examples: int, seed: int =
 
 def _build(kinetics_dir, surreal_dir, out, *, num_examples, seed, cfg, flow_backend, cache_dir,
            splits, smpl_dir, resume, address, num_cpus, serial, stream, start) -> BuildSummary:
-    from synthgen.parallel import TaskFailure, ray_map
+    from synthgen.build.executor import TaskFailure, ray_map
 
     sources = discover_sources(kinetics_dir, surreal_dir, cfg, cache_dir=cache_dir, splits=splits,
                                smpl_dir=smpl_dir, address=address, num_cpus=num_cpus,

@@ -4,7 +4,7 @@ Top to bottom:
 
 1. :func:`discover` finds the sequence files of the chosen splits, reads and checks each one
    (restricted unpickler, keys, shapes, frame counts) and the presence of every image, applies
-   the protocol of :mod:`synthgen.threedpw_clips` to each actor and plans its clip windows.
+   the protocol of :mod:`synthgen.steps.detections` to each actor and plans its clip windows.
    Unusable sequences and actors go to the skipped manifest with their reason.
 2. :func:`run_shard` (a Ray task per shard) reads each clip's frames at full resolution, crops
    them with the clip's boxes (``synthgen.steps.crops``), runs the crop-flow backend named by the
@@ -32,12 +32,10 @@ import synthgen
 from synthgen import store
 from synthgen.config import Config
 from synthgen.core.errors import SourceError
-from synthgen.core.joints import MIN_VISIBLE
-from synthgen.lock import claim_store
-from synthgen.progress import Progress
-from synthgen.threedpw_clips import (
-    CONFIDENCE_THRESHOLD,
-    SMPL_FROM_OPENPOSE,
+from synthgen.core.joints import CONFIDENCE_THRESHOLD, MIN_VISIBLE, SMPL_FROM_OPENPOSE
+from synthgen.build.lock import claim_store
+from synthgen.core.progress import Progress
+from synthgen.steps.detections import (
     VISIBILITY_BITS,
     ActorTrack,
     actor_track,
@@ -118,7 +116,7 @@ def discover(root, cfg: Config, protocol: Protocol, *, splits=("test",)
         ``{"path", "reason", "detail"}`` per unusable sequence (unreadable, unsafe, missing key
         or image) or actor (shorter than a clip, never detected).
     """
-    from synthgen.build import sorted_skips
+    from synthgen.build.synthetic import sorted_skips
     from synthgen.sources.threedpw import check_images, find_sequences, read_sequence
 
     found, skips = find_sequences(root, splits=splits)
@@ -330,8 +328,8 @@ def build_3dpw(root, out: str, *, cfg: Config | None = None, protocol: Protocol 
     ------
     FileExistsError
         ``out`` holds a store and ``overwrite`` is false.
-    synthgen.lock.StoreLockedError, synthgen.lock.StoreAccessError
-        Another build is writing ``out``, or it cannot be written (:func:`synthgen.lock.claim_store`).
+    synthgen.build.lock.StoreLockedError, synthgen.build.lock.StoreAccessError
+        Another build is writing ``out``, or it cannot be written (:func:`synthgen.build.lock.claim_store`).
     ValueError
         Backend or crops differ from ``match_store``.
     RuntimeError
@@ -358,8 +356,8 @@ def build_3dpw(root, out: str, *, cfg: Config | None = None, protocol: Protocol 
 
 def _build_3dpw(root, out, *, cfg, protocol, splits, examples_per_shard, crop_flow, address,
                 num_cpus, serial, stream, start_time) -> Summary3DPW:
-    from synthgen.build import sorted_skips
-    from synthgen.parallel import TaskFailure, ray_map, ray_session
+    from synthgen.build.synthetic import sorted_skips
+    from synthgen.build.executor import TaskFailure, ray_map, ray_session
 
     sources, plans, skipped = discover(root, cfg, protocol, splits=splits)
     print(f"{len(sources)} usable sequences, {len(plans)} clips of {protocol.clip_length} frames",

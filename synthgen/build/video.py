@@ -2,13 +2,13 @@
 
 Top to bottom:
 
-1. The video's 2D keypoints: a file (:func:`synthgen.video_keypoints.read_keypoints`) or the
-   isolated MediaPipe detector (:func:`synthgen.detector.run_mediapipe`).
+1. The video's 2D keypoints: a file (:func:`synthgen.sources.keypoints.read_keypoints`) or the
+   isolated MediaPipe detector (:func:`synthgen.sources.detector.run_mediapipe`).
 2. What the crops and crop flow must be is read from the training store (``--match-store``,
    :func:`synthgen.store.spec`): crop size, person height, flow quantum, the crop-flow backend
-   (rebuilt by :func:`synthgen.video_clips.flow_backend`, which refuses any other) and, by
+   (rebuilt by :func:`synthgen.clips.flow_backend`, which refuses any other) and, by
    default, the clip length (the store's ``num_frames``).
-3. :func:`synthgen.video_clips.plan_video` and :func:`synthgen.video_clips.iter_clips` make the
+3. :func:`synthgen.clips.plan_video` and :func:`synthgen.clips.iter_clips` make the
    clips (the 3DPW protocol on the keypoints, HMR boxes, crops, crop flow), written shard by shard
    (:func:`synthgen.store.schema_video`) under the store's build lock.
 
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from synthgen import store
-from synthgen.build_3dpw import Protocol
+from synthgen.build.threedpw import Protocol
 from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
-from synthgen.lock import claim_store
+from synthgen.build.lock import claim_store
 
 #: Clips per shard (a shard is assembled in memory).
 EXAMPLES_PER_SHARD = 8
@@ -41,7 +41,7 @@ DETECTORS = ("mediapipe",)
 
 
 def video_keypoints(video, *, keypoints=None, detector: str | None = None, stream=None):
-    """The 2D keypoints of a video (``synthgen.video_keypoints.VideoKeypoints``): read from
+    """The 2D keypoints of a video (``synthgen.sources.keypoints.VideoKeypoints``): read from
     ``keypoints`` or detected by ``detector``.
 
     Raises
@@ -50,10 +50,10 @@ def video_keypoints(video, *, keypoints=None, detector: str | None = None, strea
         Neither or both given; an unknown detector.
     SourceError
         An unreadable keypoint file.
-    synthgen.detector.DetectorUnavailableError
+    synthgen.sources.detector.DetectorUnavailableError
         ``detector`` without its environment (the message says ``make detector``).
     """
-    from synthgen.video_keypoints import read_keypoints
+    from synthgen.sources.keypoints import read_keypoints
 
     if (keypoints is None) == (detector is None):
         raise ValueError("give exactly one of --keypoints FILE|DIR and --detector mediapipe")
@@ -61,7 +61,7 @@ def video_keypoints(video, *, keypoints=None, detector: str | None = None, strea
         return read_keypoints(keypoints)
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; known: {list(DETECTORS)}")
-    from synthgen.detector import detector_python, run_mediapipe
+    from synthgen.sources.detector import detector_python, run_mediapipe
 
     python = detector_python()  # refused in one line before anything is said to run
     print(f"running MediaPipe Pose on {video} ({python})", file=stream or sys.stderr)
@@ -114,15 +114,15 @@ def build_video(video, out: str, *, match_store: str, keypoints=None, detector: 
 
     Raises
     ------
-    FileExistsError, synthgen.lock.StoreLockedError, synthgen.lock.StoreAccessError
-        As :func:`synthgen.lock.claim_store`.
+    FileExistsError, synthgen.build.lock.StoreLockedError, synthgen.build.lock.StoreAccessError
+        As :func:`synthgen.build.lock.claim_store`.
     FileNotFoundError, ValueError
         No training store; a person height missing or differing; a flow that cannot be rebuilt.
     SourceError
         An unreadable video or keypoint file, mismatching keypoints, no frame with enough
         keypoints.
     """
-    from synthgen.video_clips import flow_backend, plan_video
+    from synthgen.clips import flow_backend, plan_video
 
     stream = stream or sys.stderr
     if examples_per_shard < 1:
@@ -177,7 +177,7 @@ def _video_attrs(info) -> dict:
 
 def _write_clips(group, plan, backend, quantum: float, examples_per_shard: int) -> None:
     """Write every clip of ``plan``, shard by shard, each marked done once written."""
-    from synthgen.video_clips import iter_clips
+    from synthgen.clips import iter_clips
 
     specs = store.full_schema(group.attrs)
     rows: list[dict] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from synthgen.build_3dpw import EXAMPLES_PER_SHARD
+from synthgen.build.threedpw import EXAMPLES_PER_SHARD
 from synthgen.cli import fail, set_option, user_errors
 
 
@@ -44,7 +44,7 @@ def build_3dpw(root, out, splits, pipeline, flow_backend, flow_checkpoint, flow_
     backend as the training data; frames with fewer than 7 confident keypoints are total
     occlusions; ground-truth joints are in camera coordinates.
     """
-    from synthgen.build_3dpw import Protocol, build_3dpw as run
+    from synthgen.build.threedpw import Protocol, build_3dpw as run
     from synthgen.config import load_config
 
     flags = {k: v for k, v in (("backend", flow_backend), ("checkpoint", flow_checkpoint),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from synthgen.build_video import DETECTORS, EXAMPLES_PER_SHARD
+from synthgen.build.video import DETECTORS, EXAMPLES_PER_SHARD
 from synthgen.cli import fail, user_errors
 
 
@@ -37,7 +37,7 @@ def build_video(video, keypoints, detector, match_store, out, clip_length, perso
                 no_flow, flow_checkpoint, flow_device, examples_per_shard, overwrite):
     """Turn VIDEO and its 2D keypoints into a store of clips (crops, crop flow, keypoints,
     boxes, total occlusions) made as the training store's, for `trainer predict --store`."""
-    from synthgen.build_video import build_video as run
+    from synthgen.build.video import build_video as run
 
     if (keypoints is None) == (detector is None):
         raise click.UsageError("give exactly one of --keypoints and --detector")

@@ -1,9 +1,9 @@
 """2D keypoints of a user's video from files: OpenPose JSON, COCO keypoint JSON, BlazePose npz.
 
 Every reader returns :class:`VideoKeypoints` in the **OpenPose-18 (COCO) layout** of 3DPW's
-``poses2d`` (``synthgen.threedpw_clips.OPENPOSE_NAMES``), so the 3DPW protocol of
-:mod:`synthgen.threedpw_clips` (mapping to SMPL joints, visibility, total occlusions, boxes) applies
-unchanged: :func:`synthgen.threedpw_clips.actor_track` takes ``keypoints`` and ``confidence``.
+``poses2d`` (``synthgen.core.joints.OPENPOSE_NAMES``), so the 3DPW protocol of
+:mod:`synthgen.steps.detections` (mapping to SMPL joints, visibility, total occlusions, boxes) applies
+unchanged: :func:`synthgen.steps.detections.actor_track` takes ``keypoints`` and ``confidence``.
 
 Layouts and how they reach OpenPose-18 (by keypoint name):
 
@@ -13,7 +13,7 @@ Layouts and how they reach OpenPose-18 (by keypoint name):
   shoulders with the smaller of their confidences (OpenPose's own definition of its neck).
   The third value of each triplet is read as a confidence clipped to [0, 1]: COCO's labelled
   flags 1 and 2 become 1, 0 (not labelled) stays 0, detector scores pass through.
-* BlazePose-33 (MediaPipe Pose, :mod:`synthgen.detector`): landmark ``visibility`` is the
+* BlazePose-33 (MediaPipe Pose, :mod:`synthgen.sources.detector`): landmark ``visibility`` is the
   confidence; the neck as for COCO-17; eye centres and ears are kept, the other face, hand and
   foot landmarks dropped.
 
@@ -40,7 +40,7 @@ import numpy as np
 from synthgen.core.errors import (CorruptFileError, EmptyInputError, MissingFileError,
                                   MissingKeyError)
 from synthgen.sources.video import natural_key
-from synthgen.threedpw_clips import CONFIDENCE_THRESHOLD, OPENPOSE_INDEX, OPENPOSE_NAMES
+from synthgen.core.joints import CONFIDENCE_THRESHOLD, OPENPOSE_INDEX, OPENPOSE_NAMES
 
 #: OpenPose BODY_25 keypoint order (``pose_keypoints_2d`` of the default OpenPose model).
 BODY25_NAMES: tuple[str, ...] = (
@@ -323,7 +323,7 @@ def read_coco_keypoints(path: str | Path) -> VideoKeypoints:
 
 
 def read_blazepose_npz(path: str | Path) -> VideoKeypoints:
-    """Read the output of :mod:`synthgen.detector.mediapipe_runner`.
+    """Read the output of :mod:`synthgen.sources.detector.mediapipe_runner`.
 
     Parameters
     ----------

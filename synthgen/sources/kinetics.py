@@ -36,7 +36,7 @@ from synthgen.sources.video import (
     natural_key,
     probe,
 )
-from synthgen.types import BackgroundClip
+from synthgen.core.types import BackgroundClip
 
 OUTPUT_FPS = 30.0
 _TIE_EPS = 1e-9

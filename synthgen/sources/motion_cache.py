@@ -322,13 +322,13 @@ def build_cache(videos: Iterable[str | Path], cache_dir: str | Path, *, cfg: Cam
     skipped : iterable of (path, reason)
         Inputs already rejected by discovery, recorded in the manifest.
     address, num_cpus, serial
-        See :func:`synthgen.parallel.ray_map`.
+        See :func:`synthgen.build.executor.ray_map`.
     progress_stream : file-like, optional
         Where the progress line goes (default stderr).
     """
     import time
 
-    from synthgen.parallel import TaskFailure, ray_map
+    from synthgen.build.executor import TaskFailure, ray_map
 
     start = time.monotonic()
     cache_dir = Path(cache_dir)

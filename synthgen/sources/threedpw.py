@@ -49,7 +49,7 @@ REQUIRED_KEYS = ("sequence", "genders", "betas", "poses", "trans", "jointPositio
 #: Largest |det R - 1| of a valid frame's ``cam_poses`` rotation (a proper rotation: the
 #: camera-frame joints of a 3DPW store are never mirrored).
 MAX_ROTATION_DET_ERROR = 1e-3
-#: Number of OpenPose keypoints in ``poses2d`` (order in ``synthgen.threedpw_clips``).
+#: Number of OpenPose keypoints in ``poses2d`` (order ``synthgen.core.joints.OPENPOSE_NAMES``).
 NUM_OPENPOSE = 18
 #: Image file name of frame id ``i`` inside ``imageFiles/<sequence>/``.
 IMAGE_PATTERN = "image_{:05d}.jpg"

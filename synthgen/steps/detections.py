@@ -32,26 +32,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthgen.core.joints import COCO14, MIN_VISIBLE, NUM_SMPL_JOINTS, SMPL_INDEX
+from synthgen.core.joints import (
+    COCO14,
+    CONFIDENCE_THRESHOLD,
+    MIN_VISIBLE,
+    NUM_SMPL_JOINTS,
+    OPENPOSE_INDEX,
+    OPENPOSE_NAMES,
+    SMPL_FROM_OPENPOSE,
+    SMPL_INDEX,
+)
 from synthgen.steps.crops import boxes_from_keypoints, frame_to_crop
 from synthgen.steps.visibility import TOTAL_OCCLUSION
 
-#: OpenPose-18 (COCO) keypoint order of 3DPW's ``poses2d``.
-OPENPOSE_NAMES: tuple[str, ...] = (
-    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
-    "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-    "right_eye", "left_eye", "right_ear", "left_ear",
-)
-OPENPOSE_INDEX = {name: i for i, name in enumerate(OPENPOSE_NAMES)}
-
-#: SMPL joint name -> OpenPose-18 keypoint name, for the 14 COCO joints (``COCO14``).
-SMPL_FROM_OPENPOSE: dict[str, str] = {
-    **{name: name for name in (
-        "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
-        "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow",
-        "left_wrist", "neck")},
-    "head": "nose",
-}
 #: Index arrays: ``smpl[MAP_SMPL] = openpose[MAP_OPENPOSE]``.
 MAP_SMPL = np.array([SMPL_INDEX[s] for s in SMPL_FROM_OPENPOSE], dtype=np.int64)
 MAP_OPENPOSE = np.array([OPENPOSE_INDEX[o] for o in SMPL_FROM_OPENPOSE.values()], dtype=np.int64)
@@ -62,8 +55,6 @@ NO_KEYPOINT = np.uint8(32)
 VISIBILITY_BITS = {"total_occlusion": int(TOTAL_OCCLUSION), "low_confidence": int(LOW_CONFIDENCE),
                    "no_keypoint": int(NO_KEYPOINT)}
 
-#: Protocol defaults (method section 3; the threshold is formats.md's *decision*).
-CONFIDENCE_THRESHOLD = 0.1
 
 
 def openpose_to_smpl(keypoints: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ prints it (:func:`report_lines`).
   damaged (file missing, truncated, a checksum failing, a chunk that does not decode) is
   reported with the error, and the others feed the :class:`Statistics`.
 - :func:`verify_examples` rebuilds examples from their seeds and inputs
-  (:func:`synthgen.build.rebuild_example`) and compares every array exactly.
+  (:func:`synthgen.build.synthetic.rebuild_example`) and compares every array exactly.
 
 What the integrity check can and cannot see: every stored chunk and every shard index carries a
 crc32c, and every chunk of a done shard is written (all-zero ones too), so flipped bytes, a
@@ -288,7 +288,7 @@ def scan(group, *, progress_stream=None) -> tuple[Statistics, list[ShardProblem]
     finished : ndarray of bool, shape (num_shards,)
         Which shards were finished when the scan started.
     """
-    from synthgen.progress import Progress
+    from synthgen.core.progress import Progress
 
     finished = store.finished_shards(group)
     reader = store.StoreReader(str(group.store_path), group)
@@ -395,8 +395,8 @@ def verify_examples(url: str, indices, *, cache_dir=None,
     list of Verification
         An unreadable input or any other failure to rebuild is that example's ``error``.
     """
-    from synthgen.build import rebuild_example
-    from synthgen.progress import Progress
+    from synthgen.build.synthetic import rebuild_example
+    from synthgen.core.progress import Progress
 
     group = store.open_group(url)
     indices = [int(i) for i in indices]

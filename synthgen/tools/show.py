@@ -15,7 +15,7 @@ Where the panels come from:
 
 - the crop, its keypoints and the flow are the stored arrays;
 - the full-frame panels are recomputed: the example's inputs are read again
-  (:func:`synthgen.build.example_inputs`), the person is tracked
+  (:func:`synthgen.build.synthetic.example_inputs`), the person is tracked
   (:func:`synthgen.steps.tracking.track_person`), SLIC is run with the example's own random draws
   (:func:`synthgen.example.draw_random`) and the stored ``occluder_segment`` is taken as the
   occluder (shown even when it was rejected, with the reason), then composited as in
@@ -121,16 +121,16 @@ def frame_layers(background, camera_offsets: np.ndarray, person, row: dict, plan
     background : BackgroundClip
     camera_offsets : ndarray, shape (T, 2)
         Integrated camera motion, frame pixels (x, y)
-        (:func:`synthgen.build.example_inputs`).
+        (:func:`synthgen.build.synthetic.example_inputs`).
     person : SurrealClip
     row : dict
         The stored arrays of the example (``occluder_segment``, ``rgb``, ``occluder_mask``).
-    plan : synthgen.build.ExamplePlan
+    plan : synthgen.build.synthetic.ExamplePlan
         Its plan (its seed gives the SLIC draws).
     cfg : Config
         The store's config.
     """
-    from synthgen.build import example_rng
+    from synthgen.build.synthetic import example_rng
     from synthgen.example import example_layers
     from synthgen.steps.crops import boxes_from_keypoints, crop_frames, crop_masks
 
@@ -166,10 +166,10 @@ def load_view(url: str, index: int, *, cache_dir=None) -> ExampleView:
         ``index`` is outside the store or its shard is not finished.
     """
     from synthgen import store
-    from synthgen.build import default_cache_dir, example_inputs, stored_plan, stored_sources
+    from synthgen.build.synthetic import default_cache_dir, example_inputs, stored_plan, stored_sources
     from synthgen.config import from_dict
     from synthgen.core.errors import SourceError
-    from synthgen.inspect import stored_row
+    from synthgen.tools.inspect import stored_row
 
     group = store.open_group(url)
     if not 0 <= index < group.attrs["num_examples"]:

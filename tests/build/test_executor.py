@@ -11,7 +11,7 @@ import textwrap
 def test_local_ray_keeps_token_auth_and_prints_no_warning(tmp_path):
     script = textwrap.dedent("""
         import os
-        from synthgen.parallel import ray_session
+        from synthgen.build.executor import ray_session
         with ray_session(num_cpus=1) as ray:
             assert ray.get(ray.put(7)) == 7
         print("mode", os.environ.get("RAY_AUTH_MODE"))

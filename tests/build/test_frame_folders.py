@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from synthgen.build import build, discover_sources, plan_example
+from synthgen.build.synthetic import build, discover_sources, plan_example
 from synthgen.config import Config
 from synthgen.core.errors import CorruptFileError
 from synthgen.sources.kinetics import read_clip

@@ -1,4 +1,4 @@
-"""One writer per store (``synthgen.lock``): a second writer is refused naming the holder, a lock
+"""One writer per store (``synthgen.build.lock``): a second writer is refused naming the holder, a lock
 left by a killed build is taken over, and two real ``synthgen build --overwrite`` into one --out
 leave the first's store intact."""
 
@@ -18,17 +18,17 @@ from pathlib import Path
 import pytest
 
 from synthgen import store
-from synthgen.build import build
+from synthgen.build.synthetic import build
 from synthgen.config import Config
-from synthgen.lock import LEASE_SECONDS, StoreLockedError, is_stale, lock_path, store_lock
+from synthgen.build.lock import LEASE_SECONDS, StoreLockedError, is_stale, lock_path, store_lock
 
-HOLD = ("import sys, time\nfrom synthgen.lock import store_lock\n"
+HOLD = ("import sys, time\nfrom synthgen.build.lock import store_lock\n"
         "with store_lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(600)\n")
 
 
 def _holder_process(url: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", HOLD, url], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -119,7 +119,7 @@ def test_two_real_overwrite_builds_into_one_out_the_second_refuses(small_demo, t
 
 
 def test_every_build_takes_the_lock_before_reading_anything(tmp_path):
-    from synthgen.build_3dpw import build_3dpw
+    from synthgen.build.threedpw import build_3dpw
 
     url = str(tmp_path / "out.zarr")
     proc = _holder_process(url)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import zarr
 
-from synthgen.build import build
+from synthgen.build.synthetic import build
 from synthgen.config import Config
 from synthgen.core.errors import NonFiniteError
 from synthgen.sources.mat import load_mat, save_mat

@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from synthgen import lock, store
-from synthgen.build import build
+from synthgen import store
+from synthgen.build import lock
+from synthgen.build.synthetic import build
 from synthgen.cli import main
-from tests.test_inspect import CFG, NUM_EXAMPLES, make_tiny_store
+from tests.tools.test_inspect import CFG, NUM_EXAMPLES, make_tiny_store
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed "
                                   "(pip install 'moto[server]' s3fs, or the 'test' extra)")
@@ -88,7 +89,7 @@ def _build_args(demo, out: str, cache, tmp_path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def local(small_demo, tmp_path_factory):
-    """The same tiny build on a local path (shared with tests/test_inspect.py)."""
+    """The same tiny build on a local path (shared with tests/tools/test_inspect.py)."""
     return make_tiny_store(small_demo, tmp_path_factory)
 
 
@@ -118,7 +119,7 @@ def test_killed_build_resumes_to_the_same_bytes_taking_over_its_stale_marker(
         s3, s3_store, small_demo, local, monkeypatch, tmp_path):
     """A build that dies after writing shard 1's files but before marking it done, leaving its
     lease marker (a dead pid on this host), resumes to the bytes of the uninterrupted build."""
-    import synthgen.build as build_module
+    import synthgen.build.synthetic as build_module
 
     url = f"s3://{BUCKET}/killed.zarr"
     run_shard = build_module.run_shard

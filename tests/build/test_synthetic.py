@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from synthgen import store
-from synthgen.build import PersonSource, Sources, VideoSource, build, plan_example, rebuild_example
-from synthgen.camera import project
+from synthgen.build.synthetic import PersonSource, Sources, VideoSource, build, plan_example, rebuild_example
+from synthgen.core.camera import project
 from synthgen.config import Config
-from tests.smpl_check import rigid_fit, smplx_joints
+from tests.core.smpl_check import rigid_fit, smplx_joints
 
 #: Small clips and shards so a build takes seconds.
 CFG = Config(name="test").replace(clip={"length": 8}, store={"examples_per_shard": 2})
@@ -223,7 +223,7 @@ def test_any_example_rebuilds_alone_bit_identical(reference):
 
 
 def test_shard_tasks_ask_for_a_gpu_share_only_when_crop_flow_runs_on_cuda():
-    from synthgen.build import shard_task_options
+    from synthgen.build.synthetic import shard_task_options
 
     assert shard_task_options(CFG) == {"num_cpus": 1}
     on_gpu = CFG.replace(crop_flow={"device": "cuda", "gpu_fraction": 0.5})

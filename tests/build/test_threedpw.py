@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from synthgen import store
-from synthgen.build_3dpw import Protocol, build_3dpw, check_same_backend, discover
+from synthgen.build.threedpw import Protocol, build_3dpw, check_same_backend, discover
 from synthgen.cli import main
 from synthgen.config import Config
 from synthgen.core.errors import (
@@ -27,14 +27,13 @@ from synthgen.core.errors import (
     SourceError,
 )
 from synthgen.core.joints import COCO14, SMPL_INDEX
+from synthgen.core.joints import OPENPOSE_INDEX, SMPL_FROM_OPENPOSE
 from synthgen.sources import threedpw
 from synthgen.steps.crop_flow import backend_from_config
 from synthgen.steps.crops import boxes_from_keypoints, crop_frames, crop_pairs
-from synthgen.threedpw_clips import (
+from synthgen.steps.detections import (
     LOW_CONFIDENCE,
     NO_KEYPOINT,
-    OPENPOSE_INDEX,
-    SMPL_FROM_OPENPOSE,
     actor_track,
     clip_windows,
     detection_boxes,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from synthgen.build import build
+from synthgen.build.synthetic import build
 from synthgen.cli import main as synthgen_cli
 from trainer.cli import main as trainer_cli
 

@@ -7,11 +7,11 @@ import io
 import numpy as np
 import pytest
 
-from synthgen import camera
+from synthgen.core import camera
 from synthgen.core import joints
 from synthgen.config import PIPELINES_DIR, Config, from_dict, load_config
-from synthgen.parallel import TaskFailure, ray_map
-from synthgen.progress import Progress
+from synthgen.build.executor import TaskFailure, ray_map
+from synthgen.core.progress import Progress
 
 
 def test_joint_sets_are_defined_from_smpl_order():

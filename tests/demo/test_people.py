@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from synthgen.camera import project, surreal_extrinsics, world_to_camera
+from synthgen.core.camera import project, surreal_extrinsics, world_to_camera
 from synthgen.core.smpl import mirror_pose
 from synthgen.demo.body_model import build_body_model, pose_body
 from synthgen.demo.motions import MOTION_KINDS, make_motion, sample_motion

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from synthgen.camera import SURREAL_K, SURREAL_R, project, surreal_extrinsics, world_to_camera
+from synthgen.core.camera import SURREAL_K, SURREAL_R, project, surreal_extrinsics, world_to_camera
 from synthgen.core.smpl import mirror_pose
 from synthgen.core.errors import (
     CorruptFileError,
@@ -25,7 +25,7 @@ from synthgen.sources.mat import MAT_FORMATS, load_mat, save_mat, to_str, to_str
 from synthgen.sources import surreal
 from synthgen.sources import video as video_module
 from synthgen.sources.surreal import ClipInfo, find_clips, measure_sides, read_clip, write_surreal_clip
-from tests.smpl_check import rigid_fit, smplx_joints
+from tests.core.smpl_check import rigid_fit, smplx_joints
 
 H, W, T = 240, 320, 8
 CAM_LOC = np.array([6.0, -0.8, 0.3])

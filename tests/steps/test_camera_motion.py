@@ -20,7 +20,7 @@ from synthgen.steps import camera_motion as camera_motion_module
 from synthgen.steps.camera_motion import (ESTIMATES, camera_motion, global_translation,
                                           integrate_camera_motion, pair_flows, reliability,
                                           tile_medians, tile_weights, window_camera_motion)
-from tests.test_tvl1 import shifted_pair
+from tests.steps.test_tvl1 import shifted_pair
 
 
 def _flow(frames, cfg=CameraMotionConfig()):

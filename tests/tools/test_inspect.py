@@ -13,9 +13,9 @@ import pytest
 import zarr
 from click.testing import CliRunner
 
-from synthgen import inspect as insp
+from synthgen.tools import inspect as insp
 from synthgen import store
-from synthgen.build import build
+from synthgen.build.synthetic import build
 from synthgen.cli import main
 from synthgen.config import Config
 
@@ -30,7 +30,7 @@ class TinyStore:
 
 
 def make_tiny_store(small_demo, tmp_path_factory) -> TinyStore:
-    """A 4-example store of 8-frame clips in 2 shards, built once per session (tests/test_show.py
+    """A 4-example store of 8-frame clips in 2 shards, built once per session (tests/tools/test_show.py
     uses it too)."""
     root = tmp_path_factory.getbasetemp() / "inspect_tiny_store"
     out, cache = root / "tiny.zarr", root / "cache"

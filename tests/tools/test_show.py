@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from synthgen import show
+from synthgen.tools import show
 from synthgen.cli import main
-from tests.test_inspect import make_tiny_store
+from tests.tools.test_inspect import make_tiny_store
 
 CELL = (show.TITLE_HEIGHT + show.CELL_HEIGHT, show.CELL_WIDTH)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from tests.trainer_support import tiny_config, write_checkpoint
+from tests.trainer.support import tiny_config, write_checkpoint
 from trainer.checkpoint import (CHECKPOINT, checkpoint_smpl, load_checkpoint, portable_config,
                                 save_checkpoint)
 from trainer.cli import main

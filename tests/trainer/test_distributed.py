@@ -20,7 +20,7 @@ from trainer.synthetic import make_synthetic_store
 from trainer.train import train
 from trainer.trainer import Distributed, RankBatches
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = """base = "train_full"
 [data]
 modality = "keypoints"

@@ -20,11 +20,11 @@ import torch
 from click.testing import CliRunner
 
 from synthgen import store as synthstore
-from synthgen.build_3dpw import Protocol, build_3dpw
+from synthgen.build.threedpw import Protocol, build_3dpw
 from synthgen.core.joints import COCO14, SMPL_INDEX
 from synthgen.sources import threedpw
-from synthgen.threedpw_clips import OPENPOSE_INDEX, SMPL_FROM_OPENPOSE
-from tests.trainer_support import (CFG, CLIP, FOCAL, HEIGHT, WIDTH, mean_pose_joints, tiny_config,
+from synthgen.core.joints import OPENPOSE_INDEX, SMPL_FROM_OPENPOSE
+from tests.trainer.support import (CFG, CLIP, FOCAL, HEIGHT, WIDTH, mean_pose_joints, tiny_config,
                                     tvl1_record, write_checkpoint)
 from trainer.cli import main
 from trainer.checkpoint import load_checkpoint

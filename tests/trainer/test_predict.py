@@ -3,7 +3,7 @@ stores, and predictions on real video.
 
 Real clips come from ``../shared/data/videos`` (fixture ``shared_data``; skipped when absent).
 Detector tests skip with a message when the MediaPipe environment (``make detector``) is absent.
-The checkpoints are those of ``tests/test_evaluate.py`` (train.py's format, TV-L1 training data).
+The checkpoints are those of ``tests/trainer/test_evaluate.py`` (train.py's format, TV-L1 training data).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from synthgen.core.errors import (CorruptFileError, EmptyInputError, FrameCountM
                              MissingKeyError)
 from synthgen.sources.video import probe
 from synthgen.steps.crops import frame_to_crop
-from synthgen.threedpw_clips import OPENPOSE_INDEX, OPENPOSE_NAMES
-from synthgen.video_clips import flow_backend, plan_video
-from synthgen.video_keypoints import (
+from synthgen.core.joints import OPENPOSE_INDEX, OPENPOSE_NAMES
+from synthgen.clips import flow_backend, plan_video
+from synthgen.sources.keypoints import (
     BLAZEPOSE_NAMES,
     BODY25_NAMES,
     COCO17_NAMES,
@@ -33,7 +33,7 @@ from synthgen.video_keypoints import (
     read_blazepose_npz,
     read_keypoints,
 )
-from tests.trainer_support import CFG, mean_pose_joints, tiny_config, tvl1_record, write_checkpoint
+from tests.trainer.support import CFG, mean_pose_joints, tiny_config, tvl1_record, write_checkpoint
 from trainer.checkpoint import load_checkpoint
 from trainer.cli import main
 from trainer.data import crop_to_normalised

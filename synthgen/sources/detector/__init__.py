@@ -2,9 +2,9 @@
 
 MediaPipe 0.10.21 pins numpy<2 and a non-headless OpenCV 4.11, both incompatible with the main
 environment, so it lives in its own virtual environment and is only ever run as a separate
-process: :mod:`synthgen.detector.mediapipe_runner` (a standalone script that imports nothing from
+process: :mod:`synthgen.sources.detector.mediapipe_runner` (a standalone script that imports nothing from
 synthgen) writes BlazePose-33 landmarks to an ``.npz``, read back with
-:func:`synthgen.video_keypoints.read_blazepose_npz`.
+:func:`synthgen.sources.keypoints.read_blazepose_npz`.
 
 Where the detector's Python is found (:func:`detector_python`), first match wins:
 
@@ -26,12 +26,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from synthgen.video_keypoints import VideoKeypoints, read_blazepose_npz
+from synthgen.sources.keypoints import VideoKeypoints, read_blazepose_npz
 
 #: Environment variable naming the detector environment's Python.
 ENV_VAR = "SYNTHGEN_DETECTOR_PYTHON"
 #: The repository root when synthgen runs from a source checkout (None for an installed wheel).
-_ROOT = Path(__file__).resolve().parents[2]
+_ROOT = Path(__file__).resolve().parents[3]
 CHECKOUT = _ROOT if (_ROOT / "pyproject.toml").is_file() else None
 #: ``make detector``'s environment, at the repository root of a source checkout.
 DEFAULT_VENV = CHECKOUT / ".venv-detector" if CHECKOUT is not None else None

@@ -3,12 +3,12 @@
 Runs ONLY with the isolated detector environment's Python (``make detector`` creates
 ``.venv-detector`` with ``mediapipe==0.10.21``, which pins numpy<2 and its own OpenCV and must never
 enter the main environment). It imports nothing from synthgen;
-:func:`synthgen.detector.run_mediapipe` starts it as a subprocess and reads its output with
-:func:`synthgen.video_keypoints.read_blazepose_npz`.
+:func:`synthgen.sources.detector.run_mediapipe` starts it as a subprocess and reads its output with
+:func:`synthgen.sources.keypoints.read_blazepose_npz`.
 
 Usage::
 
-    .venv-detector/bin/python synthgen/detector/mediapipe_runner.py VIDEO OUT.npz
+    .venv-detector/bin/python synthgen/sources/detector/mediapipe_runner.py VIDEO OUT.npz
 
 Output arrays (frame ``i`` = the ``i``-th decoded frame):
 
