@@ -3,7 +3,7 @@
 Four measurements, all on the same examples (plans from one build seed, ``synthgen.build.synthetic``):
 
 1. **Ours, one core** (OpenCV and torch limited to one thread, in this process): the camera-motion
-   cache is filled per video (``motion_cache.load_or_compute``, timed per frame pair), then each
+   cache is filled per video (``synthgen.build.motion.load_or_compute``, timed per frame pair), then each
    example runs the build's own steps one by one, timed: read inputs (``build.example_inputs``),
    every step of ``make_example`` (its ``timings``), crop flow (the config's backend), and the
    whole-shard write (``store.write_shard``, per example). An example's camera motion is charged
@@ -58,7 +58,7 @@ from synthgen.config import load_config
 from synthgen.example import make_example
 from synthgen.build.executor import single_threaded
 from synthgen.sources.kinetics import find_videos
-from synthgen.sources.motion_cache import load_or_compute
+from synthgen.build.motion import load_or_compute
 from synthgen.steps import superpixels
 from synthgen.steps.camera_motion import camera_motion, integrate_camera_motion
 from synthgen.steps.crop_flow import backend_from_config
@@ -166,17 +166,18 @@ def _worker_rss(_item) -> tuple[int, float]:
 
 def ray_build(demo: Path, out: str, cfg, *, num_examples, seed, cache_dir, workers):
     """``synthgen.build.synthetic.build`` on ``workers`` local cores; (summary, {pid: peak RSS MiB})."""
-    from synthgen.build.executor import TaskFailure, ray_map, ray_session
+    from synthgen.build.executor import RayExecutor, TaskFailure
 
-    with ray_session(None, num_cpus=workers):
-        for _ in ray_map(_worker_warmup, range(workers), num_cpus=workers):
+    executor = RayExecutor(num_cpus=workers)
+    with executor.session():
+        for _ in executor.map(_worker_warmup, range(workers)):
             pass
         summary = synthbuild.build(demo / "kinetics", demo / "surreal", out,
                                    num_examples=num_examples, seed=seed, cfg=cfg,
                                    cache_dir=cache_dir, num_cpus=workers, overwrite=True,
                                    stream=io.StringIO())
         rss = {}
-        for _, result in ray_map(_worker_rss, range(4 * workers), num_cpus=workers):
+        for _, result in executor.map(_worker_rss, range(4 * workers)):
             if not isinstance(result, TaskFailure):
                 rss[result[0]] = max(rss.get(result[0], 0.0), result[1])
     return summary, rss
@@ -307,7 +308,7 @@ def main(argv=None) -> None:
         with single_threaded():
             cache_seconds, cache_pairs = fill_cache(demo / "kinetics", cache_dir, cfg)
             sources = synthbuild.discover_sources(demo / "kinetics", demo / "surreal", cfg,
-                                                  cache_dir=cache_dir, serial=True,
+                                                  cache_dir=cache_dir,
                                                   stream=io.StringIO())
             per_pair = cache_seconds / cache_pairs
             plans = [synthbuild.plan_example(i, args.seed, sources, cfg)

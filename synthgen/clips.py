@@ -199,8 +199,8 @@ def plan_video(video: str | Path, keypoints: VideoKeypoints, *, crop_size: int,
     return VideoPlan(info, track, starts, first_cover, crop_size, padded)
 
 
-def iter_clips(plan: VideoPlan, *, backend: FlowBackend | None,
-               flow_quantum: float) -> Iterator[VideoClip]:
+def iter_clips(plan: VideoPlan, *, backend: FlowBackend | None, flow_quantum: float,
+               clips: slice = slice(None)) -> Iterator[VideoClip]:
     """The clips of a plan, in order, each read, cropped and flowed on demand.
 
     Parameters
@@ -210,6 +210,8 @@ def iter_clips(plan: VideoPlan, *, backend: FlowBackend | None,
         The training data's crop flow (:func:`flow_backend`); None skips the flow.
     flow_quantum : float
         Quantum of the stored flow, pixels (the training store's ``flow.attrs["quantum_px"]``).
+    clips : slice
+        Which of the plan's clips (default all; a shard's range).
 
     Raises
     ------
@@ -218,7 +220,7 @@ def iter_clips(plan: VideoPlan, *, backend: FlowBackend | None,
     """
     size, length, track = plan.crop_size, plan.clip_length, plan.track
     crop = track.joints2d_crop(size=size)
-    for start, cover in zip(plan.starts.tolist(), plan.first_cover):
+    for start, cover in zip(plan.starts[clips].tolist(), plan.first_cover[clips]):
         window = slice(start, start + length)
         frames = np.stack([frame for _, frame in
                            iter_source_frames(plan.video, np.arange(start, start + length))])

@@ -1,8 +1,9 @@
-"""Ray at the edge: map a function over items on local cores or a cluster, with progress.
+"""Executors: map a function over items in this process or on Ray, behind one interface.
 
-This is the only module that imports Ray. Results are yielded as they complete, tagged with the
-item's index, so callers that need a deterministic output order sort or place them by index; the
-work itself must never depend on scheduling.
+:class:`SerialExecutor` runs tasks here, in order; :class:`RayExecutor` runs them on local cores
+or a cluster. Both yield ``(index, result)`` (a :class:`TaskFailure` for a task that raised), so
+callers that need a deterministic output order place results by index; the work itself must
+never depend on scheduling. This is the only module that imports Ray.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from synthgen.core.progress import Progress
@@ -138,65 +139,120 @@ def _drain(queue, progress) -> None:
         progress.update(queue.get_nowait())
 
 
-def ray_map(fn: Callable, items: Iterable, *, address: str | None = None,
-            num_cpus: int | None = None, desc: str = "", serial: bool = False,
-            max_in_flight: int | None = None, progress_stream=None,
-            ticks: int | None = None,
-            task_options: dict | None = None) -> Iterator[tuple[int, object]]:
-    """Apply ``fn`` to every item on Ray workers; yield ``(index, result)`` as tasks finish.
+class Executor:
+    """Where tasks run. Subclasses: :class:`SerialExecutor`, :class:`RayExecutor`.
+
+    Use ``with executor.session():`` around a whole build so that every :meth:`map` of it shares
+    one Ray (a map outside a session opens its own).
+    """
+
+    #: Whether tasks leave this process (and are placed by their ``task_options``).
+    remote = False
+
+    def session(self):
+        """A context manager holding the executor's resources (a Ray connection) open."""
+        return nullcontext(self)
+
+    def gpus(self) -> float:
+        """GPUs tasks can request (0: tasks cannot be placed on GPUs by this executor)."""
+        return 0.0
+
+    def map(self, fn: Callable, items: Iterable, *, desc: str = "", progress_stream=None,
+            ticks: int | None = None, task_options: dict | None = None
+            ) -> Iterator[tuple[int, object]]:
+        """Apply ``fn`` to every item; yield ``(index, result)`` as tasks finish.
+
+        Parameters
+        ----------
+        fn : callable
+            A module-level function of one argument (it is pickled to Ray workers), or of two
+            with ``ticks``: ``fn(item, tick)``, where ``tick(n=1)`` reports ``n`` units done.
+        items : iterable
+            Arguments, one task each (picklable).
+        desc : str
+            Progress label; an empty string disables the progress line.
+        progress_stream : file-like, optional
+            Where progress goes (default stderr).
+        ticks : int, optional
+            Total units of work the tasks report through ``tick`` (e.g. examples in shards): the
+            progress line counts those instead of finished tasks.
+        task_options : dict, optional
+            Resources of every task (e.g. ``{"num_cpus": 1, "num_gpus": 0.25}``); only Ray
+            places tasks by them.
+
+        Yields
+        ------
+        index : int
+        result : object or TaskFailure
+            ``fn(item)``, or a :class:`TaskFailure` if it raised.
+        """
+        items = list(items)
+        total = len(items) if ticks is None else ticks
+        progress = Progress(total, desc=desc, stream=progress_stream) if desc else None
+        try:
+            yield from self._run(fn, items, progress, ticks is not None, task_options or {})
+        finally:
+            if progress:
+                progress.close()
+
+    def _run(self, fn, items, progress, ticked: bool, task_options: dict):
+        raise NotImplementedError
+
+
+class SerialExecutor(Executor):
+    """Every task in this process, in order, without Ray (debugging; identical results)."""
+
+    def __repr__(self) -> str:
+        return "SerialExecutor()"
+
+    def _run(self, fn, items, progress, ticked, task_options):
+        tick = progress.update if progress else (lambda n=1: None)
+        for index, item in enumerate(items):
+            yield index, _guarded(fn, item, tick if ticked else None)
+            if progress and not ticked:
+                progress.update()
+
+
+class RayExecutor(Executor):
+    """Tasks on Ray: a local Ray on this machine's cores, or a cluster.
 
     Parameters
     ----------
-    fn : callable
-        A module-level function of one argument (it is pickled to the workers), or of two with
-        ``ticks``: ``fn(item, tick)``, where ``tick(n=1)`` reports ``n`` units of work done.
-    items : iterable
-        Arguments, one task each.
     address, num_cpus
         See :func:`ray_session`.
-    desc : str
-        Progress label; an empty string disables the progress line.
-    serial : bool
-        Run in this process, in order, without Ray (debugging; identical results).
     max_in_flight : int, optional
         Tasks submitted ahead of completion (default: twice the cluster's CPUs), which bounds the
         driver's memory however many items there are.
-    progress_stream : file-like, optional
-        Where progress goes (default stderr).
-    ticks : int, optional
-        Total units of work the tasks report through ``tick`` (e.g. examples in shards): the
-        progress line counts those instead of finished tasks, so long tasks show progress.
-    task_options : dict, optional
-        Ray resource options of every task (e.g. ``{"num_gpus": 0.25}``); ignored with ``serial``.
-
-    Yields
-    ------
-    index : int
-    result : object or TaskFailure
-        ``fn(item)``, or a :class:`TaskFailure` if it raised.
     """
-    items = list(items)
-    total = len(items) if ticks is None else ticks
-    progress = Progress(total, desc=desc, stream=progress_stream) if desc else None
-    try:
-        if serial:
-            tick = (progress.update if progress else (lambda n=1: None))
-            for index, item in enumerate(items):
-                result = _guarded(fn, item, tick if ticks is not None else None)
-                yield index, result
-                if progress and ticks is None:
-                    progress.update()
-            return
-        with ray_session(address, num_cpus=num_cpus) as ray:
+
+    remote = True
+
+    def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
+                 max_in_flight: int | None = None):
+        self.address = address
+        self.num_cpus = num_cpus
+        self.max_in_flight = max_in_flight
+
+    def __repr__(self) -> str:
+        return f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus!r})"
+
+    def session(self):
+        return ray_session(self.address, num_cpus=self.num_cpus)
+
+    def gpus(self) -> float:
+        return cluster_gpus()
+
+    def _run(self, fn, items, progress, ticked, task_options):
+        with ray_session(self.address, num_cpus=self.num_cpus) as ray:
             from ray.util.queue import Queue
 
-            queue = Queue(actor_options={"num_cpus": 0}) if ticks is not None else None
-            remote = ray.remote(_guarded).options(**(task_options or {}))
+            queue = Queue(actor_options={"num_cpus": 0}) if ticked else None
+            remote = ray.remote(_guarded).options(**task_options)
 
             def submit(item):
                 return remote.remote(fn, item, None if queue is None else _QueueTick(queue))
 
-            limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+            limit = self.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
             pending: dict = {}
             queue_iter = iter(enumerate(items))
             for index, item in queue_iter:
@@ -219,10 +275,13 @@ def ray_map(fn: Callable, items: Iterable, *, address: str | None = None,
                 if nxt is not None:
                     pending[submit(nxt[1])] = nxt[0]
                 yield index, result
-                if progress and ticks is None:
+                if progress and not ticked:
                     progress.update()
             if queue is not None and progress:
                 _drain(queue, progress)
-    finally:
-        if progress:
-            progress.close()
+
+
+def executor_for(*, serial: bool = False, address: str | None = None,
+                 num_cpus: int | None = None) -> Executor:
+    """The executor the command-line flags ask for (``--serial``, ``--address``, ``--num-cpus``)."""
+    return SerialExecutor() if serial else RayExecutor(address, num_cpus=num_cpus)

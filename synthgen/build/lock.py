@@ -219,8 +219,7 @@ def store_exists(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def claim_store(url: str, *, resume: bool = False, overwrite: bool = False,
-                can_resume: bool = True):
+def claim_store(url: str, *, resume: bool = False, overwrite: bool = False):
     """Take the write lock of store ``url`` and check that this build may write there.
 
     Every build's first step: nothing is created or wiped before the lock is held, and the
@@ -236,9 +235,8 @@ def claim_store(url: str, *, resume: bool = False, overwrite: bool = False,
     """
     with store_lock(url, lease_s=LEASE_SECONDS):
         if store_exists(url) and not (resume or overwrite):
-            what = "pass --resume to continue it or --overwrite to replace it" if can_resume \
-                else "pass --overwrite to replace it"
-            raise FileExistsError(f"{url} already holds a store: {what}")
+            raise FileExistsError(f"{url} already holds a store: pass --resume to continue it or "
+                                  f"--overwrite to replace it")
         local = Path(url.removeprefix("file://"))
         if "://" not in url.removeprefix("file://") and local.exists():
             _check_local_target(local, url)

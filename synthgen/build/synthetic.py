@@ -3,14 +3,15 @@
 Top to bottom:
 
 1. :func:`discover_sources` finds the background videos and SURREAL clips, fills the camera-motion
-   cache (a Ray task per uncached video) and checks every SURREAL clip (a Ray task each); unusable
-   inputs go to the skipped manifest with their reason.
+   cache (:func:`synthgen.build.motion.build_cache`, a task per uncached video) and checks every
+   SURREAL clip (a task each); unusable inputs go to the skipped manifest with their reason.
 2. :func:`plan_example` decides, from the build seed and the example index alone, which video,
    window, crop, person and person window an example uses, and the example's own seed.
-3. :func:`run_shard` (a Ray task per shard) reads each example's inputs, calls the pure
+3. :func:`run_shard` (a task per shard) reads each example's inputs, calls the pure
    :func:`synthgen.example.make_example`, computes crop flow in batches and writes the whole shard.
-4. The driver (:func:`build`) records each finished shard's skipped inputs in the store's
-   manifest, then marks the shard done; ``resume`` redoes only unmarked shards.
+4. The shard engine (:func:`synthgen.build.engine.build_store`, driven by :class:`SyntheticJob`)
+   records each finished shard's skipped inputs in the store's manifest, then marks the shard
+   done; ``resume`` redoes only unmarked shards.
 
 Nothing depends on scheduling, worker count or cluster size: the same seed and sources give the
 same bytes. An example whose inputs fail to read is re-planned (attempt 1, 2, ...) from its own
@@ -19,24 +20,30 @@ seed sequence, with the failing input recorded as skipped.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import os
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-import synthgen
 from synthgen import store
+from synthgen.build.engine import (
+    BuildRun,
+    Job,
+    ShardResult,
+    StorePlan,
+    build_store,
+    flow_task_options,
+    skipped_lines,
+    sorted_skips,
+)
+from synthgen.build.executor import Executor, SerialExecutor, TaskFailure, executor_for
 from synthgen.config import Config, from_dict
-from synthgen.core.errors import SourceError
+from synthgen.core.errors import Skip, SourceError
 from synthgen.example import Example, make_example
-from synthgen.build.lock import claim_store, store_exists
 from synthgen.sources.surreal import gtflow_path
 from synthgen.steps.camera_motion import integrate_camera_motion
 from synthgen.steps.occluder import OCCLUDED, REASONS as OCCLUDER_REASONS
@@ -75,7 +82,7 @@ class Sources:
 
     videos: tuple[VideoSource, ...]
     people: tuple[PersonSource, ...]
-    skipped: tuple[dict, ...]
+    skipped: tuple[Skip, ...]
     smpl_dir: str
 
     def to_attrs(self) -> dict:
@@ -102,18 +109,15 @@ class ExamplePlan:
     person_start: int
 
 
-def _skip(path, reason: str, detail: str = "") -> dict:
-    return {"path": str(path), "reason": reason, "detail": detail}
-
-
 def _probe_person(path: str):
-    """Ray task: a SURREAL clip's frame count after the reader's consistency checks, or a skip."""
+    """Executor task: a SURREAL clip's frame count after the reader's consistency checks, or its
+    :class:`Skip`."""
     from synthgen.sources.surreal import probe_clip
 
     try:
         return probe_clip(path)
     except SourceError as exc:
-        return _skip(exc.path, exc.reason, exc.detail)
+        return Skip.of(exc)
 
 
 def default_smpl_dir(surreal_dir) -> Path:
@@ -122,8 +126,7 @@ def default_smpl_dir(surreal_dir) -> Path:
 
 
 def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, splits=("train",),
-                     smpl_dir=None, address=None, num_cpus=None, serial=False,
-                     stream=None) -> Sources:
+                     smpl_dir=None, executor: Executor | None = None, stream=None) -> Sources:
     """Find, check and cache every input of a build.
 
     Parameters
@@ -138,6 +141,8 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
         Camera-motion cache directory (shared by builds).
     splits : tuple of str or None
         SURREAL splits to draw people from (None: all).
+    executor : Executor, optional
+        Where the camera motion and the clip checks run (default in this process).
 
     Returns
     -------
@@ -150,9 +155,9 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
     ValueError
         The SMPL models are missing or unusable (one line: which file, why, what to pass).
     """
-    from synthgen.build.executor import TaskFailure, ray_map
+    from synthgen.build.motion import build_cache
     from synthgen.sources.kinetics import find_videos
-    from synthgen.sources.motion_cache import build_cache, cache_file, load
+    from synthgen.sources.motion_cache import cache_file, load
     from synthgen.sources.surreal import check_smpl_dir, find_clips
 
     smpl_dir = Path(smpl_dir) if smpl_dir is not None else default_smpl_dir(surreal_dir)
@@ -162,49 +167,44 @@ def discover_sources(kinetics_dir, surreal_dir, cfg: Config, *, cache_dir, split
         raise ValueError(f"SMPL models: {exc}; pass --smpl DIR, the directory of "
                          f"SMPL_FEMALE.pkl and SMPL_MALE.pkl") from exc
     stream = stream or sys.stderr
+    executor = executor or SerialExecutor()
     length = cfg.clip.length
-    skipped: list[dict] = []
-
-    videos, video_skips = find_videos(kinetics_dir)
-    skipped += [_skip(p, *reason.split(": ", 1)) if ": " in reason else _skip(p, reason)
-                for p, reason in video_skips]
+    videos, skipped = find_videos(kinetics_dir)
     if not videos:
-        skipped.append(_skip(kinetics_dir, "empty", "no background video found"))
+        skipped.append(Skip(kinetics_dir, "empty", "no background video found"))
     clips, clip_skips = find_clips(surreal_dir, splits=splits)
-    skipped += [_skip(p, *reason.split(": ", 1)) if ": " in reason else _skip(p, reason)
-                for p, reason in clip_skips]
+    skipped += clip_skips
     if not clips:
-        skipped.append(_skip(surreal_dir, "empty", _no_clips_detail(surreal_dir, splits)))
+        skipped.append(Skip(surreal_dir, "empty", _no_clips_detail(surreal_dir, splits)))
     if not videos or not clips:  # nothing to build from: stop before any camera motion
         return Sources((), (), tuple(sorted_skips(skipped)), str(smpl_dir.resolve()))
     print(f"camera motion of {len(videos)} background videos (cache {cache_dir})", file=stream)
-    run = build_cache(videos, cache_dir, cfg=cfg.camera_motion, clip=cfg.clip, address=address,
-                      num_cpus=num_cpus, serial=serial, progress_stream=stream)
+    run = build_cache(videos, cache_dir, cfg=cfg.camera_motion, clip=cfg.clip, executor=executor,
+                      progress_stream=stream)
     skipped += run.skipped
-    bad = {item["path"] for item in run.skipped}
+    bad = {skip.file for skip in run.skipped}
     video_sources = []
     for path in sorted(str(v) for v in videos if str(v) not in bad):
         motion = load(cache_file(cache_dir, path, cfg.camera_motion, cfg.clip))
         if motion is None:
-            skipped.append(_skip(path, "error", "camera motion missing from the cache"))
+            skipped.append(Skip(path, "error", "camera motion missing from the cache"))
         elif motion.num_frames < length:
-            skipped.append(_skip(path, "too_short", f"{motion.num_frames} frames at 30 fps, "
-                                                    f"{length} needed"))
+            skipped.append(Skip(path, "too_short", f"{motion.num_frames} frames at 30 fps, "
+                                                   f"{length} needed"))
         else:
             video_sources.append(VideoSource(path, motion.num_frames, tuple(motion.frame_shape)))
 
     paths = sorted(str(c.path) for c in clips)
     print(f"checking {len(paths)} SURREAL clips", file=stream)
     people = []
-    for index, result in sorted(ray_map(_probe_person, paths, address=address, num_cpus=num_cpus,
-                                        serial=serial, desc="clips", progress_stream=stream),
-                                key=lambda item: item[0]):
+    for index, result in sorted(executor.map(_probe_person, paths, desc="clips",
+                                             progress_stream=stream), key=lambda item: item[0]):
         if isinstance(result, TaskFailure):
-            skipped.append(_skip(paths[index], "error", result.error))
-        elif isinstance(result, dict):
+            skipped.append(Skip(paths[index], "error", result.error))
+        elif isinstance(result, Skip):
             skipped.append(result)
         elif result < length:
-            skipped.append(_skip(paths[index], "too_short", f"{result} frames, {length} needed"))
+            skipped.append(Skip(paths[index], "too_short", f"{result} frames, {length} needed"))
         else:
             people.append(PersonSource(paths[index], int(result)))
     return Sources(tuple(video_sources), tuple(people), tuple(sorted_skips(skipped)),
@@ -225,20 +225,14 @@ def _no_clips_detail(surreal_dir, splits) -> str:
 
 def nothing_to_build(sources: Sources) -> str:
     """The one-line reason a build has nothing to draw from, with the skipped inputs summarised."""
-    reasons = Counter(s["reason"] for s in sources.skipped)
-    empty = [f"{s['path']}: {s['detail']}" for s in sources.skipped if s["reason"] == "empty"]
+    reasons = Counter(s.reason for s in sources.skipped)
+    empty = [f"{s.file}: {s.detail}" for s in sources.skipped if s.reason == "empty"]
     missing = " or ".join(what for what, have in (("background video", sources.videos),
                                                   ("SURREAL clip", sources.people)) if not have)
     return (f"nothing to build from: no usable {missing}; skipped inputs: "
             + (", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "none")
             + "".join(f"; {line}" for line in empty)
             + " (check --kinetics, --surreal and --split; each skipped input is listed above)")
-
-
-def sorted_skips(skipped) -> list[dict]:
-    """Skipped inputs without duplicates, in a canonical order (so stores are reproducible)."""
-    unique = {(s["path"], s["reason"], s.get("detail", "")): s for s in skipped}
-    return [unique[k] for k in sorted(unique)]
 
 
 def example_seed(build_seed: int, index: int, attempt: int = 0) -> int:
@@ -294,6 +288,7 @@ def example_inputs(plan: ExamplePlan, sources: Sources, cfg: Config, *, cache_di
     synthgen.core.errors.SourceError
         If an input cannot be read (``exc.path`` names it).
     """
+    from synthgen.build.motion import pair_motion
     from synthgen.sources import kinetics, surreal
     from synthgen.sources.motion_cache import cache_file, load
 
@@ -302,7 +297,7 @@ def example_inputs(plan: ExamplePlan, sources: Sources, cfg: Config, *, cache_di
     motion = load(cache_file(cache_dir, video.path, cfg.camera_motion, cfg.clip))
     if motion is None:
         raise SourceError(video.path, "camera motion missing from the cache: run synthgen motion")
-    pair_motion = motion.pair_motion(start=plan.video_start, length=length, crop_yx=plan.crop_yx,
+    window = pair_motion(motion, start=plan.video_start, length=length, crop_yx=plan.crop_yx,
                                      crop_shape=(cfg.clip.height, cfg.clip.width),
                                      inlier_radius=cfg.camera_motion.inlier_radius)
     background = kinetics.read_clip(video.path, start=plan.video_start, length=length,
@@ -310,7 +305,7 @@ def example_inputs(plan: ExamplePlan, sources: Sources, cfg: Config, *, cache_di
                                     height=cfg.clip.height, width=cfg.clip.width)
     person = surreal.read_clip(sources.people[plan.person].path, smpl_dir=sources.smpl_dir,
                                start=plan.person_start, length=length)
-    return background, integrate_camera_motion(pair_motion), person
+    return background, integrate_camera_motion(window), person
 
 
 def build_example(plan: ExamplePlan, sources: Sources, cfg: Config, *, cache_dir) -> Example:
@@ -337,7 +332,7 @@ def stored_sources(attrs) -> Sources:
     return Sources(tuple(VideoSource(v["path"], v["num_frames"], tuple(v["frame_shape"]))
                          for v in info["videos"]),
                    tuple(PersonSource(p["path"], p["num_frames"]) for p in info["surreal"]),
-                   tuple(attrs.get("skipped", ())), info["smpl"])
+                   tuple(Skip.from_dict(s) for s in attrs.get("skipped", ())), info["smpl"])
 
 
 def rebuild_example(url: str, index: int, *, cache_dir=None) -> tuple[ExamplePlan, Example, dict]:
@@ -399,12 +394,12 @@ def example_arrays(example: Example, plan: ExamplePlan, flow: np.ndarray, cfg: C
 
 
 def make_planned_example(index: int, build_seed: int, sources: Sources, cfg: Config, *,
-                         cache_dir) -> tuple[ExamplePlan, Example, list[dict]]:
+                         cache_dir) -> tuple[ExamplePlan, Example, list[Skip]]:
     """Plan and make example ``index``, re-planning around inputs that fail to read.
 
     Returns the plan that succeeded, its example, and the inputs skipped on the way.
     """
-    skipped: list[dict] = []
+    skipped: list[Skip] = []
     bad_videos: set[int] = set()
     bad_people: set[int] = set()
     video_paths = {v.path: i for i, v in enumerate(sources.videos)}
@@ -415,32 +410,13 @@ def make_planned_example(index: int, build_seed: int, sources: Sources, cfg: Con
         try:
             return plan, build_example(plan, sources, cfg, cache_dir=cache_dir), skipped
         except SourceError as exc:
-            skipped.append(_skip(exc.path, exc.reason, exc.detail))
+            skipped.append(Skip.of(exc))
             failed = str(Path(exc.path))
             if failed in video_paths or plan.video == video_paths.get(exc.path):
                 bad_videos.add(plan.video)
             else:
                 bad_people.add(person_paths.get(failed, plan.person))
     raise RuntimeError(f"example {index}: {MAX_ATTEMPTS} attempts failed on unreadable inputs")
-
-
-def shard_task_options(cfg: Config, *, serial: bool = False) -> dict:
-    """Ray resources of a shard task: one CPU, plus ``gpu_fraction`` of a GPU when crop flow runs
-    on CUDA (so those tasks go to GPU nodes).
-
-    Raises
-    ------
-    RuntimeError
-        Crop flow on CUDA but the Ray cluster has no GPU (the tasks would wait forever).
-    """
-    from synthgen.build.executor import cluster_gpus
-
-    if serial or not cfg.crop_flow.device.startswith("cuda"):
-        return {"num_cpus": 1}
-    if not cluster_gpus():
-        raise RuntimeError(f"crop flow on {cfg.crop_flow.device} but the Ray cluster has no GPU: "
-                           f"use a cluster with GPU nodes or --flow-device cpu")
-    return {"num_cpus": 1, "num_gpus": cfg.crop_flow.gpu_fraction}
 
 
 @dataclass(frozen=True)
@@ -456,18 +432,11 @@ class ShardTask:
     cache_dir: str
 
 
-def run_shard(task: ShardTask, tick=lambda n=1: None) -> dict:
-    """Ray task: make, flow and write one whole shard; returns its statistics (not marked done).
+def run_shard(task: ShardTask, tick=lambda n=1: None) -> ShardResult:
+    """Executor task: make, flow and write one whole shard (not marked done).
 
     ``tick()`` is called after each example (progress).
     """
-    from synthgen.build.executor import single_threaded
-
-    with single_threaded():  # a shard task owns one core (Ray's CPU accounting)
-        return _run_shard(task, tick)
-
-
-def _run_shard(task: ShardTask, tick) -> dict:
     from synthgen.steps.crop_flow import backend_from_config
 
     cfg = from_dict(task.config)
@@ -475,7 +444,7 @@ def _run_shard(task: ShardTask, tick) -> dict:
     group = store.open_group(task.url, mode="r+")
     with_truth = bool(group.attrs.get("gt_crop_flow"))
     rows: list[dict] = []
-    skipped: list[dict] = []
+    skipped: list[Skip] = []
     for index in task.indices:
         plan, example, skips = make_planned_example(index, task.build_seed, task.sources, cfg,
                                                     cache_dir=task.cache_dir)
@@ -485,8 +454,7 @@ def _run_shard(task: ShardTask, tick) -> dict:
         tick()
     arrays = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
     store.write_shard(group, task.shard, arrays)
-    return {"shard": task.shard, "examples": len(rows), "skipped": skipped,
-            "occluded": int(np.sum(arrays["occluder_reason"] == OCCLUDER_REASONS.index(OCCLUDED)))}
+    return ShardResult(task.shard, len(rows), tuple(skipped))
 
 
 def _store_attrs(cfg: Config, sources: Sources, build_seed: int, flow_backend) -> dict:
@@ -498,20 +466,58 @@ def _store_attrs(cfg: Config, sources: Sources, build_seed: int, flow_backend) -
         "gt_crop_flow": bool(sources.people) and all(gtflow_path(p.path).exists()
                                                      for p in sources.people),
         "sources": sources.to_attrs(),
-        "skipped": list(sources.skipped),
+        "skipped": [s.to_dict() for s in sources.skipped],
         "occluder_reasons": list(OCCLUDER_REASONS),
         "genders": list(store.GENDERS),
         "summary": None,
     }
 
 
-def _check_resumable(group, expected: dict) -> None:
-    expected = json.loads(json.dumps(expected))  # as stored: tuples become lists
-    for key in ("config", "seed", "crop_flow", "sources", "num_examples", "examples_per_shard"):
-        if group.attrs.get(key) != expected[key]:
-            raise ValueError(f"cannot resume: the store's {key!r} differs from this build's "
-                             f"(different data, seed or pipeline?); use a new --out, or drop "
-                             f"--resume and pass --overwrite to start again")
+class SyntheticJob(Job):
+    """The synthetic build as a job of the shard engine: discovery in :meth:`prepare`, one
+    :class:`ShardTask` per shard, :func:`run_shard` per task."""
+
+    desc = "examples"
+    run_shard = staticmethod(run_shard)
+
+    def __init__(self, kinetics_dir, surreal_dir, *, num_examples: int, seed: int, cfg: Config,
+                 flow_backend, cache_dir: str, splits, smpl_dir):
+        self.kinetics_dir, self.surreal_dir = kinetics_dir, surreal_dir
+        self.num_examples, self.seed, self.cfg = num_examples, seed, cfg
+        self.flow_backend, self.cache_dir = flow_backend, cache_dir
+        self.splits, self.smpl_dir = splits, smpl_dir
+        self.sources: Sources | None = None
+
+    def prepare(self, executor: Executor, stream) -> StorePlan:
+        cfg = self.cfg
+        sources = discover_sources(self.kinetics_dir, self.surreal_dir, cfg,
+                                   cache_dir=self.cache_dir, splits=self.splits,
+                                   smpl_dir=self.smpl_dir, executor=executor, stream=stream)
+        if not sources.videos or not sources.people:
+            for skip in sources.skipped:
+                print(f"skipped {skip}", file=stream)
+            raise RuntimeError(nothing_to_build(sources))
+        self.sources = sources
+        return StorePlan(num_examples=self.num_examples, num_frames=cfg.clip.length,
+                         crop_size=cfg.crops.size, examples_per_shard=cfg.store.examples_per_shard,
+                         attrs=_store_attrs(cfg, sources, self.seed, self.flow_backend),
+                         resume_keys=("config", "seed", "crop_flow", "sources"),
+                         clevel=cfg.store.clevel, flow_quantum=cfg.store.flow_quantum,
+                         omit=tuple(cfg.store.omit))
+
+    def tasks(self, url: str, group, shards: list[int]) -> list[ShardTask]:
+        return [ShardTask(url, s, tuple(range(store.shard_slice(group, s).start,
+                                              store.shard_slice(group, s).stop)),
+                          self.seed, self.sources, self.cfg.to_dict(), self.cache_dir)
+                for s in shards]
+
+    def task_options(self, executor: Executor) -> dict:
+        return flow_task_options(self.cfg.crop_flow, executor)
+
+    def summary(self, group) -> dict:
+        reasons = np.asarray(group["occluder_reason"][:])
+        return {"examples": int(group.attrs["num_examples"]),
+                "occluded_fraction": float(np.mean(reasons == OCCLUDER_REASONS.index(OCCLUDED)))}
 
 
 @dataclass(frozen=True)
@@ -523,12 +529,17 @@ class BuildSummary:
     shards_built: int
     shards_reused: int
     occluded_fraction: float
-    skipped: tuple[dict, ...]
+    skipped: tuple[Skip, ...]
     bytes_on_disk: int | None
     seconds: float
 
+    @classmethod
+    def of(cls, run: BuildRun) -> BuildSummary:
+        return cls(run.url, run.summary["examples"], run.shards_built, run.shards_reused,
+                   run.summary["occluded_fraction"], run.skipped, _bytes_on_disk(run.url),
+                   run.seconds)
+
     def lines(self) -> list[str]:
-        reasons = Counter(s["reason"] for s in self.skipped)
         out = [f"store {self.url}: {self.examples} examples ({self.shards_built} shards built, "
                f"{self.shards_reused} reused) in {self.seconds:.1f} s "
                f"({self.examples / max(self.seconds, 1e-9):.2f} examples/s)",
@@ -536,11 +547,7 @@ class BuildSummary:
         if self.bytes_on_disk is not None:
             out.append(f"{self.bytes_on_disk / 1e6:.1f} MB on disk, "
                        f"{self.bytes_on_disk / max(self.examples, 1) / 1e6:.2f} MB per example")
-        out.append(f"skipped inputs: {len(self.skipped)}"
-                   + "".join(f"; {n} {r}" for r, n in sorted(reasons.items())))
-        out += [f"  {s['path']}: {s['reason']} {s.get('detail', '')}".rstrip()
-                for s in self.skipped]
-        return out
+        return out + skipped_lines(self.skipped)
 
 
 def _bytes_on_disk(url: str) -> int | None:
@@ -560,6 +567,8 @@ def build(kinetics_dir, surreal_dir, out: str, *, num_examples: int, seed: int =
     are posed with; default :func:`default_smpl_dir` (the demo data's ``smpl``).
     The arguments, the crop-flow backend and the store location are checked, and the store's
     write lock (:mod:`synthgen.build.lock`) taken, before any work; the lock is held to the end.
+    ``address``, ``num_cpus`` and ``serial`` choose the executor
+    (:func:`synthgen.build.executor.executor_for`).
 
     Raises
     ------
@@ -575,77 +584,17 @@ def build(kinetics_dir, surreal_dir, out: str, *, num_examples: int, seed: int =
     SourceError
         A FlowNet checkpoint that cannot be used.
     """
-    from synthgen.build.executor import ray_session
     from synthgen.steps.crop_flow import backend_from_config
 
-    start = time.monotonic()
     cfg = cfg or Config()
     if seed < 0:
         raise ValueError(f"the build seed must be >= 0, got {seed}: pass --seed 0 or more")
     if num_examples < 1:
         raise ValueError(f"need at least one example, got --num-examples {num_examples}")
     flow_backend = backend_from_config(cfg.crop_flow)  # refuse a bad backend before any work
-    with claim_store(out, resume=resume, overwrite=overwrite):
-        session = contextlib.nullcontext() if serial else ray_session(address, num_cpus=num_cpus)
-        with session:
-            return _build(kinetics_dir, surreal_dir, out, num_examples=num_examples, seed=seed,
-                          cfg=cfg, flow_backend=flow_backend,
-                          cache_dir=str(cache_dir or default_cache_dir()), splits=splits,
-                          smpl_dir=smpl_dir, resume=resume, address=address,
-                          num_cpus=num_cpus, serial=serial, stream=stream or sys.stderr,
-                          start=start)
-
-
-def _build(kinetics_dir, surreal_dir, out, *, num_examples, seed, cfg, flow_backend, cache_dir,
-           splits, smpl_dir, resume, address, num_cpus, serial, stream, start) -> BuildSummary:
-    from synthgen.build.executor import TaskFailure, ray_map
-
-    sources = discover_sources(kinetics_dir, surreal_dir, cfg, cache_dir=cache_dir, splits=splits,
-                               smpl_dir=smpl_dir, address=address, num_cpus=num_cpus,
-                               serial=serial, stream=stream)
-    if not sources.videos or not sources.people:
-        for item in sources.skipped:
-            print(f"skipped {item['path']}: {item['reason']} {item['detail']}".rstrip(),
-                  file=stream)
-        raise RuntimeError(nothing_to_build(sources))
-    per_shard = cfg.store.examples_per_shard
-    attrs = _store_attrs(cfg, sources, seed, flow_backend)
-    expected = {**attrs, "num_examples": num_examples, "examples_per_shard": per_shard}
-    if resume and store_exists(out):
-        group = store.open_group(out, mode="r+")
-        _check_resumable(group, expected)
-    else:
-        group = store.create_store(out, num_examples=num_examples, num_frames=cfg.clip.length,
-                                   crop_size=cfg.crops.size, examples_per_shard=per_shard,
-                                   attrs=attrs, clevel=cfg.store.clevel,
-                                   flow_quantum=cfg.store.flow_quantum, omit=cfg.store.omit)
-    done = store.finished_shards(group)
-    todo = [int(s) for s in np.flatnonzero(~done)]
-    tasks = [ShardTask(out, s, tuple(range(store.shard_slice(group, s).start,
-                                           store.shard_slice(group, s).stop)),
-                       seed, sources, cfg.to_dict(), cache_dir) for s in todo]
-    print(f"building {num_examples} examples in {len(done)} shards of {per_shard} "
-          f"({len(done) - len(todo)} already done)", file=stream)
-    failures = []
-    for index, result in ray_map(run_shard, tasks, address=address, num_cpus=num_cpus,
-                                 serial=serial, desc="examples", progress_stream=stream,
-                                 ticks=sum(len(t.indices) for t in tasks),
-                                 task_options=shard_task_options(cfg, serial=serial)):
-        if isinstance(result, TaskFailure):
-            failures.append(f"shard {tasks[index].shard}: {result.error}")
-            print(f"shard {tasks[index].shard} failed: {result.traceback}", file=stream)
-            continue
-        if result["skipped"]:
-            group.attrs["skipped"] = sorted_skips(list(group.attrs["skipped"]) + result["skipped"])
-        store.mark_done(group, result["shard"])
-    if failures:
-        raise RuntimeError(f"{len(failures)} shards failed (finished shards are kept; fix the "
-                           f"cause and rerun with --resume): " + "; ".join(failures))
-    reasons = np.asarray(group["occluder_reason"][:])
-    occluded = float(np.mean(reasons == OCCLUDER_REASONS.index(OCCLUDED)))
-    skipped = tuple(group.attrs["skipped"])
-    group.attrs["summary"] = {"examples": num_examples, "occluded_fraction": occluded,
-                              "skipped_inputs": len(skipped),
-                              "synthgen_version": synthgen.__version__}
-    return BuildSummary(out, num_examples, len(todo), len(done) - len(todo), occluded, skipped,
-                        _bytes_on_disk(out), time.monotonic() - start)
+    job = SyntheticJob(kinetics_dir, surreal_dir, num_examples=num_examples, seed=seed, cfg=cfg,
+                       flow_backend=flow_backend, cache_dir=str(cache_dir or default_cache_dir()),
+                       splits=splits, smpl_dir=smpl_dir)
+    run = build_store(job, out, resume=resume, overwrite=overwrite, stream=stream,
+                      executor=executor_for(serial=serial, address=address, num_cpus=num_cpus))
+    return BuildSummary.of(run)

@@ -6,10 +6,15 @@ Top to bottom:
    (restricted unpickler, keys, shapes, frame counts) and the presence of every image, applies
    the protocol of :mod:`synthgen.steps.detections` to each actor and plans its clip windows.
    Unusable sequences and actors go to the skipped manifest with their reason.
-2. :func:`run_shard` (a Ray task per shard) reads each clip's frames at full resolution, crops
+2. :func:`run_shard` (a task per shard) reads each clip's frames at full resolution, crops
    them with the clip's boxes (``synthgen.steps.crops``), runs the crop-flow backend named by the
    pipeline on the paired crops and writes the whole shard (:func:`synthgen.store.schema_3dpw`).
-3. The driver marks finished shards done and records skipped inputs.
+3. The shard engine (:func:`synthgen.build.engine.build_store`, driven by :class:`ThreeDPWJob`)
+   records skipped inputs and marks finished shards done; ``resume`` redoes only unmarked shards.
+   Shard tasks ask Ray for ``crop_flow.gpu_fraction`` of a GPU when crop flow runs on CUDA.
+
+The pipeline's ``clip.length`` is the clip length and its ``store.examples_per_shard`` the shard
+size (a shard is assembled in memory: ~11 MB of crops and flow per 31-frame clip).
 
 The store records its crop-flow backend under ``attrs["crop_flow"]`` exactly as a training store
 does; :func:`check_same_backend` refuses a training store whose backend differs
@@ -18,37 +23,32 @@ does; :func:`check_same_backend` refuses a training store whose backend differs
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
-import sys
-import time
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-import synthgen
 from synthgen import store
-from synthgen.config import Config
-from synthgen.core.errors import SourceError
+from synthgen.build.engine import (
+    BuildRun,
+    Job,
+    ShardResult,
+    StorePlan,
+    build_store,
+    flow_task_options,
+    skipped_lines,
+    sorted_skips,
+)
+from synthgen.build.executor import Executor, executor_for
+from synthgen.config import Config, from_dict
+from synthgen.core.errors import Skip, SourceError
 from synthgen.core.joints import CONFIDENCE_THRESHOLD, MIN_VISIBLE, SMPL_FROM_OPENPOSE
-from synthgen.build.lock import claim_store
-from synthgen.core.progress import Progress
 from synthgen.steps.detections import (
     VISIBILITY_BITS,
     ActorTrack,
     actor_track,
     clip_windows,
 )
-
-#: Clips per shard (a shard is assembled in memory: ~11 MB of crops and flow per 31-frame clip).
-EXAMPLES_PER_SHARD = 16
-
-
-def _skip(path, reason: str, detail: str = "") -> dict:
-    return {"path": str(path), "reason": reason, "detail": detail}
-
 
 @dataclass(frozen=True)
 class SequenceSource:
@@ -103,7 +103,7 @@ def track(actor, cfg: Config, protocol: Protocol) -> ActorTrack:
 
 
 def discover(root, cfg: Config, protocol: Protocol, *, splits=("test",)
-             ) -> tuple[list[SequenceSource], list[ClipPlan], list[dict]]:
+             ) -> tuple[list[SequenceSource], list[ClipPlan], list[Skip]]:
     """Read and check every sequence of ``splits`` under a 3DPW root and plan its clips.
 
     Returns
@@ -112,36 +112,34 @@ def discover(root, cfg: Config, protocol: Protocol, *, splits=("test",)
         Sorted by path.
     plans : list of ClipPlan
         By sequence, actor, start.
-    skipped : list of dict
-        ``{"path", "reason", "detail"}`` per unusable sequence (unreadable, unsafe, missing key
-        or image) or actor (shorter than a clip, never detected).
+    skipped : list of Skip
+        Each unusable sequence (unreadable, unsafe, missing key or image) or actor (shorter than
+        a clip, never detected), sorted.
     """
-    from synthgen.build.synthetic import sorted_skips
     from synthgen.sources.threedpw import check_images, find_sequences, read_sequence
 
-    found, skips = find_sequences(root, splits=splits)
-    skipped = [_skip(p, *reason.split(": ", 1)) for p, reason in skips]
+    found, skipped = find_sequences(root, splits=splits)
     if not found:
-        skipped.append(_skip(root, "empty", f"no 3DPW sequence file found (splits {list(splits)})"))
+        skipped.append(Skip(root, "empty", f"no 3DPW sequence file found (splits {list(splits)})"))
     sources, plans = [], []
     for item in found:
         try:
             sequence = read_sequence(item.path)
             frame_shape = check_images(item.image_dir, sequence.img_frame_ids)
         except SourceError as exc:
-            skipped.append(_skip(exc.path, exc.reason, exc.detail))
+            skipped.append(Skip.of(exc))
             continue
         actor_plans = []
         for a, actor in enumerate(sequence.actors):
             starts, first_cover = clip_windows(sequence.num_frames, protocol.clip_length)
             if starts.size == 0:
-                skipped.append(_skip(item.path, "too_short", f"actor {a}: {sequence.num_frames} "
-                                     f"frames, {protocol.clip_length} needed"))
+                skipped.append(Skip(item.path, "too_short", f"actor {a}: {sequence.num_frames} "
+                                    f"frames, {protocol.clip_length} needed"))
                 continue
             try:
                 track(actor, cfg, protocol)
             except ValueError as exc:
-                skipped.append(_skip(item.path, "no_detection", f"actor {a}: {exc}"))
+                skipped.append(Skip(item.path, "no_detection", f"actor {a}: {exc}"))
                 continue
             actor_plans += [ClipPlan(len(sources), a, int(s), tuple(bool(c) for c in cover))
                             for s, cover in zip(starts, first_cover)]
@@ -222,9 +220,9 @@ class ShardTask:
     protocol: Protocol
 
 
-def run_shard(task: ShardTask) -> dict:
-    """Ray task: read, crop, flow and write one whole shard (not marked done); its statistics."""
-    from synthgen.config import from_dict
+def run_shard(task: ShardTask, tick=lambda n=1: None) -> ShardResult:
+    """Executor task: read, crop, flow and write one whole shard (not marked done); ``tick()``
+    after each clip."""
     from synthgen.sources.threedpw import read_frames, read_sequence
     from synthgen.steps.crop_flow import backend_from_config
 
@@ -244,15 +242,15 @@ def run_shard(task: ShardTask) -> dict:
             ids = sequence.img_frame_ids[plan.start:plan.start + len(plan.first_cover)]
             frames = read_frames(source.image_dir, ids)
         except SourceError as exc:
-            skipped.append(_skip(exc.path, exc.reason, f"clip of actor {plan.actor} from frame "
-                                                       f"{plan.start} left empty: {exc.detail}"))
+            skipped.append(Skip.of(exc, f"clip of actor {plan.actor} from frame {plan.start} "
+                                        f"left empty: {exc.detail}"))
             rows.append(_failed_row(plan, cfg))
-            continue
-        rows.append(clip_arrays(sequence, plan, tracks[plan.actor], frames, backend, cfg))
+        else:
+            rows.append(clip_arrays(sequence, plan, tracks[plan.actor], frames, backend, cfg))
+        tick()
     arrays = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
     store.write_shard(store.open_group(task.url, mode="r+"), task.shard, arrays)
-    return {"shard": task.shard, "examples": len(rows), "skipped": skipped,
-            "evaluated_frames": int(arrays["evaluate"].sum())}
+    return ShardResult(task.shard, len(rows), tuple(skipped))
 
 
 def check_same_backend(training_url: str, crop_flow: dict, cfg: Config) -> None:
@@ -282,6 +280,46 @@ def check_same_backend(training_url: str, crop_flow: dict, cfg: Config) -> None:
                                 "training data")
 
 
+class ThreeDPWJob(Job):
+    """The 3DPW build as a job of the shard engine."""
+
+    desc = "clips"
+    run_shard = staticmethod(run_shard)
+
+    def __init__(self, root, *, cfg: Config, crop_flow: dict, splits):
+        self.root, self.cfg, self.crop_flow, self.splits = root, cfg, crop_flow, splits
+        self.protocol = Protocol(clip_length=cfg.clip.length)
+        self.sources: list[SequenceSource] = []
+        self.plans: list[ClipPlan] = []
+
+    def prepare(self, executor: Executor, stream) -> StorePlan:
+        cfg, protocol = self.cfg, self.protocol
+        self.sources, self.plans, skipped = discover(self.root, cfg, protocol, splits=self.splits)
+        print(f"{len(self.sources)} usable sequences, {len(self.plans)} clips of "
+              f"{protocol.clip_length} frames", file=stream)
+        if not self.plans:
+            raise RuntimeError("no usable 3DPW clip: " + "; ".join(str(s) for s in skipped))
+        attrs = {"config": cfg.to_dict(), "crop_flow": self.crop_flow,
+                 "sources": {"sequences": [dataclasses.asdict(s) for s in self.sources]},
+                 "skipped": [s.to_dict() for s in skipped], "genders": list(store.GENDERS),
+                 "protocol": protocol.to_attrs(), "summary": None}
+        return StorePlan(num_examples=len(self.plans), num_frames=protocol.clip_length,
+                         crop_size=cfg.crops.size, examples_per_shard=cfg.store.examples_per_shard,
+                         attrs=attrs, resume_keys=("config", "crop_flow", "sources", "protocol"),
+                         kind="3dpw", clevel=cfg.store.clevel, flow_quantum=cfg.store.flow_quantum)
+
+    def tasks(self, url: str, group, shards: list[int]) -> list[ShardTask]:
+        return [ShardTask(url, s, tuple(self.plans[store.shard_slice(group, s)]),
+                          tuple(self.sources), self.cfg.to_dict(), self.protocol) for s in shards]
+
+    def task_options(self, executor: Executor) -> dict:
+        return flow_task_options(self.cfg.crop_flow, executor)
+
+    def summary(self, group) -> dict:
+        return {"clips": len(self.plans), "sequences": len(self.sources),
+                "evaluated_frames": int(np.asarray(group["evaluate"][:]).sum())}
+
+
 @dataclass(frozen=True)
 class Summary3DPW:
     """What a 3DPW build produced (``seconds`` measured, not stored)."""
@@ -290,26 +328,29 @@ class Summary3DPW:
     sequences: int
     clips: int
     evaluated_frames: int
-    skipped: tuple[dict, ...]
+    shards_built: int
+    shards_reused: int
+    skipped: tuple[Skip, ...]
     seconds: float
 
+    @classmethod
+    def of(cls, run: BuildRun) -> Summary3DPW:
+        return cls(run.url, run.summary["sequences"], run.summary["clips"],
+                   run.summary["evaluated_frames"], run.shards_built, run.shards_reused,
+                   run.skipped, run.seconds)
+
     def lines(self) -> list[str]:
-        reasons = Counter(s["reason"] for s in self.skipped)
-        out = [f"store {self.url}: {self.clips} clips from {self.sequences} sequences, "
-               f"{self.evaluated_frames} frames to evaluate, in {self.seconds:.1f} s",
-               f"skipped inputs: {len(self.skipped)}"
-               + "".join(f"; {n} {r}" for r, n in sorted(reasons.items()))]
-        out += [f"  {s['path']}: {s['reason']} {s.get('detail', '')}".rstrip()
-                for s in self.skipped]
-        return out
+        return ([f"store {self.url}: {self.clips} clips from {self.sequences} sequences, "
+                 f"{self.evaluated_frames} frames to evaluate ({self.shards_built} shards built, "
+                 f"{self.shards_reused} reused), in {self.seconds:.1f} s"]
+                + skipped_lines(self.skipped))
 
 
-def build_3dpw(root, out: str, *, cfg: Config | None = None, protocol: Protocol | None = None,
-               splits=("test",), examples_per_shard: int = EXAMPLES_PER_SHARD,
-               match_store: str | None = None, overwrite: bool = False,
+def build_3dpw(root, out: str, *, cfg: Config | None = None, splits=("test",),
+               match_store: str | None = None, resume: bool = False, overwrite: bool = False,
                address: str | None = None, num_cpus: int | None = None, serial: bool = False,
                stream=None) -> Summary3DPW:
-    """Build a store of 3DPW evaluation clips (module docstring).
+    """Build (or resume) a store of 3DPW evaluation clips (module docstring).
 
     Parameters
     ----------
@@ -318,84 +359,34 @@ def build_3dpw(root, out: str, *, cfg: Config | None = None, protocol: Protocol 
     out : str
         Store path or fsspec URL.
     cfg : Config, optional
-        ``crops``, ``crop_flow`` and ``store.flow_quantum`` / ``store.clevel`` are used.
-    protocol : Protocol, optional
-        Clip length, confidence threshold, minimum visible keypoints.
+        ``clip.length`` (frames per clip), ``crops``, ``crop_flow`` and ``store`` (shard size,
+        flow quantum, compression) are used.
     match_store : str, optional
         A training store whose crop-flow backend and crops this build must match.
+    resume : bool
+        Continue a killed build of the same inputs and pipeline (finished shards are kept).
+    address, num_cpus, serial
+        The executor (:func:`synthgen.build.executor.executor_for`).
 
     Raises
     ------
     FileExistsError
-        ``out`` holds a store and ``overwrite`` is false.
+        ``out`` holds a store and neither ``resume`` nor ``overwrite`` is given.
     synthgen.build.lock.StoreLockedError, synthgen.build.lock.StoreAccessError
-        Another build is writing ``out``, or it cannot be written (:func:`synthgen.build.lock.claim_store`).
+        Another build is writing ``out``, or it cannot be written.
     ValueError
-        Backend or crops differ from ``match_store``.
+        Backend or crops differ from ``match_store``; ``resume`` on a store of other inputs.
     RuntimeError
         No usable clip, or shards that failed (their errors are listed).
     """
     from synthgen.steps.crop_flow import backend_from_config
 
-    start_time = time.monotonic()
-    stream = stream or sys.stderr
     cfg = cfg or Config()
-    protocol = protocol or Protocol()
     backend = backend_from_config(cfg.crop_flow)
     crop_flow = {"name": backend.name, "params": backend.params}
     if match_store is not None:
         check_same_backend(match_store, crop_flow, cfg)
-    if examples_per_shard < 1:
-        raise ValueError(f"need at least 1 clip per shard, got {examples_per_shard}")
-    with claim_store(out, overwrite=overwrite, can_resume=False):
-        return _build_3dpw(root, out, cfg=cfg, protocol=protocol, splits=splits,
-                           examples_per_shard=examples_per_shard, crop_flow=crop_flow,
-                           address=address, num_cpus=num_cpus, serial=serial, stream=stream,
-                           start_time=start_time)
-
-
-def _build_3dpw(root, out, *, cfg, protocol, splits, examples_per_shard, crop_flow, address,
-                num_cpus, serial, stream, start_time) -> Summary3DPW:
-    from synthgen.build.synthetic import sorted_skips
-    from synthgen.build.executor import TaskFailure, ray_map, ray_session
-
-    sources, plans, skipped = discover(root, cfg, protocol, splits=splits)
-    print(f"{len(sources)} usable sequences, {len(plans)} clips of {protocol.clip_length} frames",
-          file=stream)
-    if not plans:
-        raise RuntimeError("no usable 3DPW clip: "
-                           + "; ".join(f"{s['path']}: {s['reason']} {s['detail']}"
-                                       for s in skipped))
-    attrs = {"config": cfg.to_dict(), "crop_flow": crop_flow,
-             "sources": {"sequences": [dataclasses.asdict(s) for s in sources]}, "skipped": skipped,
-             "genders": list(store.GENDERS), "protocol": protocol.to_attrs(), "summary": None}
-    group = store.create_store(out, num_examples=len(plans), num_frames=protocol.clip_length,
-                               crop_size=cfg.crops.size, examples_per_shard=examples_per_shard,
-                               attrs=json.loads(json.dumps(attrs)), clevel=cfg.store.clevel,
-                               flow_quantum=cfg.store.flow_quantum, kind="3dpw")
-    tasks = [ShardTask(out, s, tuple(plans[store.shard_slice(group, s)]), tuple(sources),
-                       cfg.to_dict(), protocol) for s in range(group.attrs["num_shards"])]
-    session = contextlib.nullcontext() if serial else ray_session(address, num_cpus=num_cpus)
-    progress = Progress(len(plans), desc="clips", stream=stream)
-    failures, evaluated = [], 0
-    with session:
-        for index, result in ray_map(run_shard, tasks, address=address, num_cpus=num_cpus,
-                                     serial=serial):
-            if isinstance(result, TaskFailure):
-                failures.append(f"shard {tasks[index].shard}: {result.error}")
-                continue
-            if result["skipped"]:
-                group.attrs["skipped"] = sorted_skips(list(group.attrs["skipped"])
-                                                      + result["skipped"])
-            store.mark_done(group, result["shard"])
-            evaluated += result["evaluated_frames"]
-            progress.update(result["examples"])
-    progress.close()
-    if failures:
-        raise RuntimeError(f"{len(failures)} shards failed: " + "; ".join(failures))
-    skipped = tuple(group.attrs["skipped"])
-    group.attrs["summary"] = {"clips": len(plans), "sequences": len(sources),
-                              "evaluated_frames": evaluated, "skipped_inputs": len(skipped),
-                              "synthgen_version": synthgen.__version__}
-    return Summary3DPW(out, len(sources), len(plans), evaluated, skipped,
-                       time.monotonic() - start_time)
+    job = ThreeDPWJob(root, cfg=cfg, crop_flow=crop_flow, splits=splits)
+    run = build_store(job, out, resume=resume, overwrite=overwrite, stream=stream,
+                      executor=executor_for(serial=serial, address=address, num_cpus=num_cpus))
+    return Summary3DPW.of(run)

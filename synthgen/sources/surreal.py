@@ -54,6 +54,7 @@ from synthgen.core.errors import (
     MissingKeyError,
     NonFiniteError,
     ShortClipError,
+    Skip,
     SourceError,
 )
 from synthgen.core.joints import (JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX,
@@ -196,7 +197,7 @@ def _clip_files(mp4_path: Path) -> tuple[Path, Path, Path, Path]:
     return files
 
 
-def find_clips(root, *, splits=None, count_frames: bool = False) -> tuple[list[ClipInfo], list[tuple[str, str]]]:
+def find_clips(root, *, splits=None, count_frames: bool = False) -> tuple[list[ClipInfo], list[Skip]]:
     """Every SURREAL clip under ``root``, at any depth.
 
     Parameters
@@ -214,8 +215,8 @@ def find_clips(root, *, splits=None, count_frames: bool = False) -> tuple[list[C
     -------
     clips : list of ClipInfo
         Complete clips, sorted by path.
-    skipped : list of (str, str)
-        ``(path, "reason: detail")`` for each incomplete clip (a ``.mat`` missing or empty, or, when
+    skipped : list of Skip
+        Each incomplete clip (a ``.mat`` missing or empty, or, when
         counting, an undecodable video), sorted by path. Never raised.
 
     Raises
@@ -246,7 +247,7 @@ def find_clips(root, *, splits=None, count_frames: bool = False) -> tuple[list[C
                 _clip_files(mp4)
                 num_frames = probe(mp4).num_frames if count_frames else None
             except SourceError as exc:
-                skipped.append((str(mp4), f"{exc.reason}: {_describe(exc, mp4)}"))
+                skipped.append(Skip(mp4, exc.reason, _describe(exc, mp4)))
                 continue
             clips.append(ClipInfo(mp4, split, match["sequence"], int(match["clip"]), num_frames))
     clips.sort(key=lambda c: str(c.path))

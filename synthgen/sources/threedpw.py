@@ -40,6 +40,7 @@ from synthgen.core.errors import (
     InconsistentDataError,
     MissingFileError,
     MissingKeyError,
+    Skip,
     SourceError,
 )
 
@@ -151,9 +152,9 @@ def find_sequences(root, *, splits=("test",)) -> tuple[list[SequenceFile], list[
     -------
     sequences : list of SequenceFile
         Sorted by path. Only the files' presence is checked (see :func:`read_sequence`).
-    skipped : list of (str, str)
-        ``(path, "reason: detail")``: a split directory or an image directory that is missing,
-        an empty sequence file. Never raised.
+    skipped : list of Skip
+        A split directory or an image directory that is missing, an empty sequence file. Never
+        raised.
 
     Raises
     ------
@@ -173,15 +174,15 @@ def find_sequences(root, *, splits=("test",)) -> tuple[list[SequenceFile], list[
     for split in splits:
         folder = root / "sequenceFiles" / split
         if not folder.is_dir():
-            skipped.append((str(folder), "missing_file: split directory does not exist"))
+            skipped.append(Skip(folder, MissingFileError.reason, "split directory does not exist"))
             continue
         for pkl in sorted(folder.glob("*.pkl")):
             image_dir = root / "imageFiles" / pkl.stem
             if pkl.stat().st_size == 0:
-                skipped.append((str(pkl), "empty: file is empty (0 bytes)"))
+                skipped.append(Skip(pkl, EmptyInputError.reason, "file is empty (0 bytes)"))
             elif not image_dir.is_dir():
-                skipped.append((str(pkl), f"missing_file: image directory {image_dir} "
-                                          f"does not exist"))
+                skipped.append(Skip(pkl, MissingFileError.reason,
+                                    f"image directory {image_dir} does not exist"))
             else:
                 sequences.append(SequenceFile(pkl, pkl.stem, split, image_dir))
     return sorted(sequences, key=lambda s: str(s.path)), sorted(skipped)

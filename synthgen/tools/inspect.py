@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthgen import store
+from synthgen.build.engine import skipped_lines
+from synthgen.core.errors import Skip
 from synthgen.steps.visibility import BEHIND_DEPTH, OCCLUDER, OUTSIDE_FRAME, TOTAL_OCCLUSION
 
 #: Visibility bits with their report names, in bit order.
@@ -487,12 +489,7 @@ def _statistics_lines(s: Statistics) -> list[str]:
 
 def _tail_lines(attrs, problems, finished, verifications) -> list[str]:
     lines = []
-    skipped = list(attrs.get("skipped", []))
-    reasons = Counter(item["reason"] for item in skipped)
-    lines += ["", f"skipped inputs: {len(skipped)}"
-              + "".join(f"; {r} {n}" for r, n in sorted(reasons.items()))]
-    lines += [f"  {item['path']}: {item['reason']} {item.get('detail', '')}".rstrip()
-              for item in skipped]
+    lines += [""] + skipped_lines([Skip.from_dict(s) for s in attrs.get("skipped", [])])
     bad_shards = sorted({p.shard for p in problems})
     lines += ["", f"integrity: {int(finished.sum()) - len(bad_shards)} of {int(finished.sum())} "
                   f"finished shards readable" + ("" if bad_shards else ": OK")]

@@ -1,4 +1,5 @@
-"""A local Ray starts with token authentication on and without Ray's opt-out warning."""
+"""Executors: the shared suite (``synthgen.testing.executor``) for Serial and Ray, and a local
+Ray that starts with token authentication on and without Ray's opt-out warning."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ import os
 import subprocess
 import sys
 import textwrap
+
+import pytest
+
+from synthgen.build.executor import RayExecutor, SerialExecutor, executor_for
+from synthgen.testing.executor import ExecutorSuite, square_or_fail
 
 
 def test_local_ray_keeps_token_auth_and_prints_no_warning(tmp_path):
@@ -24,3 +30,34 @@ def test_local_ray_keeps_token_auth_and_prints_no_warning(tmp_path):
     assert "mode token" in done.stdout
     assert "Token authentication" not in done.stderr, done.stderr
     assert (tmp_path / ".ray" / "auth_token").is_file()  # authentication really is on
+
+
+class TestSerialExecutor(ExecutorSuite):
+    @pytest.fixture(scope="class")
+    def executor(self):
+        return SerialExecutor()
+
+    def test_tasks_run_here_in_order(self, executor):
+        assert [i for i, _ in executor.map(square_or_fail, range(5))] == list(range(5))
+
+
+class TestRayExecutor(ExecutorSuite):
+    @pytest.fixture(scope="class")
+    def executor(self):
+        executor = RayExecutor(num_cpus=2, max_in_flight=2)
+        with executor.session():  # one local Ray for the class, shut down after it
+            yield executor
+
+    def test_tasks_run_in_worker_processes(self, executor):
+        pids = {pid for _, pid in executor.map(worker_pid, range(4))}
+        assert os.getpid() not in pids
+
+
+def test_executor_for_follows_the_flags():
+    assert isinstance(executor_for(serial=True), SerialExecutor)
+    ray = executor_for(address="auto", num_cpus=3)
+    assert isinstance(ray, RayExecutor) and (ray.address, ray.num_cpus) == ("auto", 3)
+
+
+def worker_pid(_) -> int:
+    return os.getpid()

@@ -66,7 +66,7 @@ def test_a_build_skips_the_folder_of_a_bad_frame_not_the_person(small_demo, tmp_
     shutil.copytree(small_demo.kinetics_dir, kinetics)
     folder = _frame_folder(kinetics / "folder_video")
     sources = discover_sources(kinetics, small_demo.surreal_dir, CFG, cache_dir=cache,
-                               splits=None, serial=True, stream=io.StringIO())
+                               splits=None, stream=io.StringIO())
     video = [v.path for v in sources.videos].index(str(folder))
     seed = next(s for s in range(100)  # a seed whose first example draws the folder's frame 0..7
                 if (p := plan_example(0, s, sources, CFG)).video == video and p.video_start <= 4)
@@ -75,7 +75,7 @@ def test_a_build_skips_the_folder_of_a_bad_frame_not_the_person(small_demo, tmp_
                     seed=seed, cfg=CFG, cache_dir=cache, splits=None, serial=True,
                     stream=io.StringIO())
     assert summary.examples == 2
-    blamed = {s["path"]: s for s in summary.skipped}
-    assert blamed[str(folder)]["reason"] == "corrupt"
-    assert "frame_0004.png" in blamed[str(folder)]["detail"]
+    blamed = {s.file: s for s in summary.skipped}
+    assert blamed[str(folder)].reason == "corrupt"
+    assert "frame_0004.png" in blamed[str(folder)].detail
     assert not any("surreal" in path for path in blamed), blamed

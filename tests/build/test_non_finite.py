@@ -68,7 +68,7 @@ def test_a_build_skips_a_clip_with_nan_pose_and_goes_on(small_demo, surreal, tmp
     summary = build(small_demo.kinetics_dir, surreal, str(tmp_path / "out.zarr"), num_examples=2,
                     seed=0, cfg=CFG, cache_dir=tmp_path / "cache", splits=None, serial=True,
                     smpl_dir=small_demo.smpl_dir, stream=io.StringIO())
-    skipped = {(Path(s["path"]).name, s["reason"]) for s in summary.skipped}
+    skipped = {(Path(s.file).name, s.reason) for s in summary.skipped}
     assert (bad.stem + "_info.mat", "non_finite") in skipped
     assert summary.examples == 2
     group = zarr.open_group(str(tmp_path / "out.zarr"), mode="r")

@@ -150,7 +150,7 @@ def test_bad_inputs_are_skipped_with_reasons_and_the_build_goes_on(small_demo, t
     summary = build(kinetics, surreal, str(tmp_path / "out.zarr"), num_examples=2, seed=0, cfg=CFG,
                     cache_dir=tmp_path / "cache", splits=None, smpl_dir=small_demo.smpl_dir,
                     serial=True, stream=io.StringIO())
-    reasons = {Path(s["path"]).name: s["reason"] for s in summary.skipped}
+    reasons = {Path(s.file).name: s.reason for s in summary.skipped}
     assert reasons["garbage.mp4"] == "corrupt"
     assert reasons["empty.webm"] == "empty"
     assert reasons[info.name] == "corrupt"
@@ -220,13 +220,3 @@ def test_any_example_rebuilds_alone_bit_identical(reference):
         _, _, row = rebuild_example(str(out), index, cache_dir=cache)
         for name, value in row.items():
             np.testing.assert_array_equal(group[name][index], value, err_msg=name)
-
-
-def test_shard_tasks_ask_for_a_gpu_share_only_when_crop_flow_runs_on_cuda():
-    from synthgen.build.synthetic import shard_task_options
-
-    assert shard_task_options(CFG) == {"num_cpus": 1}
-    on_gpu = CFG.replace(crop_flow={"device": "cuda", "gpu_fraction": 0.5})
-    assert shard_task_options(on_gpu, serial=True) == {"num_cpus": 1}
-    with pytest.raises(RuntimeError, match="no GPU"):  # not connected to a cluster with GPUs
-        shard_task_options(on_gpu)

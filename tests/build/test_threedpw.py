@@ -333,8 +333,8 @@ def test_clip_windows_cover_sequence_once():
 def built(dataset, tmp_path_factory):
     root, truths = dataset
     out = str(tmp_path_factory.mktemp("stores") / "3dpw.zarr")
-    summary = build_3dpw(root, out, cfg=CFG, protocol=Protocol(clip_length=CLIP),
-                         examples_per_shard=2, serial=True, stream=io.StringIO())
+    summary = build_3dpw(root, out, serial=True, stream=io.StringIO(),
+                         cfg=CFG.replace(clip={"length": CLIP}, store={"examples_per_shard": 2}))
     return out, summary, truths
 
 

@@ -1,4 +1,4 @@
-"""Config, joint sets, SURREAL camera, progress reporting and the Ray map."""
+"""Config, joint sets, SURREAL camera and progress reporting (the executors: tests/build/)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from synthgen.core import camera
 from synthgen.core import joints
 from synthgen.config import PIPELINES_DIR, Config, from_dict, load_config
-from synthgen.build.executor import TaskFailure, ray_map
 from synthgen.core.progress import Progress
 
 
@@ -87,30 +86,6 @@ def test_progress_reports_rate_and_eta():
     assert lines[-1].startswith("examples 10/10 (100%)") and len(lines) == 2
 
 
-def _square_or_fail(x):
-    if x == 2:
-        raise ValueError("two is bad")
-    return x * x
-
-
-def test_serial_map_returns_failures_in_place():
-    results = dict(ray_map(_square_or_fail, range(4), serial=True))
-    assert results[3] == 9 and isinstance(results[2], TaskFailure)
-    assert "two is bad" in results[2].error
-
-
-@pytest.mark.slow
-def test_ray_map_matches_serial_map():
-    ray_results = dict(ray_map(_square_or_fail, range(6), num_cpus=2, max_in_flight=2))
-    serial = dict(ray_map(_square_or_fail, range(6), serial=True))
-    assert ray_results.keys() == serial.keys()
-    for k in serial:
-        if isinstance(serial[k], TaskFailure):
-            assert isinstance(ray_results[k], TaskFailure) and ray_results[k].error == serial[k].error
-        else:
-            assert ray_results[k] == serial[k]
-
-
 @pytest.mark.parametrize("path", sorted(p for p in PIPELINES_DIR.glob("*.toml")
                                         if not p.name.startswith("train_")),
                          ids=lambda p: p.stem)
@@ -126,26 +101,3 @@ def test_ablation_pipelines_switch_what_table_2_says():
     static = load_config("static_background_no_occlusion")
     assert static.background.static and not static.occluder.enabled
     assert [load_config(f"clip_{t}").clip.length for t in (8, 16, 56)] == [8, 16, 56]
-
-
-def _count_with_ticks(n, tick):
-    for _ in range(n):
-        tick()
-    return n
-
-
-def test_ticks_count_work_inside_tasks():
-    out = io.StringIO()
-    results = dict(ray_map(_count_with_ticks, [2, 3], serial=True, desc="units", ticks=5,
-                           progress_stream=out))
-    assert results == {0: 2, 1: 3}
-    assert out.getvalue().splitlines()[-1].startswith("units 5/5 (100%)")
-
-
-@pytest.mark.slow
-def test_ray_ticks_reach_the_driver():
-    out = io.StringIO()
-    results = dict(ray_map(_count_with_ticks, [2, 3], num_cpus=2, desc="units", ticks=5,
-                           progress_stream=out))
-    assert results == {0: 2, 1: 3}
-    assert out.getvalue().splitlines()[-1].startswith("units 5/5 (100%)")

@@ -18,6 +18,7 @@ import pytest
 from synthgen.config import CameraMotionConfig, ClipConfig
 from synthgen.demo.backgrounds import (ground_truth_camera_motion, make_demo_backgrounds,
                                        make_fast_pan_videos)
+from synthgen.build import motion as motion_build
 from synthgen.sources import motion_cache
 from synthgen.sources.kinetics import iter_resized_frames
 from synthgen.steps.camera_motion import ESTIMATES, camera_motion, integrate_camera_motion
@@ -62,11 +63,11 @@ _WIDE_COFFEE = pytest.param("wide_coffee", marks=pytest.mark.xfail(
                                   "fast_camera", "frames_coins"])
 def test_demo_camera_motion_accuracy(demo_videos, cache_dir, name):
     video = next(v for v in demo_videos if v.stem == name)
-    motion = motion_cache.load_or_compute(video, cache_dir, cfg=CFG, clip=CLIP)
+    motion = motion_build.load_or_compute(video, cache_dir, cfg=CFG, clip=CLIP)
     height, width = motion.frame_shape
     for crop in {(0, 0), ((height - 240) // 2, (width - 320) // 2), (height - 240, width - 320)}:
         truth = ground_truth_camera_motion(video, crop_yx=crop)[:30]
-        estimate = motion.pair_motion(start=0, length=31, crop_yx=crop,
+        estimate = motion_build.pair_motion(motion, start=0, length=31, crop_yx=crop,
                                       inlier_radius=CFG.inlier_radius)
         per_frame_error = np.abs(estimate - truth).max(axis=1)
         drift = np.abs(integrate_camera_motion(estimate) - integrate_camera_motion(truth)).max()
@@ -77,10 +78,10 @@ def test_demo_camera_motion_accuracy(demo_videos, cache_dir, name):
 def test_computed_once_then_reused_and_recomputed_on_change(demo_videos, tmp_path):
     video = next(v for v in demo_videos if v.stem == "pan_tissue")
     calls = []
-    first = motion_cache.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP,
+    first = motion_build.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP,
                                          frames_fn=_counting_frames(calls))
     assert first.num_frames == 32 and first.medians.shape[-1] == 2
-    again = motion_cache.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP,
+    again = motion_build.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP,
                                          frames_fn=_counting_frames(calls))
     assert len(calls) == 1
     np.testing.assert_array_equal(first.medians, again.medians)
@@ -90,14 +91,14 @@ def test_computed_once_then_reused_and_recomputed_on_change(demo_videos, tmp_pat
     assert ((first.reliability > 0.5) & (first.reliability <= 1)).all()
     # Same content, batching or read-time radius changed: still served from the cache.
     same = dataclasses.replace(CFG, batch_pairs=3, inlier_radius=1.0)
-    motion_cache.load_or_compute(video, tmp_path, cfg=same, clip=CLIP,
+    motion_build.load_or_compute(video, tmp_path, cfg=same, clip=CLIP,
                                  frames_fn=_counting_frames(calls))
     assert len(calls) == 1
     # A flow parameter changed: recomputed under a new key.
     other = dataclasses.replace(CFG, num_warp=CFG.num_warp + 1)
     assert motion_cache.cache_file(tmp_path, video, other, CLIP) != \
         motion_cache.cache_file(tmp_path, video, CFG, CLIP)
-    motion_cache.load_or_compute(video, tmp_path, cfg=other, clip=CLIP,
+    motion_build.load_or_compute(video, tmp_path, cfg=other, clip=CLIP,
                                  frames_fn=_counting_frames(calls))
     assert len(calls) == 2
     # The video changed (mtime): a new key, never the stale file.
@@ -112,8 +113,8 @@ def test_batching_does_not_change_results(demo_videos):
     from synthgen.sources.kinetics import iter_resized_frames
 
     video = next(v for v in demo_videos if v.stem == "frames_coins")
-    a = motion_cache.compute_video_motion(iter_resized_frames(video), CFG)
-    b = motion_cache.compute_video_motion(iter_resized_frames(video),
+    a = motion_build.compute_video_motion(iter_resized_frames(video), CFG)
+    b = motion_build.compute_video_motion(iter_resized_frames(video),
                                           dataclasses.replace(CFG, batch_pairs=5))
     np.testing.assert_allclose(a.medians, b.medians, atol=1e-5)
 
@@ -123,7 +124,7 @@ def test_unreadable_cache_file_is_recomputed(demo_videos, tmp_path):
     file = motion_cache.cache_file(tmp_path, video, CFG, CLIP)
     file.write_bytes(b"truncated")
     assert motion_cache.load(file) is None
-    motion = motion_cache.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
+    motion = motion_build.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
     assert motion_cache.load(file) is not None and motion.num_frames == 32
 
 
@@ -131,30 +132,14 @@ def test_short_stream_rejected():
     from synthgen.core.errors import ShortClipError
 
     with pytest.raises(ShortClipError, match="fewer than 2 frames"):
-        motion_cache.compute_video_motion([np.zeros((240, 320, 3), np.uint8)], CFG, path="one.mp4")
+        motion_build.compute_video_motion([np.zeros((240, 320, 3), np.uint8)], CFG, path="one.mp4")
 
 
 def test_window_outside_video_rejected(demo_videos, tmp_path):
     video = next(v for v in demo_videos if v.stem == "frames_coins")
-    motion = motion_cache.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
+    motion = motion_build.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
     with pytest.raises(ValueError, match="outside"):
-        motion.pair_motion(start=10, length=31, crop_yx=(0, 0), inlier_radius=0.5)
-
-
-def test_build_cache_skips_corrupt_video_with_reason(demo_videos, tmp_path):
-    broken = tmp_path / "videos" / "broken.mp4"
-    broken.parent.mkdir()
-    broken.write_bytes(b"not a video at all")
-    good = next(v for v in demo_videos if v.stem == "frames_coins")
-    run = motion_cache.build_cache([good, broken], tmp_path / "cache", cfg=CFG, clip=CLIP,
-                                   skipped=[("empty.mp4", "empty")], serial=True)
-    assert run.computed == [str(good)]
-    reasons = {item["path"]: item["reason"] for item in run.skipped}
-    assert reasons == {str(broken): "corrupt", "empty.mp4": "empty"}
-    manifest = json.loads((tmp_path / "cache" / motion_cache.MANIFEST).read_text())
-    assert {item["reason"] for item in manifest["skipped"]} == {"corrupt", "empty"}
-    rerun = motion_cache.build_cache([good], tmp_path / "cache", cfg=CFG, clip=CLIP, serial=True)
-    assert rerun.cached == [str(good)] and not rerun.computed
+        motion_build.pair_motion(motion, start=10, length=31, crop_yx=(0, 0), inlier_radius=0.5)
 
 
 @pytest.mark.slow
@@ -200,10 +185,10 @@ def test_fast_pan_recovered_and_not_worse_than_dis(fast_pans, tmp_path, name, te
     error and 31-frame drift not worse than OpenCV DIS (medium) on the same frames (drift: see
     ``_DRIFT_VS_DIS``)."""
     video = next(v for v in fast_pans if v.stem == name)
-    motion = motion_cache.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
+    motion = motion_build.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
     truth = ground_truth_camera_motion(video)[:30]
     assert np.abs(truth).max() >= 25
-    ours = motion.pair_motion(start=0, length=31, crop_yx=(0, 0), inlier_radius=CFG.inlier_radius)
+    ours = motion_build.pair_motion(motion, start=0, length=31, crop_yx=(0, 0), inlier_radius=CFG.inlier_radius)
     dis = _dis_motion(video, 31)
 
     def error_and_drift(estimate):

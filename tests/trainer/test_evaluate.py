@@ -20,7 +20,7 @@ import torch
 from click.testing import CliRunner
 
 from synthgen import store as synthstore
-from synthgen.build.threedpw import Protocol, build_3dpw
+from synthgen.build.threedpw import build_3dpw
 from synthgen.core.joints import COCO14, SMPL_INDEX
 from synthgen.sources import threedpw
 from synthgen.core.joints import OPENPOSE_INDEX, SMPL_FROM_OPENPOSE
@@ -88,7 +88,7 @@ def threedpw_store(tmp_path_factory, smpl_dir):
                           torch.as_tensor(joints[:, COCO14] * 1000)).numpy()
         expected[name] = (errors, evaluated)
     url = str(tmp_path_factory.mktemp("stores") / "3dpw.zarr")
-    build_3dpw(root, url, cfg=CFG, protocol=Protocol(clip_length=CLIP), serial=True,
+    build_3dpw(root, url, cfg=CFG.replace(clip={"length": CLIP}), serial=True,
                stream=io.StringIO())
     return url, expected
 

@@ -1,9 +1,7 @@
-"""Crop-flow backends: the shared contract, the DIS default's limb accuracy, TV-L1's accuracy,
-selection by name."""
+"""Crop-flow backends: the shared contract (``synthgen.testing.crop_flow``) for each backend, the
+DIS default's limb accuracy, TV-L1's accuracy, selection by name."""
 
 from __future__ import annotations
-
-import json
 
 import cv2
 import numpy as np
@@ -17,9 +15,10 @@ from synthgen.core.errors import MissingFileError
 from synthgen.core.joints import SMPL_INDEX, SURREAL_PART_LABEL
 from synthgen.demo.body_model import build_body_model, pose_body
 from synthgen.demo.render import render_frame, sample_appearance, surface_flow
-from synthgen.steps.crop_flow import (BACKENDS, DISBackend, FlowBackend, FlowNetBackend,
+from synthgen.steps.crop_flow import (BACKENDS, DISBackend, FlowNetBackend,
                                       backend_from_config, get_backend)
 from synthgen.steps.crops import crop_image
+from synthgen.testing.crop_flow import CropFlowBackendSuite
 from synthgen.testing.flow_pairs import (OUTSIDE_FRAME, demo_person_flow_pairs,
                                                 end_point_error, known_flow_pairs,
                                                 known_limb_flow_pairs)
@@ -37,60 +36,26 @@ def known_pairs(photo):
                             max_rotation_deg=2.0, max_scale=0.03)
 
 
-# --- The contract every backend must pass (one subclass-free suite, parametrised by backend) ---
+# --- The contract every backend must pass (synthgen.testing.crop_flow) -----------------------
 
-def _dis():
-    return get_backend("dis")
-
-
-def _tvl1():
-    return get_backend("tvl1")
+class TestDIS(CropFlowBackendSuite):
+    @pytest.fixture(scope="class")
+    def backend(self):
+        return get_backend("dis")
 
 
-def _flownet():
-    return get_backend("flownet2s", rng=np.random.default_rng(0), batch_size=2)
+class TestTVL1(CropFlowBackendSuite):
+    @pytest.fixture(scope="class")
+    def backend(self):
+        return get_backend("tvl1")
 
 
-@pytest.fixture(scope="module", params=[_dis, _tvl1, _flownet], ids=["dis", "tvl1", "flownet2s"])
-def backend(request) -> FlowBackend:
-    return request.param()
+class TestFlowNet2SRandomWeights(CropFlowBackendSuite):
+    recovers_motion = False
 
-
-def test_backend_maps_pairs_to_crop_flow(backend, known_pairs):
-    pairs = known_pairs[0]
-    flow = backend.flow(pairs)
-    assert flow.shape == (3, 224, 224, 2) and flow.dtype == np.float32
-    assert flow.flags.c_contiguous and np.isfinite(flow).all()
-
-
-def test_backend_batches_do_not_mix(backend, known_pairs):
-    pairs = known_pairs[0]
-    together = backend.flow(pairs)
-    alone = np.concatenate([backend.flow(pairs[i:i + 1]) for i in range(len(pairs))])
-    np.testing.assert_allclose(together, alone, atol=1e-3)
-
-
-def test_backend_handles_other_sizes_and_empty_batches(backend, known_pairs):
-    small = np.ascontiguousarray(known_pairs[0][:1, :, :96, :80])
-    assert backend.flow(small).shape == (1, 96, 80, 2)
-    assert backend.flow(np.zeros((0, 2, 224, 224, 3), np.uint8)).shape == (0, 224, 224, 2)
-
-
-@pytest.mark.parametrize("bad, match", [
-    (np.zeros((2, 224, 224, 3), np.uint8), "shape"),
-    (np.zeros((1, 3, 224, 224, 3), np.uint8), "shape"),
-    (np.zeros((1, 2, 224, 224, 4), np.uint8), "shape"),
-    (np.zeros((1, 2, 224, 224, 3), np.float32), "uint8"),
-])
-def test_backend_rejects_bad_input(backend, bad, match):
-    with pytest.raises(ValueError, match=match):
-        backend.flow(bad)
-
-
-def test_backend_records_name_and_params(backend):
-    assert backend.name in BACKENDS
-    json.dumps({"backend": backend.name, "params": backend.params})
-    assert repr(backend).startswith(type(backend).__name__ + "(")
+    @pytest.fixture(scope="class")
+    def backend(self):
+        return get_backend("flownet2s", rng=np.random.default_rng(0), batch_size=2)
 
 
 # --- The classical default: accuracy on crops with known flow ---------------------------------
