@@ -3,8 +3,8 @@
 ``synthgen build-video`` (:mod:`synthgen.build.video`) writes these clips to the ``"video"``
 store that ``trainer predict`` reads: it gives a video and its 2D keypoints
 (:mod:`synthgen.sources.keypoints`, :mod:`synthgen.sources.detector`) and gets back, clip by clip, the
-arrays a 3DPW store row holds (same names, dtypes, units: ``rgb``, ``flow`` quantised to
-``flow_quantum``, ``joints2d``, ``joints2d_crop``, ``visibility``, ``total_occlusion``,
+arrays a 3DPW store row holds (same names, units: ``rgb``, ``flow`` (float32, quantised by the
+build), ``joints2d``, ``joints2d_crop``, ``visibility``, ``total_occlusion``,
 ``boxes``, ``keypoint_confidence``), made exactly as ``synthgen build-3dpw`` makes them:
 
 * the 3DPW protocol of :mod:`synthgen.steps.detections` on the keypoints (OpenPose-18 -> SMPL
@@ -13,8 +13,8 @@ arrays a 3DPW store row holds (same names, dtypes, units: ``rgb``, ``flow`` quan
 * clip windows of :func:`synthgen.steps.detections.clip_windows` (every frame first covered by
   exactly one clip); *decision*: a video shorter than one clip is one clip of all its frames;
 * crops and paired crops of :mod:`synthgen.steps.crops`, flow by the backend the network was
-  trained with (:func:`flow_backend` rebuilds it from a store's ``crop_flow`` record and refuses
-  any other).
+  trained with (:func:`synthgen.build.video.flow_backend` rebuilds it from a store's
+  ``crop_flow`` record and refuses any other).
 
 Frames are read clip by clip (:func:`synthgen.sources.video.iter_source_frames`), so memory holds
 one clip, never the whole video.
@@ -28,58 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from synthgen import store
 from synthgen.core.errors import EmptyInputError, FrameCountMismatchError
 from synthgen.core.joints import CONFIDENCE_THRESHOLD, MIN_VISIBLE
 from synthgen.sources.video import VideoInfo, iter_source_frames, probe
-from synthgen.steps.crop_flow import CLASSICAL, FlowBackend, get_backend
+from synthgen.steps.crop_flow import FlowBackend
 from synthgen.steps.crops import crop_frames, crop_pairs
-from synthgen.steps.detections import (
-    ActorTrack,
-    actor_track,
-    clip_windows,
-)
 from synthgen.sources.keypoints import VideoKeypoints
-
-
-def flow_backend(record: dict, *, checkpoint: str | Path | None = None, device: str = "cpu",
-                 batch_size: int | None = None) -> FlowBackend:
-    """The crop-flow backend a store's ``crop_flow`` record describes.
-
-    Parameters
-    ----------
-    record : dict
-        ``{"name", "params"}`` as stores record it (``attrs["crop_flow"]``).
-    checkpoint : str or Path, optional
-        FlowNet weights (default: the path the record names); their SHA-256 must match.
-    device : str
-        Torch device for FlowNet.
-    batch_size : int, optional
-        Pairs per call (does not change the flow).
-
-    Raises
-    ------
-    ValueError
-        An unknown backend, FlowNet without weights, random FlowNet weights (nothing to
-        rebuild), or a rebuilt backend that differs from the record (both are named).
-    SourceError
-        A missing or bad FlowNet checkpoint.
-    """
-    name = record.get("name")
-    params = dict(record.get("params", {}))
-    if name in CLASSICAL:
-        backend = get_backend(name, batch_size=batch_size, **params)
-    else:
-        if params.get("random_weights"):
-            raise ValueError(f"the training data's {name} flow used random weights: it cannot be "
-                             f"reproduced on new video")
-        backend = get_backend(str(name), checkpoint=checkpoint or params.get("checkpoint"),
-                              device=device, batch_size=batch_size)
-    store.check_compatible(store.StoreSpec("the training data", crop_flow=record),
-                           store.StoreSpec("the rebuilt backend", crop_flow={
-                               "name": backend.name, "params": backend.params}),
-                           fields=("crop_flow",), what="cannot rebuild the training data's flow")
-    return backend
+from synthgen.steps.detections import ActorTrack, actor_track, clip_windows
 
 
 @dataclass(frozen=True)
@@ -124,11 +79,10 @@ class VideoClip:
     first_cover : ndarray, shape (L,), bool
     rgb : ndarray, shape (L, S, S, 3), uint8
         Frame t in box t.
-    flow : ndarray, shape (L - 1, S, S, 2), int16, or None
-        Frames t and t + 1 in box t, crop pixels (x, y) in multiples of ``flow_quantum``; None
-        when no backend was given (a network that does not see flow).
-    flow_quantum : float
-        Pixels per stored flow unit.
+    flow : ndarray, shape (L - 1, S, S, 2), float32, or None
+        Frames t and t + 1 in box t, crop pixels (x, y), as the backend computed it (the build
+        quantises it for the store); None when no backend was given (a network that does not
+        see flow).
     joints2d : ndarray, shape (L, 24, 2), float32
         Keypoints in SMPL slots, frame pixels (x, y); 0 where none.
     joints2d_crop : ndarray, shape (L, 24, 2), float32
@@ -145,7 +99,6 @@ class VideoClip:
     first_cover: np.ndarray
     rgb: np.ndarray
     flow: np.ndarray | None
-    flow_quantum: float
     joints2d: np.ndarray
     joints2d_crop: np.ndarray
     visibility: np.ndarray
@@ -199,7 +152,7 @@ def plan_video(video: str | Path, keypoints: VideoKeypoints, *, crop_size: int,
     return VideoPlan(info, track, starts, first_cover, crop_size, padded)
 
 
-def iter_clips(plan: VideoPlan, *, backend: FlowBackend | None, flow_quantum: float,
+def iter_clips(plan: VideoPlan, *, backend: FlowBackend | None,
                clips: slice = slice(None)) -> Iterator[VideoClip]:
     """The clips of a plan, in order, each read, cropped and flowed on demand.
 
@@ -207,9 +160,8 @@ def iter_clips(plan: VideoPlan, *, backend: FlowBackend | None, flow_quantum: fl
     ----------
     plan : VideoPlan
     backend : FlowBackend or None
-        The training data's crop flow (:func:`flow_backend`); None skips the flow.
-    flow_quantum : float
-        Quantum of the stored flow, pixels (the training store's ``flow.attrs["quantum_px"]``).
+        The training data's crop flow (:func:`synthgen.build.video.flow_backend`); None skips
+        the flow.
     clips : slice
         Which of the plan's clips (default all; a shard's range).
 
@@ -228,9 +180,8 @@ def iter_clips(plan: VideoPlan, *, backend: FlowBackend | None, flow_quantum: fl
         rgb = crop_frames(frames, boxes, size=size)
         yield VideoClip(
             start=start, first_cover=cover.copy(), rgb=rgb,
-            flow=None if backend is None else store.quantize_flow(
-                backend.flow(crop_pairs(frames, boxes, size=size, frame_crops=rgb)), flow_quantum),
-            flow_quantum=float(flow_quantum),
+            flow=None if backend is None else backend.flow(
+                crop_pairs(frames, boxes, size=size, frame_crops=rgb)),
             joints2d=track.joints2d[window].astype(np.float32),
             joints2d_crop=crop[window].astype(np.float32),
             visibility=track.visibility[window].copy(),

@@ -6,7 +6,7 @@ Top to bottom:
    isolated MediaPipe detector (:func:`synthgen.sources.detector.run_mediapipe`).
 2. What the crops and crop flow must be is read from the training store (``--match-store``,
    :func:`synthgen.store.spec`): crop size, person height, flow quantum, the crop-flow backend
-   (rebuilt by :func:`synthgen.clips.flow_backend`, which refuses any other) and, by
+   (rebuilt by :func:`flow_backend`, which refuses any other) and, by
    default, the clip length (the store's ``num_frames``).
 3. :func:`synthgen.clips.plan_video` and :func:`synthgen.clips.iter_clips` make the
    clips (the 3DPW protocol on the keypoints, HMR boxes, crops, crop flow), a shard per task of
@@ -36,6 +36,7 @@ from synthgen.build.engine import Job, ShardResult, StorePlan, build_store
 from synthgen.build.executor import Executor, SerialExecutor
 from synthgen.build.threedpw import Protocol
 from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
+from synthgen.steps.crop_flow import CLASSICAL, FlowBackend, get_backend
 
 #: Clips per shard (a shard is assembled in memory).
 EXAMPLES_PER_SHARD = 8
@@ -71,6 +72,46 @@ def video_keypoints(video, *, keypoints=None, detector: str | None = None, strea
     return run_mediapipe(video, python=python, stream=stream)
 
 
+def flow_backend(record: dict, *, checkpoint: str | Path | None = None, device: str = "cpu",
+                 batch_size: int | None = None) -> FlowBackend:
+    """The crop-flow backend a store's ``crop_flow`` record describes.
+
+    Parameters
+    ----------
+    record : dict
+        ``{"name", "params"}`` as stores record it (``attrs["crop_flow"]``).
+    checkpoint : str or Path, optional
+        FlowNet weights (default: the path the record names); their SHA-256 must match.
+    device : str
+        Torch device for FlowNet.
+    batch_size : int, optional
+        Pairs per call (does not change the flow).
+
+    Raises
+    ------
+    ValueError
+        An unknown backend, FlowNet without weights, random FlowNet weights (nothing to
+        rebuild), or a rebuilt backend that differs from the record (both are named).
+    SourceError
+        A missing or bad FlowNet checkpoint.
+    """
+    name = record.get("name")
+    params = dict(record.get("params", {}))
+    if name in CLASSICAL:
+        backend = get_backend(name, batch_size=batch_size, **params)
+    else:
+        if params.get("random_weights"):
+            raise ValueError(f"the training data's {name} flow used random weights: it cannot be "
+                             f"reproduced on new video")
+        backend = get_backend(str(name), checkpoint=checkpoint or params.get("checkpoint"),
+                              device=device, batch_size=batch_size)
+    store.check_compatible(store.StoreSpec("the training data", crop_flow=record),
+                           store.StoreSpec("the rebuilt backend", crop_flow={
+                               "name": backend.name, "params": backend.params}),
+                           fields=("crop_flow",), what="cannot rebuild the training data's flow")
+    return backend
+
+
 @dataclass(frozen=True)
 class VideoSummary:
     """What a video build produced."""
@@ -104,7 +145,7 @@ class ShardTask:
 
 def run_shard(task: ShardTask, tick=lambda n=1: None) -> ShardResult:
     """Executor task: read, crop, flow and write the clips of one shard (not marked done)."""
-    from synthgen.clips import flow_backend, iter_clips
+    from synthgen.clips import iter_clips
 
     backend = (None if task.flow_record is None else
                flow_backend(task.flow_record, checkpoint=task.flow_checkpoint,
@@ -113,11 +154,11 @@ def run_shard(task: ShardTask, tick=lambda n=1: None) -> ShardResult:
     specs = store.full_schema(group.attrs)
     length = task.plan.clip_length
     rows: list[dict] = []
-    for clip in iter_clips(task.plan, backend=backend, flow_quantum=task.flow_quantum,
-                           clips=task.clips):
+    for clip in iter_clips(task.plan, backend=backend, clips=task.clips):
         row = {name: getattr(clip, name) for name in specs if hasattr(clip, name)}
-        if clip.flow is None:  # left out of the store: write_shard drops it
-            row["flow"] = np.zeros(specs["flow"].shape, specs["flow"].dtype)
+        row["flow"] = (np.zeros(specs["flow"].shape, specs["flow"].dtype) if clip.flow is None
+                       else store.quantize_flow(clip.flow, task.flow_quantum))
+        # (a flow left out of the store is dropped by write_shard)
         row["frame_index"] = np.arange(clip.start, clip.start + length, dtype=np.int32)
         rows.append(row)
         tick()
@@ -218,8 +259,6 @@ def build_video(video, out: str, *, match_store: str, keypoints=None, detector: 
         An unreadable video or keypoint file, mismatching keypoints, no frame with enough
         keypoints.
     """
-    from synthgen.clips import flow_backend
-
     if examples_per_shard < 1:
         raise ValueError(f"need at least 1 clip per shard, got {examples_per_shard}")
     group = store.open_group(str(match_store))

@@ -4,7 +4,8 @@ Subclass :class:`CropFlowBackendSuite` in a test module and give it a ``backend`
 
     class TestDIS(CropFlowBackendSuite):
         @pytest.fixture(scope="class")
-        def backend(self):
+        @classmethod
+        def backend(cls):
             return get_backend("dis")
 
 A backend that cannot be expected to follow motion (FlowNet with random weights) sets
@@ -66,11 +67,13 @@ class CropFlowBackendSuite:
     max_epe = 0.5
 
     @pytest.fixture(scope="class")
-    def backend(self) -> FlowBackend:
+    @classmethod
+    def backend(cls) -> FlowBackend:
         raise NotImplementedError("a suite subclass gives the backend under test")
 
     @pytest.fixture(scope="class")
-    def pairs(self):
+    @classmethod
+    def pairs(cls):
         return shifted_pairs()
 
     def test_flow_is_float32_crop_pixels_of_the_pairs_shape(self, backend, pairs):

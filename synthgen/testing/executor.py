@@ -49,7 +49,8 @@ class ExecutorSuite:
     """Checks every :class:`~synthgen.build.executor.Executor` must pass."""
 
     @pytest.fixture(scope="class")
-    def executor(self) -> Executor:
+    @classmethod
+    def executor(cls) -> Executor:
         raise NotImplementedError("a suite subclass gives the executor under test")
 
     def test_results_are_a_plain_loops_placed_by_index(self, executor):

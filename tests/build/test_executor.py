@@ -34,7 +34,8 @@ def test_local_ray_keeps_token_auth_and_prints_no_warning(tmp_path):
 
 class TestSerialExecutor(ExecutorSuite):
     @pytest.fixture(scope="class")
-    def executor(self):
+    @classmethod
+    def executor(cls):
         return SerialExecutor()
 
     def test_tasks_run_here_in_order(self, executor):
@@ -43,7 +44,8 @@ class TestSerialExecutor(ExecutorSuite):
 
 class TestRayExecutor(ExecutorSuite):
     @pytest.fixture(scope="class")
-    def executor(self):
+    @classmethod
+    def executor(cls):
         executor = RayExecutor(num_cpus=2, max_in_flight=2)
         with executor.session():  # one local Ray for the class, shut down after it
             yield executor

@@ -24,7 +24,8 @@ from synthgen.core.errors import (CorruptFileError, EmptyInputError, FrameCountM
 from synthgen.sources.video import probe
 from synthgen.steps.crops import frame_to_crop
 from synthgen.core.joints import OPENPOSE_INDEX, OPENPOSE_NAMES
-from synthgen.clips import flow_backend, plan_video
+from synthgen.build.video import flow_backend
+from synthgen.clips import plan_video
 from synthgen.sources.keypoints import (
     BLAZEPOSE_NAMES,
     BODY25_NAMES,

@@ -40,22 +40,29 @@ def known_pairs(photo):
 
 class TestDIS(CropFlowBackendSuite):
     @pytest.fixture(scope="class")
-    def backend(self):
+    @classmethod
+    def backend(cls):
         return get_backend("dis")
 
 
 class TestTVL1(CropFlowBackendSuite):
     @pytest.fixture(scope="class")
-    def backend(self):
+    @classmethod
+    def backend(cls):
         return get_backend("tvl1")
+
+
+def _flownet():
+    return get_backend("flownet2s", rng=np.random.default_rng(0), batch_size=2)
 
 
 class TestFlowNet2SRandomWeights(CropFlowBackendSuite):
     recovers_motion = False
 
     @pytest.fixture(scope="class")
-    def backend(self):
-        return get_backend("flownet2s", rng=np.random.default_rng(0), batch_size=2)
+    @classmethod
+    def backend(cls):
+        return _flownet()
 
 
 # --- The classical default: accuracy on crops with known flow ---------------------------------
