@@ -10,6 +10,7 @@ import io
 import os
 import pickle
 import pickletools
+import shutil
 
 import numpy as np
 import pytest
@@ -409,7 +410,7 @@ def test_discover_splits_and_too_short_actors(dataset):
     root, _ = dataset
     sources, plans, skipped = discover(root, CFG, Protocol(clip_length=10), splits=("train",))
     assert sources == [] and plans == []
-    assert any(s["reason"] == "too_short" and "outdoors_c" in s["path"] for s in skipped)
+    assert any(s.reason == "too_short" and "outdoors_c" in s.file for s in skipped)
 
 
 def test_backend_mismatch_with_training_store_is_refused(dataset, built, tmp_path):
@@ -444,3 +445,42 @@ def test_inspect_checks_a_3dpw_store_without_synthetic_statistics(built):
     assert "statistics: computed for synthetic training stores only (this store is '3dpw')" \
         in result.output
     assert "finished shards readable: OK" in result.output
+
+
+def _pipeline(tmp_path) -> str:
+    path = tmp_path / "pipe.toml"
+    path.write_text('[crops]\nsize = 48\nperson_height = 32.0\n[crop_flow]\nbackend = "tvl1"\n'
+                    'tvl1_num_warp = 1\ntvl1_num_iter = 5\ntvl1_num_levels = 2\n')
+    return str(path)
+
+
+def test_a_killed_3dpw_build_resumes_to_the_same_bytes(dataset, tmp_path):
+    out, copy = tmp_path / "whole.zarr", tmp_path / "copy.zarr"
+    args = ["build-3dpw", "--3dpw", str(dataset[0]), "--out", str(copy), "--pipeline",
+            _pipeline(tmp_path), "--clip-length", str(CLIP), "--examples-per-shard", "2",
+            "--serial"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    shutil.copytree(copy, out)
+    group = store.open_group(str(copy), mode="r+")
+    group["shard_done"][1] = False  # as if killed while writing shard 1
+    group["rgb"][2:4] = 0
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1 and "--resume" in refused.output
+    result = CliRunner().invoke(main, args + ["--resume"])
+    assert result.exit_code == 0, result.output
+    assert "(1 shards built, 2 reused)" in result.output
+    group, original = store.open_group(str(copy)), store.open_group(str(out))
+    assert store.finished_shards(group).all()
+    for name in original.array_keys():
+        np.testing.assert_array_equal(group[name][:], original[name][:], err_msg=name)
+    other = CliRunner().invoke(main, args[:-3] + ["--examples-per-shard", "3", "--serial",
+                                                  "--resume"])
+    assert other.exit_code == 1 and "cannot resume" in other.output
+
+
+def test_3dpw_stores_take_clip_length_and_shard_size_from_the_pipeline(built):
+    out, summary, _ = built
+    group = store.open_group(out)
+    assert group.attrs["num_frames"] == CLIP == group.attrs["config"]["clip"]["length"]
+    assert group.attrs["examples_per_shard"] == 2 == group.attrs["config"]["store"]["examples_per_shard"]
+    assert group["rgb"].shards[0] == 2
