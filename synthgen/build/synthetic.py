@@ -30,16 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from synthgen import store
-from synthgen.build.engine import (
-    BuildRun,
-    Job,
-    ShardResult,
-    StorePlan,
-    build_store,
-    flow_task_options,
-    skipped_lines,
-    sorted_skips,
-)
+from synthgen.build.engine import (BuildRun, Job, ShardResult, StorePlan, build_store,
+                                   flow_task_options, skipped_lines, sorted_skips)
 from synthgen.build.executor import Executor, SerialExecutor, TaskFailure, executor_for
 from synthgen.config import Config, from_dict
 from synthgen.core.errors import Skip, SourceError

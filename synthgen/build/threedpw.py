@@ -29,16 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthgen import store
-from synthgen.build.engine import (
-    BuildRun,
-    Job,
-    ShardResult,
-    StorePlan,
-    build_store,
-    flow_task_options,
-    skipped_lines,
-    sorted_skips,
-)
+from synthgen.build.engine import BuildRun, Job, ShardResult, StorePlan, build_store
+from synthgen.build.engine import flow_task_options, skipped_lines, sorted_skips
 from synthgen.build.executor import Executor, executor_for
 from synthgen.config import Config, from_dict
 from synthgen.core.errors import Skip, SourceError

@@ -4,7 +4,6 @@ skips into the manifest, summary, and the GPU request every crop-flow job makes.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -21,28 +20,21 @@ from synthgen.core.errors import Skip
 CLIP, SIZE, PER_SHARD, NUM = 3, 16, 2, 5
 
 
-@dataclass(frozen=True)
-class ToyTask:
-    url: str
-    shard: int
-    rows: tuple[int, ...]
-    fail: bool
-
-
-def toy_shard(task: ToyTask, tick) -> ShardResult:
-    """Writes every array of a video store row as zeros, ``frame_index`` = the row's index."""
-    if task.fail:
-        raise OSError(f"shard {task.shard} could not be read")
-    group = store.open_group(task.url, mode="r+")
-    specs = store.full_schema(group.attrs)
-    arrays = {name: np.zeros((len(task.rows), *spec.shape), spec.dtype)
-              for name, spec in specs.items()}
-    arrays["frame_index"][:] = np.asarray(task.rows, np.int32)[:, None]
-    for _ in task.rows:
+def toy_shard(task: tuple, tick) -> ShardResult:
+    """Task ``(url, shard, rows, fail)``: every array of a video store row as zeros,
+    ``frame_index`` the row's index."""
+    url, shard, rows, fail = task
+    if fail:
+        raise OSError(f"shard {shard} could not be read")
+    group = store.open_group(url, mode="r+")
+    arrays = {name: np.zeros((len(rows), *spec.shape), spec.dtype)
+              for name, spec in store.full_schema(group.attrs).items()}
+    arrays["frame_index"][:] = np.asarray(rows, np.int32)[:, None]
+    for _ in rows:
         tick()
-    store.write_shard(group, task.shard, arrays)
-    return ShardResult(task.shard, len(task.rows), (Skip(f"input{task.shard}", "corrupt", "x"),
-                                                    Skip("shared", "empty")))
+    store.write_shard(group, shard, arrays)
+    return ShardResult(shard, len(rows), (Skip(f"input{shard}", "corrupt", "x"),
+                                          Skip("shared", "empty")))
 
 
 class ToyJob(Job):
@@ -61,8 +53,8 @@ class ToyJob(Job):
 
     def tasks(self, url, group, shards):
         self.built += shards
-        return [ToyTask(url, s, tuple(range(store.shard_slice(group, s).start,
-                                            store.shard_slice(group, s).stop)), s in self.fail)
+        return [(url, s, tuple(range(store.shard_slice(group, s).start,
+                                     store.shard_slice(group, s).stop)), s in self.fail)
                 for s in shards]
 
     def summary(self, group):

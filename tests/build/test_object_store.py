@@ -130,7 +130,7 @@ def test_killed_build_resumes_to_the_same_bytes_taking_over_its_stale_marker(
             raise SystemExit("killed")  # no TaskFailure: the build itself stops here
         return result
 
-    monkeypatch.setattr(build_module, "run_shard", dies_after_writing)
+    monkeypatch.setattr(build_module.SyntheticJob, "run_shard", staticmethod(dies_after_writing))
     with pytest.raises(SystemExit, match="killed"):
         _build(small_demo, url, local.cache)
     monkeypatch.undo()

@@ -30,6 +30,7 @@ from synthgen.core.errors import (
 from synthgen.core.joints import COCO14, SMPL_INDEX
 from synthgen.core.joints import OPENPOSE_INDEX, SMPL_FROM_OPENPOSE
 from synthgen.sources import threedpw
+from synthgen.testing.threedpw import dump_py2_pickle, write_sequence
 from synthgen.steps.crop_flow import backend_from_config
 from synthgen.steps.crops import boxes_from_keypoints, crop_frames, crop_pairs
 from synthgen.steps.detections import (
@@ -106,7 +107,7 @@ def _make_sequence(root, split, name, rng, *, num_frames, num_actors, height, wi
         lists["valid"].append(valid)
         truth["joints_world"].append(joints_world)
         truth["poses2d"].append(poses2d)
-    path = threedpw.write_sequence(
+    path = write_sequence(
         root, split, name, frames=frames, genders=lists["genders"], betas=lists["betas"],
         poses=lists["poses"], trans=lists["trans"], joint_positions=lists["joints"],
         poses2d=lists["poses2d"], cam_poses=cam_poses, cam_intrinsics=K,
@@ -134,7 +135,7 @@ def dataset(tmp_path_factory):
     data = threedpw.load_pickle(root / "sequenceFiles/test/bad_missing_key.pkl")
     del data["cam_poses"]
     with open(root / "sequenceFiles/test/bad_missing_key.pkl", "wb") as f:
-        threedpw.dump_py2_pickle(data, f)
+        dump_py2_pickle(data, f)
     raw = (root / "sequenceFiles/test/bad_truncated.pkl").read_bytes()
     (root / "sequenceFiles/test/bad_truncated.pkl").write_bytes(raw[:len(raw) // 2])
     (root / "imageFiles/bad_missing_image/image_00004.jpg").unlink()
@@ -155,7 +156,7 @@ def test_python2_pickle_is_written_with_python2_opcodes_and_loads_with_latin1(tm
             "poses": [np.linspace(-1, 1, 6).reshape(2, 3)], "img_frame_ids": np.arange(3),
             "flags": np.array([True, False]), "n": None, "big": 2 ** 40, "neg": -3, "x": 0.5}
     buffer = io.BytesIO()
-    threedpw.dump_py2_pickle(data, buffer)
+    dump_py2_pickle(data, buffer)
     raw = buffer.getvalue()
     opcodes = {op.name for op, _, _ in pickletools.genops(raw)}
     assert raw[:2] == b"\x80\x02"
@@ -232,7 +233,7 @@ def test_a_reflecting_camera_pose_is_refused(dataset, tmp_path):
     data["cam_poses"][:, :3, 0] *= -1  # det R = -1
     path = tmp_path / "mirror.pkl"
     with open(path, "wb") as f:
-        threedpw.dump_py2_pickle(data, f)
+        dump_py2_pickle(data, f)
     with pytest.raises(InconsistentDataError, match=r"mirror\.pkl: .*determinant -1\.0000, not \+1"):
         threedpw.read_sequence(path)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import wave
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,6 +17,7 @@ from synthgen.core.errors import (
     MissingFileError,
     NoVideoStreamError,
     ShortClipError,
+    Skip,
 )
 from synthgen.sources.kinetics import (
     cover_size,
@@ -76,14 +78,13 @@ def test_find_videos_layout_and_skips(demo, tmp_path):
         (tmp_path / "frames" / "vid_1" / f"img_{i}.png").write_bytes(b"x")
     videos, skipped = find_videos(tmp_path)
     assert [v.relative_to(tmp_path).as_posix() for v in videos] == ["class_a/a.MKV", "class_a/b.mp4", "frames/vid_1"]
-    reasons = {p.name: d for p, d in skipped}
-    assert reasons.keys() == {"zero.webm", "empty_class"}
-    assert reasons["zero.webm"].startswith("empty") and reasons["empty_class"].startswith("empty")
+    reasons = {Path(s.file).name: s.reason for s in skipped}
+    assert reasons == {"zero.webm": "empty", "empty_class": "empty"}
     assert find_videos(videos[0]) == ([videos[0]], [])
 
 
 def test_find_videos_empty_and_missing_root(tmp_path):
-    assert find_videos(tmp_path) == ([], [(tmp_path, "empty: directory holds no video files or frame images")])
+    assert find_videos(tmp_path) == ([], [Skip(tmp_path, "empty", "directory holds no video files or frame images")])
     with pytest.raises(MissingFileError, match="nope"):
         find_videos(tmp_path / "nope")
 
@@ -245,10 +246,10 @@ def test_bad_files_raise_typed_errors(demo, tmp_path):
             probe(tmp_path / name)
     infos, skipped = probe_videos([tmp_path / n for n in cases] + [_by_kind(paths, "mp4")], min_frames=NUM_FRAMES)
     assert [i.path for i in infos] == [str(_by_kind(paths, "mp4"))]
-    assert [reason.split(":")[0] for _, reason in skipped] == [
+    assert [skip.reason for skip in skipped] == [
         "missing_file", "empty", "corrupt", "corrupt", "corrupt", "no_video_stream", "empty"]
     _, too_short = probe_videos([_by_kind(paths, "mp4")], min_frames=NUM_FRAMES + 100)
-    assert too_short[0][1].startswith("too_short")
+    assert too_short[0].reason == "too_short" and too_short[0].detail.endswith(f"fewer than {NUM_FRAMES + 100}")
 
 
 def test_truncated_matroska_counts_decodable_frames(demo, tmp_path):

@@ -290,8 +290,8 @@ def test_find_clips(tmp_path, clips):
     assert found[2] == ClipInfo(root / "train" / "run0" / "01_01" / "01_01_c0001.mp4", "train", "01_01", 1)
     assert found[1].sequence == "05_01" and found[1].clip_number == 4
     assert found[2].segm_path.name == "01_01_c0001_segm.mat" and found[2].segm_path.is_file()
-    assert len(skipped) == 1 and skipped[0][0] == str(broken)
-    assert skipped[0][1].startswith("missing_file: 03_01_c0001_segm.mat")
+    assert len(skipped) == 1 and skipped[0].file == str(broken)
+    assert skipped[0].reason == "missing_file" and skipped[0].detail.startswith("03_01_c0001_segm.mat")
 
     train, skipped = find_clips(root, splits=["train"], count_frames=True)
     assert [c.path.name for c in train] == ["01_01_c0001.mp4", "01_01_c0002.mp4"]

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from synthgen import store as synthstore
 from synthgen.build.threedpw import build_3dpw
 from synthgen.core.joints import COCO14, SMPL_INDEX
-from synthgen.sources import threedpw
+from synthgen.testing.threedpw import write_sequence
 from synthgen.core.joints import OPENPOSE_INDEX, SMPL_FROM_OPENPOSE
 from tests.trainer.support import (CFG, CLIP, FOCAL, HEIGHT, WIDTH, mean_pose_joints, tiny_config,
                                     tvl1_record, write_checkpoint)
@@ -65,7 +65,7 @@ def write_person_sequence(root, name, frames, noise, occluded, mean_joints, rng)
     for frame in occluded:  # only 5 of the 14 COCO keypoints confident: a total occlusion
         poses2d[frame, 2, 5:14] = 0.05
     images = rng.integers(0, 256, (frames, HEIGHT, WIDTH, 3)).astype(np.uint8)
-    threedpw.write_sequence(
+    write_sequence(
         root, "test", name, frames=images, genders=["m"], betas=[np.zeros(10)],
         poses=[np.zeros((frames, 72))], trans=[np.zeros((frames, 3))],
         joint_positions=[joints.reshape(frames, 72)], poses2d=[poses2d],
