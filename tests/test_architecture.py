@@ -12,8 +12,6 @@ import ast
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 #: What of synthgen the trainer may import. A module name matches a prefix when it is the prefix

@@ -25,7 +25,7 @@ import json
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import synthgen
@@ -58,12 +58,10 @@ class StorePlan:
 
 @dataclass(frozen=True)
 class ShardResult:
-    """What one shard task returns: its examples, its skipped inputs and job statistics."""
+    """What one shard task returns: its shard and the inputs it skipped."""
 
     shard: int
-    examples: int
     skipped: tuple[Skip, ...] = ()
-    stats: dict = field(default_factory=dict)
 
 
 class Job:

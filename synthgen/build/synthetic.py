@@ -446,7 +446,7 @@ def run_shard(task: ShardTask, tick=lambda n=1: None) -> ShardResult:
         tick()
     arrays = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
     store.write_shard(group, task.shard, arrays)
-    return ShardResult(task.shard, len(rows), tuple(skipped))
+    return ShardResult(task.shard, tuple(skipped))
 
 
 def _store_attrs(cfg: Config, sources: Sources, build_seed: int, flow_backend) -> dict:

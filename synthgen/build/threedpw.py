@@ -242,7 +242,7 @@ def run_shard(task: ShardTask, tick=lambda n=1: None) -> ShardResult:
         tick()
     arrays = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
     store.write_shard(store.open_group(task.url, mode="r+"), task.shard, arrays)
-    return ShardResult(task.shard, len(rows), tuple(skipped))
+    return ShardResult(task.shard, tuple(skipped))
 
 
 def check_same_backend(training_url: str, crop_flow: dict, cfg: Config) -> None:

@@ -164,7 +164,7 @@ def run_shard(task: ShardTask, tick=lambda n=1: None) -> ShardResult:
         tick()
     store.write_shard(group, task.shard, {name: np.stack([r[name] for r in rows])
                                           for name in rows[0]})
-    return ShardResult(task.shard, len(rows))
+    return ShardResult(task.shard)
 
 
 class VideoJob(Job):

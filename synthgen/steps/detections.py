@@ -38,7 +38,6 @@ from synthgen.core.joints import (
     MIN_VISIBLE,
     NUM_SMPL_JOINTS,
     OPENPOSE_INDEX,
-    OPENPOSE_NAMES,
     SMPL_FROM_OPENPOSE,
     SMPL_INDEX,
 )

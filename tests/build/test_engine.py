@@ -33,8 +33,7 @@ def toy_shard(task: tuple, tick) -> ShardResult:
     for _ in rows:
         tick()
     store.write_shard(group, shard, arrays)
-    return ShardResult(shard, len(rows), (Skip(f"input{shard}", "corrupt", "x"),
-                                          Skip("shared", "empty")))
+    return ShardResult(shard, (Skip(f"input{shard}", "corrupt", "x"), Skip("shared", "empty")))
 
 
 class ToyJob(Job):

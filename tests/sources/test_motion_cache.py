@@ -8,7 +8,6 @@ the cache, i.e. on the window medians the pipeline actually uses.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import cv2
