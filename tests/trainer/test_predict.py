@@ -345,6 +345,14 @@ def test_predict_refuses_stores_not_made_like_the_training_data(shared_data, smp
     assert build_video_store(video, other, url, found=found,
                              extra=["--overwrite"]).exit_code == 0
     np.testing.assert_array_equal(open_video_store(str(url)).reader.read_shard("flow", 0), first)
+    synthstore.open_group(str(url), mode="r+")["shard_done"][0] = False  # as if killed
+    resumed = build_video_store(video, other, url, found=found, extra=["--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert synthstore.finished_shards(synthstore.open_group(str(url))).all()
+    np.testing.assert_array_equal(open_video_store(str(url)).reader.read_shard("flow", 0), first)
+    other_clips = build_video_store(video, other, url, found=found,
+                                    extra=["--resume", "--clip-length", "4"])
+    assert other_clips.exit_code == 1 and "cannot resume" in other_clips.output
     mismatch = build_video_store(video, other, tmp_path / "x.zarr", found=found,
                                  extra=["--person-height", "20"])
     assert mismatch.exit_code == 1
