@@ -63,7 +63,7 @@ train: install $(if $(filter $(DEMO_STORE),$(STORE)),$(DEMO_STORE))
 # ---- 2D keypoint detector (isolated environment) ---------------------------------------------
 # `make detector`: MediaPipe Pose for `synthgen build-video --detector mediapipe`. mediapipe 0.10.21
 # pins numpy<2 and a non-headless OpenCV 4.11, so it gets its own venv and NEVER enters $(VENV);
-# synthgen/detector/mediapipe_runner.py runs in it as a subprocess. Its pose model ships inside
+# synthgen/sources/detector/mediapipe_runner.py runs in it as a subprocess. Its pose model ships inside
 # the wheel (no download at run time). Another Python with mediapipe: SYNTHGEN_DETECTOR_PYTHON.
 DETECTOR_VENV := .venv-detector
 .PHONY: detector

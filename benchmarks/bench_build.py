@@ -1,9 +1,9 @@
 """End-to-end build on the demo data: ours vs a naive scikit-image pipeline, store size, read rates.
 
-Four measurements, all on the same examples (plans from one build seed, ``synthgen.build``):
+Four measurements, all on the same examples (plans from one build seed, ``synthgen.build.synthetic``):
 
 1. **Ours, one core** (OpenCV and torch limited to one thread, in this process): the camera-motion
-   cache is filled per video (``motion_cache.load_or_compute``, timed per frame pair), then each
+   cache is filled per video (``synthgen.build.motion.load_or_compute``, timed per frame pair), then each
    example runs the build's own steps one by one, timed: read inputs (``build.example_inputs``),
    every step of ``make_example`` (its ``timings``), crop flow (the config's backend), and the
    whole-shard write (``store.write_shard``, per example). An example's camera motion is charged
@@ -16,7 +16,7 @@ Four measurements, all on the same examples (plans from one build seed, ``synthg
    ``method="skimage"``, patched into ``make_example``, whose other steps are unchanged);
    scikit-image ``optical_flow_tvl1`` at defaults on each grey 224x224 crop pair. Reading and
    the shard write are the same code as ours.
-3. **Ray build** (``synthgen.build.build``, ``--workers`` local cores, cache already filled,
+3. **Ray build** (``synthgen.build.synthetic.build``, ``--workers`` local cores, cache already filled,
    worker processes started and their imports done beforehand, as in a long build): wall
    time and examples/s, then each Ray worker's peak RSS (``ru_maxrss`` read inside the workers by
    a probe task after the build; Ray reuses the worker processes that ran the shards). The store
@@ -51,14 +51,14 @@ import torch
 from skimage.color import rgb2gray
 from skimage.registration import optical_flow_tvl1 as skimage_tvl1
 
-from synthgen import build as synthbuild
+from synthgen.build import synthetic as synthbuild
 from synthgen import example as synthexample
 from synthgen import store
 from synthgen.config import load_config
 from synthgen.example import make_example
-from synthgen.parallel import single_threaded
+from synthgen.build.executor import single_threaded
 from synthgen.sources.kinetics import find_videos
-from synthgen.sources.motion_cache import load_or_compute
+from synthgen.build.motion import load_or_compute
 from synthgen.steps import superpixels
 from synthgen.steps.camera_motion import camera_motion, integrate_camera_motion
 from synthgen.steps.crop_flow import backend_from_config
@@ -165,18 +165,19 @@ def _worker_rss(_item) -> tuple[int, float]:
 
 
 def ray_build(demo: Path, out: str, cfg, *, num_examples, seed, cache_dir, workers):
-    """``synthgen.build.build`` on ``workers`` local cores; (summary, {pid: peak RSS MiB})."""
-    from synthgen.parallel import TaskFailure, ray_map, ray_session
+    """``synthgen.build.synthetic.build`` on ``workers`` local cores; (summary, {pid: peak RSS MiB})."""
+    from synthgen.build.executor import RayExecutor, TaskFailure
 
-    with ray_session(None, num_cpus=workers):
-        for _ in ray_map(_worker_warmup, range(workers), num_cpus=workers):
+    executor = RayExecutor(num_cpus=workers)
+    with executor.session():
+        for _ in executor.map(_worker_warmup, range(workers)):
             pass
         summary = synthbuild.build(demo / "kinetics", demo / "surreal", out,
                                    num_examples=num_examples, seed=seed, cfg=cfg,
                                    cache_dir=cache_dir, num_cpus=workers, overwrite=True,
                                    stream=io.StringIO())
         rss = {}
-        for _, result in ray_map(_worker_rss, range(4 * workers), num_cpus=workers):
+        for _, result in executor.map(_worker_rss, range(4 * workers)):
             if not isinstance(result, TaskFailure):
                 rss[result[0]] = max(rss.get(result[0], 0.0), result[1])
     return summary, rss
@@ -307,7 +308,7 @@ def main(argv=None) -> None:
         with single_threaded():
             cache_seconds, cache_pairs = fill_cache(demo / "kinetics", cache_dir, cfg)
             sources = synthbuild.discover_sources(demo / "kinetics", demo / "surreal", cfg,
-                                                  cache_dir=cache_dir, serial=True,
+                                                  cache_dir=cache_dir,
                                                   stream=io.StringIO())
             per_pair = cache_seconds / cache_pairs
             plans = [synthbuild.plan_example(i, args.seed, sources, cfg)

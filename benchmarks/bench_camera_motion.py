@@ -37,7 +37,7 @@ from synthgen.demo.backgrounds import (
     make_fast_pan_videos,
 )
 from synthgen.sources.kinetics import iter_resized_frames
-from synthgen.sources.motion_cache import compute_video_motion
+from synthgen.build.motion import compute_video_motion
 from synthgen.steps.camera_motion import (
     ESTIMATES,
     camera_motion,

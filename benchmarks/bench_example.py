@@ -19,9 +19,9 @@ import numpy as np
 
 from synthgen.config import Config
 from synthgen.example import make_example
-from synthgen.types import BackgroundClip
+from synthgen.core.types import BackgroundClip
 from tests.test_example import synthetic_person
-from tests.test_superpixels import panned_clip
+from tests.steps.test_superpixels import panned_clip
 
 PHOTOS = ("coffee", "astronaut", "chelsea", "rocket")
 STEPS = ("tracking", "superpixels", "occluder", "composite", "visibility", "crops")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from synthgen.steps.superpixels import calibrated_slic, motion_compensated_slic
-from tests.test_superpixels import (boundary_recall, panned_clip, tracking_iou,
+from tests.steps.test_superpixels import (boundary_recall, panned_clip, tracking_iou,
                                     undersegmentation_error)
 
 PAPER = dict(segments_per_frame=20, position_scale=5e-4, compactness=0.01)

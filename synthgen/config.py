@@ -194,12 +194,18 @@ class CropFlowConfig(Section):
     dis_refinement_delta: float = setting(10.0, min=0.0)
 
 
+#: Arrays a store may leave out (``store.omit``, ``synthgen.store.create_store(omit=...)``): the
+#: per-pixel ones. Everything else is needed to resume, rebuild or inspect a store.
+OMITTABLE = ("rgb", "flow", "occluder_mask")
+
+
 @dataclass(frozen=True)
 class StoreConfig(Section):
     """Zarr store layout: ``examples_per_shard`` examples per shard file, Blosc zstd ``clevel``,
     crop flow quantised to ``flow_quantum`` pixels (stored as int16; *decision*: 1/16 px, within
     1/32 px of the computed flow, keeps a 31-frame example under 4 MB), ``omit``: arrays of
-    ``synthgen.store.OMITTABLE`` not stored (``["rgb"]`` for flow + keypoints training)."""
+    :data:`OMITTABLE` not stored (``["rgb"]`` for flow + keypoints training; the store checks
+    them against its kind's arrays, ``synthgen.store.check_omit``)."""
 
     examples_per_shard: int = setting(128, min=1)
     clevel: int = setting(5, min=0, max=9)
@@ -207,10 +213,9 @@ class StoreConfig(Section):
     omit: tuple[str, ...] = ()
 
     def __post_init__(self):
-        from synthgen.store import check_omit
-
         super().__post_init__()
-        check_omit(self.omit)
+        if any(name not in OMITTABLE for name in self.omit):
+            raise FieldError("omit", list(self.omit), f"names among {list(OMITTABLE)}")
 
 
 @dataclass(frozen=True)

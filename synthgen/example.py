@@ -29,7 +29,7 @@ from synthgen.steps.total_occlusion import draw_total_occlusion, total_occlusion
 from synthgen.steps.tracking import TrackedPerson, shift_nearest, track_person
 from synthgen.steps.visibility import (behind_depth, covered_by_mask, outside_frame,
                                        visibility_bitmask)
-from synthgen.types import BackgroundClip, SurrealClip
+from synthgen.core.types import BackgroundClip, SurrealClip
 
 
 @dataclass(frozen=True)

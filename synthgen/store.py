@@ -48,6 +48,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync as _sync
 
 import synthgen
+from synthgen.config import OMITTABLE
 from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
 
 SCHEMA_VERSION = 2
@@ -69,9 +70,6 @@ JOINTS_CONVENTIONS = {
 #: compared by :func:`check_compatible`).
 KIND_JOINTS_CONVENTION = {"synthetic": "smpl24_camera_posed", "3dpw": "smpl24_camera_world_pose",
                           "video": None}
-#: Arrays a store may leave out (``create_store(omit=...)``, config ``store.omit``): the per-pixel
-#: ones. Everything else is needed to resume, rebuild or inspect a store.
-OMITTABLE = ("rgb", "flow", "occluder_mask")
 
 #: Codes of ``gender``.
 GENDERS = ("female", "male")
@@ -278,7 +276,7 @@ def schema_3dpw(num_frames: int, crop_size: int) -> dict[str, ArraySpec]:
     """Every array of a 3DPW evaluation store (``kind`` "3dpw"): one example = one actor's clip.
 
     Training-store names are kept where they apply (same shapes; the units say what differs);
-    ``visibility`` bits are those of ``synthgen.threedpw_clips``.
+    ``visibility`` bits are those of ``synthgen.steps.detections``.
     """
     T = num_frames
     base = schema(num_frames, crop_size)

@@ -7,15 +7,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from synthgen.camera import SURREAL_K
+from synthgen.core.camera import SURREAL_K
 from synthgen.config import Config
 from synthgen.example import draw_random, make_example
 from synthgen.core.joints import NUM_SMPL_JOINTS, SMPL_INDEX
 from synthgen.steps.crops import frame_to_crop
 from synthgen.steps.total_occlusion import draw_total_occlusion, total_occlusion_indicator
 from synthgen.steps.visibility import BEHIND_DEPTH, OCCLUDER, TOTAL_OCCLUSION
-from synthgen.types import BackgroundClip, SurrealClip
-from tests.test_superpixels import panned_clip
+from synthgen.core.types import BackgroundClip, SurrealClip
+from tests.steps.test_superpixels import panned_clip
 
 #: Stick-figure joints relative to the figure's centre, frame pixels (x, y), ~150 px tall.
 _LAYOUT = {

@@ -47,7 +47,7 @@ def build(kinetics_dir, surreal_dir, smpl_dir, out, num_examples, seed, pipeline
     Work is planned from the seed, so the result does not depend on the number of workers; a
     build killed at any moment continues with --resume to the same bytes.
     """
-    from synthgen.build import build as run_build
+    from synthgen.build.synthetic import build as run_build
     from synthgen.config import load_config
 
     if resume and overwrite:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from synthgen.build_3dpw import EXAMPLES_PER_SHARD
 from synthgen.cli import fail, set_option, user_errors
 
 
@@ -15,20 +14,22 @@ from synthgen.cli import fail, set_option, user_errors
 @click.option("--split", "splits", multiple=True, default=("test",), show_default=True,
               type=click.Choice(["train", "validation", "test"]), help="Split(s) to convert.")
 @click.option("--pipeline", default=None,
-              help="Pipeline name or TOML file whose [crops], [crop_flow] and [store] apply "
-                   "(default: the paper's).")
+              help="Pipeline name or TOML file whose [clip] length, [crops], [crop_flow] and "
+                   "[store] apply (default: the paper's).")
 @click.option("--flow", "flow_backend", default=None,
               help="Crop-flow backend (dis, tvl1, flownet2, ...): the training data's; overrides "
                    "the pipeline.")
 @click.option("--flow-checkpoint", default=None, type=click.Path(exists=True, dir_okay=False),
               help="FlowNet weights (a flownet2-pytorch .pth.tar).")
 @click.option("--flow-device", default=None, help="Torch device for FlowNet (cpu, cuda).")
-@click.option("--clip-length", default=31, show_default=True, type=click.IntRange(min=2),
-              help="Frames per clip.")
+@click.option("--clip-length", default=None, type=click.IntRange(min=2),
+              help="Frames per clip [default: the pipeline's clip.length, 31 in the paper's].")
 @click.option("--match-store", default=None,
               help="A training store: refuse if its crop-flow backend or crops differ.")
-@click.option("--examples-per-shard", default=EXAMPLES_PER_SHARD, show_default=True,
-              type=click.IntRange(min=1), help="Clips per shard file (bounds worker memory).")
+@click.option("--examples-per-shard", default=None, type=click.IntRange(min=1),
+              help="Clips per shard file, which bounds worker memory (~11 MB per 31-frame clip) "
+                   "[default: the pipeline's store.examples_per_shard].")
+@click.option("--resume", is_flag=True, help="Continue a killed build: finished shards are kept.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
 @click.option("--address", default=None,
               help="Ray cluster to join ('auto' or 'ray://host:port'); default a local Ray.")
@@ -36,25 +37,30 @@ from synthgen.cli import fail, set_option, user_errors
 @click.option("--serial", is_flag=True, help="Run in this process without Ray.")
 @set_option
 def build_3dpw(root, out, splits, pipeline, flow_backend, flow_checkpoint, flow_device,
-               clip_length, match_store, examples_per_shard, overwrite, address, num_cpus,
-               serial, sets):
+               clip_length, match_store, examples_per_shard, resume, overwrite, address,
+               num_cpus, serial, sets):
     """Convert 3DPW sequences to a store of evaluation clips (one per actor and window).
 
     Crops come from the provided OpenPose detections (HMR boxes), flow from the same crop-flow
     backend as the training data; frames with fewer than 7 confident keypoints are total
     occlusions; ground-truth joints are in camera coordinates.
     """
-    from synthgen.build_3dpw import Protocol, build_3dpw as run
+    from synthgen.build.threedpw import build_3dpw as run
     from synthgen.config import load_config
 
+    if resume and overwrite:
+        raise click.UsageError("give --resume or --overwrite, not both")
     flags = {k: v for k, v in (("backend", flow_backend), ("checkpoint", flow_checkpoint),
                                ("device", flow_device)) if v is not None}
+    overrides = {"crop_flow": flags,
+                 "clip": {} if clip_length is None else {"length": clip_length},
+                 "store": {} if examples_per_shard is None else
+                 {"examples_per_shard": examples_per_shard}}
     try:
-        cfg = load_config(pipeline, overrides={"crop_flow": flags}, sets=sets)
-        summary = run(root, out, cfg=cfg, protocol=Protocol(clip_length=clip_length),
-                      splits=tuple(splits), examples_per_shard=examples_per_shard,
-                      match_store=match_store, overwrite=overwrite, address=address,
-                      num_cpus=num_cpus, serial=serial)
+        cfg = load_config(pipeline, overrides=overrides, sets=sets)
+        summary = run(root, out, cfg=cfg, splits=tuple(splits), match_store=match_store,
+                      resume=resume, overwrite=overwrite, address=address, num_cpus=num_cpus,
+                      serial=serial)
     except user_errors() as exc:
         fail(exc)
     for line in summary.lines():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from synthgen.build_video import DETECTORS, EXAMPLES_PER_SHARD
+from synthgen.build.video import DETECTORS, EXAMPLES_PER_SHARD
 from synthgen.cli import fail, user_errors
 
 
@@ -32,20 +32,24 @@ from synthgen.cli import fail, user_errors
               help="Torch device for FlowNet (cpu, cuda).")
 @click.option("--examples-per-shard", default=EXAMPLES_PER_SHARD, show_default=True,
               type=click.IntRange(min=1), help="Clips per shard file.")
+@click.option("--resume", is_flag=True, help="Continue a killed build: finished shards are kept.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
 def build_video(video, keypoints, detector, match_store, out, clip_length, person_height,
-                no_flow, flow_checkpoint, flow_device, examples_per_shard, overwrite):
+                no_flow, flow_checkpoint, flow_device, examples_per_shard, resume, overwrite):
     """Turn VIDEO and its 2D keypoints into a store of clips (crops, crop flow, keypoints,
     boxes, total occlusions) made as the training store's, for `trainer predict --store`."""
-    from synthgen.build_video import build_video as run
+    from synthgen.build.video import build_video as run
 
     if (keypoints is None) == (detector is None):
         raise click.UsageError("give exactly one of --keypoints and --detector")
+    if resume and overwrite:
+        raise click.UsageError("give --resume or --overwrite, not both")
     try:
         summary = run(video, out, match_store=match_store, keypoints=keypoints,
                       detector=detector, clip_length=clip_length, person_height=person_height,
                       flow=not no_flow, flow_checkpoint=flow_checkpoint, flow_device=flow_device,
-                      examples_per_shard=examples_per_shard, overwrite=overwrite)
+                      examples_per_shard=examples_per_shard, resume=resume,
+                      overwrite=overwrite)
     except user_errors() as exc:
         fail(exc)
     for line in summary.lines():

@@ -30,7 +30,7 @@ def inspect(store_url, verify_count, verify_all, verify_seed, cache_dir, quiet):
     Exit status: 0 when every finished shard reads and every verified example is identical,
     1 otherwise (and on a missing or incompatible store).
     """
-    from synthgen import inspect as insp
+    from synthgen.tools import inspect as insp
     from synthgen import store
 
     if verify_count is not None and verify_all:

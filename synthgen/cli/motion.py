@@ -8,8 +8,6 @@ import click
 
 from synthgen.cli import fail, set_option, user_errors
 from synthgen.config import load_config
-from synthgen.sources.kinetics import find_videos
-from synthgen.sources.motion_cache import build_cache
 
 
 @click.command()
@@ -31,19 +29,24 @@ def motion(kinetics_dir, cache_dir, pipeline, address, num_cpus, serial, sets):
     Videos already in the cache with the same content and parameters are not recomputed; a video
     that cannot be read is recorded as skipped with its reason in CACHE/manifest.json.
     """
+    from synthgen.build.executor import executor_for
+    from synthgen.build.motion import build_cache
+    from synthgen.sources.kinetics import find_videos
+
     try:
         cfg = load_config(pipeline, sets=sets)
         videos, skipped = find_videos(kinetics_dir)
         click.echo(f"{len(videos)} videos found under {kinetics_dir} ({len(skipped)} skipped at "
                    f"discovery)")
         run = build_cache(videos, cache_dir, cfg=cfg.camera_motion, clip=cfg.clip,
-                          skipped=skipped, address=address, num_cpus=num_cpus, serial=serial)
+                          skipped=skipped,
+                          executor=executor_for(serial=serial, address=address, num_cpus=num_cpus))
     except user_errors() as exc:
         fail(exc)
-    reasons = collections.Counter(item["reason"] for item in run.skipped)
+    reasons = collections.Counter(skip.reason for skip in run.skipped)
     click.echo(f"computed {len(run.computed)}, already cached {len(run.cached)}, "
                f"skipped {len(run.skipped)} in {run.seconds:.1f} s")
     for reason, count in sorted(reasons.items()):
         click.echo(f"  skipped {count}: {reason}")
-    for item in run.skipped:
-        click.echo(f"  {item['path']}: {item['reason']} {item['detail']}".rstrip())
+    for skip in run.skipped:
+        click.echo(f"  {skip}")

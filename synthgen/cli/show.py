@@ -28,7 +28,7 @@ def show(store_url, index, out, frame, fps, cache_dir):
     coloured by visibility reason. The full-frame panels are recomputed from the example's
     inputs; when those cannot be read, only the stored crop panels are drawn, with a note.
     """
-    from synthgen.show import FORMATS, load_view, write_figure
+    from synthgen.tools.show import FORMATS, load_view, write_figure
 
     if not out.lower().endswith(FORMATS):
         raise click.BadParameter(f"{out}: use {' or '.join(FORMATS)} (GIF is not supported)",

@@ -1,11 +1,13 @@
-"""Typed errors for bad input.
+"""Typed errors for bad input, and the record of an input a build skipped.
 
 Every error about an input file carries the file's path and a short machine-readable ``reason``
 (used as the key in a store's manifest of skipped inputs) plus a human message saying what to do.
+A build that cannot use an input records a :class:`Skip` and goes on.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -76,3 +78,45 @@ class NonFiniteError(SourceError):
     """Values a step would use that are NaN or infinite (joints, pose, shape, depth...)."""
 
     reason = "non_finite"
+
+
+@dataclass(frozen=True, order=True)
+class Skip:
+    """An input (file, directory or clip) a build or a reader could not use, and why.
+
+    Ordered by (file, reason, detail), so a sorted manifest is reproducible.
+
+    Attributes
+    ----------
+    file : str
+        The input.
+    reason : str
+        Machine-readable code: a :class:`SourceError` subclass's ``reason`` (``"corrupt"``,
+        ``"too_short"``, ...), ``"error"`` for a task that failed otherwise.
+    detail : str
+        What is wrong, in words a user can act on (may be empty).
+    """
+
+    file: str
+    reason: str
+    detail: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "file", str(self.file))
+
+    @classmethod
+    def of(cls, error: SourceError, detail: str | None = None) -> Skip:
+        """The skip a :class:`SourceError` stands for (``detail`` replaces the error's)."""
+        return cls(error.path, error.reason, error.detail if detail is None else detail)
+
+    def to_dict(self) -> dict:
+        """The manifest's readable form: ``{"path", "reason", "detail"}``."""
+        return {"path": self.file, "reason": self.reason, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, item: dict) -> Skip:
+        """Inverse of :meth:`to_dict` (a manifest entry)."""
+        return cls(item["path"], item["reason"], item.get("detail", ""))
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.reason} {self.detail}".rstrip()

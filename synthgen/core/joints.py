@@ -36,6 +36,26 @@ COCO14 = np.array([SMPL_INDEX[n] for n in COCO14_NAMES], dtype=np.int64)
 #: A frame counts (is evaluated, is not a total occlusion) when at least this many of the
 #: :data:`COCO14` joints are visible (method section 3).
 MIN_VISIBLE = 7
+#: A detected keypoint counts as visible when its confidence exceeds this (3DPW's ``poses2d``,
+#: video keypoints; formats.md's *decision*).
+CONFIDENCE_THRESHOLD = 0.1
+
+#: OpenPose-18 (COCO) keypoint order of 3DPW's ``poses2d``.
+OPENPOSE_NAMES: tuple[str, ...] = (
+    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
+    "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "right_eye", "left_eye", "right_ear", "left_ear",
+)
+OPENPOSE_INDEX = {name: i for i, name in enumerate(OPENPOSE_NAMES)}
+
+#: SMPL joint name -> OpenPose-18 keypoint name, for the 14 COCO joints (``COCO14``).
+SMPL_FROM_OPENPOSE: dict[str, str] = {
+    **{name: name for name in (
+        "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+        "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow",
+        "left_wrist", "neck")},
+    "head": "nose",
+}
 
 #: The leg keypoints (indices into SMPL 24) that the training-time domain randomisation unhides
 #: together (method step 8, "unhide all leg keypoints"): hips, knees, ankles. These are the leg

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from synthgen.camera import project, surreal_extrinsics, world_to_camera
+from synthgen.core.camera import project, surreal_extrinsics, world_to_camera
 from synthgen.demo.appearance import DOMAINS, check_domain, finish_frame, sample_betas, sample_look
 from synthgen.demo.body_model import BodyModel, build_body_model, pose_body
 from synthgen.core.joints import LEFT_RIGHT_SWAP
@@ -206,7 +206,7 @@ def person_flow(vertices_world, faces, R, t, *, handedness, height, width) -> np
         Posed vertices per frame, world metres.
     faces : ndarray, shape (F, 3)
     R, t : ndarray
-        World-to-camera extrinsics (``synthgen.camera.surreal_extrinsics``).
+        World-to-camera extrinsics (``synthgen.core.camera.surreal_extrinsics``).
     handedness : float
         ``sign(det R)``.
     height, width : int

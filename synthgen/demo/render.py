@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from synthgen.camera import SURREAL_HEIGHT, SURREAL_K, SURREAL_WIDTH
+from synthgen.core.camera import SURREAL_HEIGHT, SURREAL_K, SURREAL_WIDTH
 from synthgen.core.joints import SMPL_INDEX
-from synthgen.types import BACKGROUND_DEPTH
+from synthgen.core.types import BACKGROUND_DEPTH
 
 _NEAR = 0.05
 

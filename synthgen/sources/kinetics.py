@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from synthgen.core.errors import EmptyInputError, MissingFileError, ShortClipError, SourceError
+from synthgen.core.errors import EmptyInputError, MissingFileError, ShortClipError, Skip, SourceError
 from synthgen.sources.video import (
     DEFAULT_FOLDER_FPS,
     IMAGE_EXTENSIONS,
@@ -36,13 +36,13 @@ from synthgen.sources.video import (
     natural_key,
     probe,
 )
-from synthgen.types import BackgroundClip
+from synthgen.core.types import BackgroundClip
 
 OUTPUT_FPS = 30.0
 _TIE_EPS = 1e-9
 
 
-def find_videos(root: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+def find_videos(root: str | Path) -> tuple[list[Path], list[Skip]]:
     """Video files and frame folders under ``root`` (flat, one folder per class, or any nesting).
 
     A directory holding at least one ``.jpg``/``.jpeg``/``.png`` is a frame folder (one video; its
@@ -59,9 +59,8 @@ def find_videos(root: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     -------
     videos : list of Path
         Sorted (natural order of the full path), deterministic.
-    skipped : list of (Path, str)
-        Zero-byte video files and leaf directories with nothing usable, each with
-        ``"<reason>: <detail>"``.
+    skipped : list of Skip
+        Zero-byte video files and leaf directories with nothing usable.
 
     Raises
     ------
@@ -72,18 +71,18 @@ def find_videos(root: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     if not root.exists():
         raise MissingFileError(root, "no such file or directory")
     videos: list[Path] = []
-    skipped: list[tuple[Path, str]] = []
+    skipped: list[Skip] = []
     if root.is_file():
         _add_video_file(root, videos, skipped)
     else:
         _visit(root, videos, skipped)
-        if not videos and not any(p == root for p, _ in skipped):
-            skipped.append((root, f"{EmptyInputError.reason}: no video files or frame folders anywhere inside"))
+        if not videos and not any(s.file == str(root) for s in skipped):
+            skipped.append(Skip(root, EmptyInputError.reason, "no video files or frame folders anywhere inside"))
     key = lambda item: natural_key(str(item))  # noqa: E731
-    return sorted(videos, key=key), sorted(skipped, key=lambda s: natural_key(str(s[0])))
+    return sorted(videos, key=key), sorted(skipped, key=lambda s: natural_key(s.file))
 
 
-def _visit(folder: Path, videos: list[Path], skipped: list[tuple[Path, str]]) -> None:
+def _visit(folder: Path, videos: list[Path], skipped: list[Skip]) -> None:
     entries = sorted((e for e in folder.iterdir() if not e.name.startswith(".")), key=lambda e: natural_key(e.name))
     if any(e.is_file() and e.suffix.lower() in IMAGE_EXTENSIONS for e in entries):
         videos.append(folder)
@@ -95,18 +94,18 @@ def _visit(folder: Path, videos: list[Path], skipped: list[tuple[Path, str]]) ->
     for d in subdirs:
         _visit(d, videos, skipped)
     if not subdirs and not files:
-        skipped.append((folder, f"{EmptyInputError.reason}: directory holds no video files or frame images"))
+        skipped.append(Skip(folder, EmptyInputError.reason, "directory holds no video files or frame images"))
 
 
-def _add_video_file(path: Path, videos: list[Path], skipped: list[tuple[Path, str]]) -> None:
+def _add_video_file(path: Path, videos: list[Path], skipped: list[Skip]) -> None:
     if path.stat().st_size == 0:
-        skipped.append((path, f"{EmptyInputError.reason}: zero-byte file"))
+        skipped.append(Skip(path, EmptyInputError.reason, "zero-byte file"))
     else:
         videos.append(path)
 
 
 def probe_videos(paths, *, min_frames: int = 0, fps: float = OUTPUT_FPS,
-                 folder_fps: float = DEFAULT_FOLDER_FPS) -> tuple[list[VideoInfo], list[tuple[Path, str]]]:
+                 folder_fps: float = DEFAULT_FOLDER_FPS) -> tuple[list[VideoInfo], list[Skip]]:
     """Probe many videos, keeping the usable ones and collecting the others with a reason.
 
     Parameters
@@ -122,20 +121,20 @@ def probe_videos(paths, *, min_frames: int = 0, fps: float = OUTPUT_FPS,
     -------
     infos : list of VideoInfo
         In input order.
-    skipped : list of (Path, str)
-        ``"<reason>: <detail>"`` for each video that cannot be used.
+    skipped : list of Skip
+        Each video that cannot be used.
     """
     infos, skipped = [], []
     for path in paths:
         try:
             info = probe(path, folder_fps=folder_fps)
         except SourceError as err:
-            skipped.append((Path(path), f"{err.reason}: {err.detail}"))
+            skipped.append(Skip.of(err))
             continue
         available = num_frames_30fps(info, fps=fps)
         if available < min_frames:
-            skipped.append((Path(path), f"{ShortClipError.reason}: {available} frames at {fps:g} fps, "
-                                        f"fewer than {min_frames}"))
+            skipped.append(Skip(path, ShortClipError.reason, f"{available} frames at {fps:g} fps, "
+                                                             f"fewer than {min_frames}"))
         else:
             infos.append(info)
     return infos, skipped

@@ -1,14 +1,14 @@
 """SURREAL clips (Varol et al. 2017): discover, read a frame window, write files in the real format.
 
 A clip is ``<seq>_c%04d.mp4`` with ``<seq>_c%04d_info.mat``, ``_segm.mat`` and ``_depth.mat``
-beside it (``docs/formats.md``). :func:`read_clip` returns a :class:`synthgen.types.SurrealClip`
+beside it (``docs/formats.md``). :func:`read_clip` returns a :class:`synthgen.core.types.SurrealClip`
 whose pose, 2D and 3D joints describe the body the image shows (below); :func:`write_surreal_clip`
 writes the same four files as the real dataset (tests and the demo-data generator use it).
 
-The body the image shows: SURREAL renders through a reflecting camera (``synthgen.camera.SURREAL_R``,
+The body the image shows: SURREAL renders through a reflecting camera (``synthgen.core.camera.SURREAL_R``,
 det -1), so its images are mirror views of the SMPL body of the released ``pose``. The reader
 returns the SMPL body of the *mirrored* pose (:func:`synthgen.core.smpl.mirror_pose`), which is
-that mirror view seen through a proper rotation (:func:`synthgen.camera.seen_body_orientation`):
+that mirror view seen through a proper rotation (:func:`synthgen.core.camera.seen_body_orientation`):
 ``pose`` has its global orientation in the camera frame, ``joints3d`` are the SMPL joints of
 ``pose``, ``betas`` and ``gender`` (real SMPL forward kinematics, the ``smpl_dir`` models) moved so
 that the pelvis is the released pelvis in camera metres, and ``joints2d`` carry the same labels:
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from synthgen.camera import (
+from synthgen.core.camera import (
     SURREAL_HEIGHT,
     SURREAL_K,
     SURREAL_WIDTH,
@@ -54,13 +54,14 @@ from synthgen.core.errors import (
     MissingKeyError,
     NonFiniteError,
     ShortClipError,
+    Skip,
     SourceError,
 )
 from synthgen.core.joints import (JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX,
                                   SMPL_PARENTS)
 from synthgen.sources.mat import MAT_FORMATS, load_mat, mat_variables, save_mat
 from synthgen.sources.video import VideoInfo, iter_source_frames, probe, write_video
-from synthgen.types import BACKGROUND_DEPTH, SurrealClip
+from synthgen.core.types import BACKGROUND_DEPTH, SurrealClip
 
 SPLITS = ("train", "val", "test")
 SIDES = ("measure", "as_is", "swap")
@@ -196,7 +197,7 @@ def _clip_files(mp4_path: Path) -> tuple[Path, Path, Path, Path]:
     return files
 
 
-def find_clips(root, *, splits=None, count_frames: bool = False) -> tuple[list[ClipInfo], list[tuple[str, str]]]:
+def find_clips(root, *, splits=None, count_frames: bool = False) -> tuple[list[ClipInfo], list[Skip]]:
     """Every SURREAL clip under ``root``, at any depth.
 
     Parameters
@@ -214,8 +215,8 @@ def find_clips(root, *, splits=None, count_frames: bool = False) -> tuple[list[C
     -------
     clips : list of ClipInfo
         Complete clips, sorted by path.
-    skipped : list of (str, str)
-        ``(path, "reason: detail")`` for each incomplete clip (a ``.mat`` missing or empty, or, when
+    skipped : list of Skip
+        Each incomplete clip (a ``.mat`` missing or empty, or, when
         counting, an undecodable video), sorted by path. Never raised.
 
     Raises
@@ -246,7 +247,7 @@ def find_clips(root, *, splits=None, count_frames: bool = False) -> tuple[list[C
                 _clip_files(mp4)
                 num_frames = probe(mp4).num_frames if count_frames else None
             except SourceError as exc:
-                skipped.append((str(mp4), f"{exc.reason}: {_describe(exc, mp4)}"))
+                skipped.append(Skip(mp4, exc.reason, _describe(exc, mp4)))
                 continue
             clips.append(ClipInfo(mp4, split, match["sequence"], int(match["clip"]), num_frames))
     clips.sort(key=lambda c: str(c.path))
@@ -516,7 +517,7 @@ def seen_body(pose, zrot, betas, pelvis_cam, model: SMPLJoints) -> tuple[np.ndar
     -------
     pose_cam : ndarray, shape (T, 72), float64
         The mirrored pose with its global orientation in the camera frame
-        (:func:`synthgen.camera.seen_body_orientation`).
+        (:func:`synthgen.core.camera.seen_body_orientation`).
     joints3d : ndarray, shape (T, 24, 3), float64
         SMPL joints of ``pose_cam`` and ``betas``, camera metres (x right, y down, z forward),
         translated so that joint 0 is ``pelvis_cam``.

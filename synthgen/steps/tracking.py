@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from synthgen.types import BACKGROUND_DEPTH, SurrealClip
+from synthgen.core.types import BACKGROUND_DEPTH, SurrealClip
 
 
 
@@ -105,7 +105,7 @@ def track_person(person: SurrealClip, offsets: np.ndarray) -> TrackedPerson:
     Parameters
     ----------
     person : SurrealClip
-        T frames (see `synthgen.types.SurrealClip`).
+        T frames (see `synthgen.core.types.SurrealClip`).
     offsets : ndarray, shape (T, 2)
         Per-frame offsets ``(dx, dy)`` in frame pixels (the integrated camera motion, zero at the
         reference frame). All zeros gives an untracked copy (the "no tracking" ablation).

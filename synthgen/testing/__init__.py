@@ -1,2 +1,3 @@
-"""Builders of known-answer test data for tests and benchmarks (they may use every layer of
-synthgen; nothing in the pipeline imports them)."""
+"""Builders of known-answer test data for tests and benchmarks (3DPW files, flow pairs) and the
+suites every crop-flow backend and every executor must pass. They may use every layer of synthgen;
+nothing in synthgen imports them."""

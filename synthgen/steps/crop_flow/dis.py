@@ -7,6 +7,8 @@ variational energy (brightness and gradient constancy, smoothness). On grey leve
 
 from __future__ import annotations
 
+from functools import partial
+
 import cv2
 import numpy as np
 
@@ -74,6 +76,10 @@ class DISBackend(FlowBackend):
     @property
     def params(self) -> dict:
         return dict(self._params)
+
+    def __reduce__(self):
+        # OpenCV's solver does not pickle: a copy is a new backend of the same parameters.
+        return partial(DISBackend, **self._params), ()
 
     def _flow(self, pairs: np.ndarray) -> np.ndarray:
         out = np.empty(pairs.shape[:1] + pairs.shape[2:4] + (2,), dtype=np.float32)

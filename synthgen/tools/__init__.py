@@ -1,0 +1,1 @@
+"""Tools over finished stores: inspect (describe, check, verify) and show (figures)."""

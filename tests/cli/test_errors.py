@@ -1,0 +1,195 @@
+"""Every bad command line or config value: one line saying what is wrong, a non-zero exit, no
+traceback, and nothing created (no store, no lock, no camera-motion cache), since it is caught
+before any work starts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from synthgen.build.synthetic import build
+from synthgen.cli import main as synthgen_cli
+from trainer.cli import main as trainer_cli
+
+#: Pipeline files by case name (written into the test's directory).
+PIPELINES = {
+    "bad_base": 'base = "no_such_base"\n',
+    "base_not_a_name": "base = 3\n",
+    "toml_syntax": "[clip\nlength = 8\n",
+    "unknown_section": "[clips]\nlength = 8\n",
+    "unknown_key": "[clip]\nlenght = 8\n",
+    "wrong_type": '[clip]\nlength = "eight"\n',
+    "clip_length_1": "[clip]\nlength = 1\n",
+    "negative_shard": "[store]\nexamples_per_shard = -4\n",
+    "bad_choice": '[superpixels]\nmethod = "opencv"\n',
+    "train_syntax": "[data\n",
+}
+
+#: (case, arguments after the command, text the one line must contain). ``{dir}`` is the test's
+#: directory, ``{pipe:NAME}`` the file of ``PIPELINES[NAME]``.
+BUILD_CASES = [
+    ("unknown pipeline", ["--pipeline", "no_such_pipeline"], "no pipeline 'no_such_pipeline'"),
+    ("bad base", ["--pipeline", "{pipe:bad_base}"], "bad base: no pipeline 'no_such_base'"),
+    ("base not a name", ["--pipeline", "{pipe:base_not_a_name}"], "base must be a pipeline name"),
+    ("TOML syntax", ["--pipeline", "{pipe:toml_syntax}"], "TOML syntax error"),
+    ("unknown section", ["--pipeline", "{pipe:unknown_section}"], "unknown config section 'clips'"),
+    ("unknown key", ["--pipeline", "{pipe:unknown_key}"], "unknown config key clip.lenght"),
+    ("wrong type", ["--pipeline", "{pipe:wrong_type}"], 'clip.length = "eight": must be an integer'),
+    ("clip.length = 1", ["--pipeline", "{pipe:clip_length_1}"], "clip.length = 1: must be an integer >= 2"),
+    ("examples_per_shard = -4", ["--pipeline", "{pipe:negative_shard}"],
+     "store.examples_per_shard = -4"),
+    ("unknown SLIC method", ["--pipeline", "{pipe:bad_choice}"], "must be one of ['synthgen', 'skimage']"),
+    ("--set wrong type", ["--set", "clip.length=eight"], 'clip.length = "eight"'),
+    ("--set unknown key", ["--set", "clip.lenght=8"], "unknown config key clip.lenght"),
+    ("--set without a dot", ["--set", "length=8"], "write --set section.key=value"),
+    ("--seed -1", ["--seed", "-1"], "'--seed': -1 is not in the range x>=0"),
+    ("--num-examples 0", ["--num-examples", "0"], "'--num-examples': 0 is not in the range"),
+    ("unknown flow backend", ["--flow", "raft"], "unknown crop-flow backend 'raft'"),
+    ("FlowNet without weights", ["--flow", "flownet2s"], "needs FlowNet weights"),
+    ("refused FlowNet checkpoint", ["--flow", "flownet2s", "--flow-checkpoint", "{pipe:bad_base}"],
+     "corrupt"),
+    ("--resume with --overwrite", ["--resume", "--overwrite"], "--resume or --overwrite, not both"),
+    ("--out through a file", ["--out", "{pipe:bad_base}/out.zarr"], "cannot write"),
+    ("unknown option", ["--no-such-option"], "No such option"),
+    ("unknown URL protocol", ["--out", "nope://bucket/out.zarr"], "cannot open nope://"),
+]
+
+MOTION_CASES = [
+    ("unknown pipeline", ["--pipeline", "no_such_pipeline"], "no pipeline 'no_such_pipeline'"),
+    ("bad base", ["--pipeline", "{pipe:bad_base}"], "bad base"),
+    ("unknown key", ["--pipeline", "{pipe:unknown_key}"], "unknown config key clip.lenght"),
+    ("TOML syntax", ["--pipeline", "{pipe:toml_syntax}"], "TOML syntax error"),
+    ("wrong type", ["--set", "camera_motion.num_iter=0"], "camera_motion.num_iter = 0"),
+]
+
+THREEDPW_CASES = [
+    ("unknown pipeline", ["--pipeline", "no_such_pipeline"], "no pipeline 'no_such_pipeline'"),
+    ("bad base", ["--pipeline", "{pipe:bad_base}"], "bad base"),
+    ("unknown section", ["--pipeline", "{pipe:unknown_section}"], "unknown config section"),
+    ("wrong type", ["--pipeline", "{pipe:wrong_type}"], 'clip.length = "eight"'),
+    ("negative shard size", ["--examples-per-shard", "-4"], "'--examples-per-shard': -4"),
+    ("unknown flow backend", ["--flow", "raft"], "unknown crop-flow backend 'raft'"),
+]
+
+TRAIN_CASES = [
+    ("unknown pipeline", ["--pipeline", "train_nope"], "no trainer pipeline 'train_nope'"),
+    ("TOML syntax", ["--pipeline", "{pipe:train_syntax}"], "TOML syntax error"),
+    ("--set bad choice", ["--set", "data.modality=depth"], 'data.modality = "depth": must be one of'),
+    ("--set unknown section", ["--set", "optimiser.lr=1"], "unknown trainer config section"),
+    ("--set negative", ["--set", "optim.lr=-1"], "optim.lr = -1"),
+    ("--seed -1", ["--seed", "-1"], "'--seed': -1 is not in the range"),
+]
+
+
+def _expand(args, root: Path) -> list[str]:
+    out = []
+    for arg in args:
+        if arg.startswith("{pipe:"):
+            name = arg[len("{pipe:"):arg.index("}")]
+            path = root / f"{name}.toml"
+            path.write_text(PIPELINES[name])
+            arg = str(path) + arg[arg.index("}") + 1:]
+        out.append(arg)
+    return out
+
+
+def _check_one_line_failure(result, expected: str, root: Path) -> None:
+    assert result.exit_code not in (0, None), result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    made = sorted(p.name for p in root.iterdir() if not p.name.endswith(".toml"))
+    assert made == ["kinetics", "surreal"] or made == [], made  # no store, lock or cache
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """Empty dataset folders: every case must fail before reading them."""
+    (tmp_path / "kinetics").mkdir()
+    (tmp_path / "surreal").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize("case,args,expected", BUILD_CASES, ids=[c[0] for c in BUILD_CASES])
+def test_bad_build_command_lines_fail_in_one_line(inputs, case, args, expected):
+    base = ["build", "--kinetics", str(inputs / "kinetics"), "--surreal", str(inputs / "surreal"),
+            "--out", str(inputs / "out.zarr"), "--cache", str(inputs / "cache"), "--serial"]
+    result = CliRunner().invoke(synthgen_cli, base + _expand(args, inputs))
+    _check_one_line_failure(result, expected, inputs)
+
+
+@pytest.mark.parametrize("case,args,expected", MOTION_CASES, ids=[c[0] for c in MOTION_CASES])
+def test_bad_motion_command_lines_fail_in_one_line(inputs, case, args, expected):
+    base = ["motion", "--kinetics", str(inputs / "kinetics"), "--cache", str(inputs / "cache"),
+            "--serial"]
+    result = CliRunner().invoke(synthgen_cli, base + _expand(args, inputs))
+    _check_one_line_failure(result, expected, inputs)
+
+
+@pytest.mark.parametrize("case,args,expected", THREEDPW_CASES, ids=[c[0] for c in THREEDPW_CASES])
+def test_bad_build_3dpw_command_lines_fail_in_one_line(inputs, case, args, expected):
+    base = ["build-3dpw", "--3dpw", str(inputs / "kinetics"), "--out", str(inputs / "out.zarr"),
+            "--serial"]
+    result = CliRunner().invoke(synthgen_cli, base + _expand(args, inputs))
+    _check_one_line_failure(result, expected, inputs)
+
+
+@pytest.mark.parametrize("case,args,expected", TRAIN_CASES, ids=[c[0] for c in TRAIN_CASES])
+def test_bad_train_command_lines_fail_in_one_line(inputs, case, args, expected):
+    base = ["train", "--store", str(inputs / "no_store.zarr"), "--out", str(inputs / "run")]
+    result = CliRunner().invoke(trainer_cli, base + _expand(args, inputs))
+    _check_one_line_failure(result, expected, inputs)
+
+
+def test_a_read_only_out_fails_in_one_line(inputs):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only directories")
+    locked = inputs / "locked"
+    locked.mkdir(mode=0o555)
+    base = ["build", "--kinetics", str(inputs / "kinetics"), "--surreal", str(inputs / "surreal"),
+            "--out", str(locked / "out.zarr"), "--serial"]
+    result = CliRunner().invoke(synthgen_cli, base)
+    assert result.exit_code == 1 and "cannot write" in result.stderr
+    assert list(locked.iterdir()) == []
+
+
+def test_nothing_to_build_from_says_which_splits_hold_clips(small_demo, tmp_path):
+    surreal = tmp_path / "surreal"
+    shutil.copytree(small_demo.surreal_dir / "cmu" / "val", surreal / "val")
+    shutil.copytree(small_demo.surreal_dir / "cmu" / "test", surreal / "test")
+    args = ["build", "--kinetics", str(small_demo.kinetics_dir), "--surreal", str(surreal),
+            "--smpl", str(small_demo.smpl_dir),
+            "--out", str(tmp_path / "out.zarr"), "--cache", str(tmp_path / "cache"), "--serial",
+            "--split", "train"]
+    result = CliRunner().invoke(synthgen_cli, args)
+    assert result.exit_code == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("error: nothing to build from") and "1 empty" in last
+    assert "no SURREAL clip in split(s) train; clips found: 1 in test, 1 in val" in last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["surreal"]  # no store, no camera motion
+
+
+def test_build_refuses_a_negative_seed_before_creating_anything(small_demo, tmp_path):
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        build(small_demo.kinetics_dir, small_demo.surreal_dir, str(tmp_path / "out.zarr"),
+              num_examples=2, seed=-1, cache_dir=tmp_path / "cache", serial=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_out_folder_of_other_files_is_not_wiped(inputs):
+    precious = inputs / "data"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    base = ["build", "--kinetics", str(inputs / "kinetics"), "--surreal", str(inputs / "surreal"),
+            "--out", str(precious), "--serial", "--overwrite"]
+    result = CliRunner().invoke(synthgen_cli, base)
+    assert result.exit_code == 1 and "holds files but no store" in result.stderr
+    assert (precious / "thesis.tex").read_text() == "years of work"

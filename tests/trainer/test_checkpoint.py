@@ -1,0 +1,102 @@
+"""Trainer checkpoints: no code runs when loading one, every entry point refuses a crafted file,
+and recorded paths work from any folder."""
+
+from __future__ import annotations
+
+import builtins
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tests.trainer.support import tiny_config, write_checkpoint
+from trainer.checkpoint import (CHECKPOINT, checkpoint_smpl, load_checkpoint, portable_config,
+                                save_checkpoint)
+from trainer.cli import main
+from trainer.evaluate import evaluate
+
+
+class _Payload:
+    """Unpickling this runs ``exec``: it creates the marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return builtins.exec, (f"open({self.marker!r}, 'w').close()",)
+
+
+def _malicious(path, marker, smpl_dir):
+    """A checkpoint-shaped file whose unpickling would run code (a full unpickler runs it)."""
+    config = tiny_config(smpl_dir)
+    torch.save({"model": {}, "config": config.to_dict(), "stores": [], "payload": _Payload(marker)},
+               path)
+    return path
+
+
+def test_the_payload_runs_under_a_full_unpickler(tmp_path, smpl_dir):
+    """The crafted file is real: loading it as torch did before (weights_only=False) runs it."""
+    marker = tmp_path / "ran"
+    torch.load(_malicious(tmp_path / "evil.pt", marker, smpl_dir), weights_only=False)
+    assert marker.exists()
+
+
+def _one_clear_line(result, path):
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert str(path) in lines[0] and "refused" in lines[0] and "could run code" in lines[0]
+
+
+def test_crafted_checkpoint_is_refused_by_eval_predict_and_resume(tmp_path, smpl_dir,
+                                                                  training_store):
+    marker = tmp_path / "ran"
+    evil = _malicious(tmp_path / "evil.pt", marker, smpl_dir)
+    runner = CliRunner()
+    result = runner.invoke(main, ["eval", "--checkpoint", str(evil), "--store", training_store])
+    _one_clear_line(result, evil)
+    result = runner.invoke(main, ["predict", "--checkpoint", str(evil), "--store", training_store,
+                                  "--out", str(tmp_path / "p")])
+    _one_clear_line(result, evil)
+    run = tmp_path / "run"
+    run.mkdir()
+    _malicious(run / CHECKPOINT, marker, smpl_dir)
+    result = runner.invoke(main, ["train", "--store", training_store, "--out", str(run),
+                                  "--resume"])
+    _one_clear_line(result, run / CHECKPOINT)
+    assert not marker.exists()
+
+
+def test_only_tensors_and_plain_data_are_written(tmp_path):
+    save_checkpoint(tmp_path / "ok.pt", {"model": {"w": torch.ones(2)}, "config": {"a": [1, 2.0]},
+                                          "none": None, "pair": (1, "x")})
+    assert torch.load(tmp_path / "ok.pt", weights_only=True)["config"] == {"a": [1, 2.0]}
+    with pytest.raises(TypeError, match=r"checkpoint\['config'\]\['path'\] is a PosixPath"):
+        save_checkpoint(tmp_path / "bad.pt", {"config": {"path": tmp_path}})
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_recorded_paths_are_absolute_and_a_gone_smpl_names_the_override(
+        tmp_path, smpl_dir, training_store, monkeypatch):
+    monkeypatch.chdir(smpl_dir.parent)
+    relative = tiny_config(smpl_dir.name).replace(dann={"real_stores": ["real.zarr"]})
+    portable = portable_config(relative)
+    assert portable.model.smpl == str(smpl_dir.resolve())
+    assert portable.dann.real_stores == (str(smpl_dir.parent.resolve() / "real.zarr"),)
+    assert portable_config(relative.replace(dann={"real_stores": ["s3://b/x.zarr"]})) \
+        .dann.real_stores == ("s3://b/x.zarr",)
+    gone = tmp_path / "gone_smpl"
+    path = tmp_path / "last.pt"
+    write_checkpoint(path, tiny_config(gone), [training_store])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"gone_smpl: the SMPL model .* gone .* --smpl"):
+        evaluate(path, training_store, device="cpu", log=lambda _: None)
+    result = CliRunner().invoke(main, ["eval", "--checkpoint", str(path), "--store",
+                                       training_store])
+    assert result.exit_code != 0 and "pass --smpl" in result.output
+    assert evaluate(path, training_store, smpl=str(smpl_dir), device="cpu",
+                    log=lambda _: None).frames > 0
+    with pytest.raises(FileNotFoundError, match="--smpl"):
+        checkpoint_smpl(tiny_config(smpl_dir), str(tmp_path / "nope"))
+    assert load_checkpoint(path)["stores"] == [training_store]
