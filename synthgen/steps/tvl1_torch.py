@@ -11,7 +11,7 @@ warp. There is no median filtering in either solver.
 Differences from the NumPy solver: float32 rounding (the order of a few sums and of the
 bilinear weights), measured on CPU at a mean of 5e-6 to 4e-5 px per pixel, all but ~0.04% of
 pixels within 0.01 px (a few where the warped gradient nearly vanishes, up to 0.14 px;
-``tests/test_tvl1_torch.py``); and downscaling, whose area averaging equals ``cv2.INTER_AREA``
+``tests/steps/test_tvl1_torch.py``); and downscaling, whose area averaging equals ``cv2.INTER_AREA``
 when the frame size is a multiple of ``downscale`` (224, 240 and 320 are, for the pipeline's
 factors), while otherwise torch's adaptive average pooling gives each output pixel whole input
 pixels.
@@ -20,7 +20,7 @@ Float32 only: the dual-projection and thresholding steps add increments of ~1e-3
 tens of pixels, below float16's resolution there (0.016 px at 20 px), so half precision would
 stall the iterations rather than speed them up.
 
-On the CPU, run it on one torch thread per process (``synthgen.parallel.single_threaded``, as a
+On the CPU, run it on one torch thread per process (``synthgen.build.executor.single_threaded``, as a
 build's shard tasks do) and parallelise over processes: its many small operations gain little
 from torch's intra-op threads and lose much when cores are shared (20x slower on two threads of
 a loaded 2-core machine).

@@ -16,7 +16,7 @@ class TVL1TorchBackend(TVL1Backend):
     """TV-L1 on the crops' grey levels with the torch solver, ``batch_size`` pairs per call.
 
     Same parameters (``CropFlowConfig``'s ``tvl1_*``) and, to float32 rounding, the same flow as
-    :class:`TVL1Backend` (``tests/test_tvl1_torch.py``). ``device`` is a torch device
+    :class:`TVL1Backend` (``tests/steps/test_tvl1_torch.py``). ``device`` is a torch device
     (``"cpu"``, ``"cuda"``, ``"cuda:1"``); on a GPU, larger ``batch_size`` fills it better (the
     solver launches the same kernels for 1 or 256 pairs).
 

@@ -11,13 +11,13 @@ import skimage.data
 import torch
 
 from synthgen.config import CameraMotionConfig, CropFlowConfig, from_dict
-from synthgen.parallel import single_threaded
+from synthgen.build.executor import single_threaded
 from synthgen.steps.camera_motion import camera_motion, pair_flows
 from synthgen.steps.crop_flow import TVL1TorchBackend, backend_from_config, get_backend
 from synthgen.steps.tvl1 import optical_flow_tvl1_batch
 from synthgen.steps.tvl1_torch import optical_flow_tvl1_torch, tvl1_flow
 from synthgen.testing.flow_pairs import end_point_error, known_flow_pairs, known_limb_flow_pairs
-from tests.test_tvl1 import shifted_pair
+from tests.steps.test_tvl1 import shifted_pair
 
 #: Agreement of the torch and NumPy flows of the same pairs (px): mean difference, share of
 #: pixels off by more than 0.01 px, largest difference. Measured on CPU: mean 5e-6 (crops) and
@@ -87,7 +87,7 @@ def test_known_shift_recovered_x_then_y(dx, dy):
 
 
 def test_known_affine_and_limb_flow_recovered(crop_pairs):
-    """The NumPy backend's bounds (tests/test_crop_flow.py) hold for the torch one."""
+    """The NumPy backend's bounds (tests/steps/crop_flow/test_backends.py) hold for the torch one."""
     pairs, truth = crop_pairs
     backend = get_backend("tvl1_torch")
     assert end_point_error(backend.flow(pairs), truth, margin=16) < 0.25
