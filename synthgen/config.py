@@ -159,9 +159,10 @@ class CropFlowConfig(Section):
     (``"flownet2"``, ``"flownet2s"``, ``"flownet2c"``, ``"flownet2cs"``, ``"flownet2css"``,
     ``"flownet2sd"``) with ``checkpoint`` the path of its published flownet2-pytorch weights.
     ``device``, ``batch_size`` (pairs per call) and ``mixed_precision`` (float16 autocast, CUDA
-    only) apply to FlowNet; with a CUDA ``device`` each build shard task asks Ray for
-    ``gpu_fraction`` of a GPU, so shard tasks run on the cluster's GPU nodes (*decision*: 0.25,
-    four shard tasks share one GPU). ``tvl1_*`` are the TV-L1 parameters of ``synthgen.steps.tvl1``
+    only) apply to FlowNet; with a CUDA ``device`` each build shard task of a torch backend
+    (``tvl1_torch``, FlowNet) asks Ray for ``gpu_fraction`` of a GPU, so shard tasks run on the
+    cluster's GPU nodes (*decision*: 0.25, four shard tasks share one GPU). ``tvl1_*`` are the
+    TV-L1 parameters of ``synthgen.steps.tvl1``
     used on the 224x224 crops (*decision*, chosen in ``benchmarks/bench_crop_flow.py``, one
     thread): flow at half resolution (112x112, 3 levels), 3 warps of 20 iterations, attachment
     30 runs ~4x faster than the previous full-resolution default (4 levels, 5 warps of 10,

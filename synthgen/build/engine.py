@@ -33,6 +33,7 @@ from synthgen import store
 from synthgen.build.executor import Executor, TaskFailure, single_threaded
 from synthgen.build.lock import claim_store, store_exists
 from synthgen.core.errors import Skip
+from synthgen.steps.crop_flow import DEVICE_BACKENDS
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def skipped_lines(skipped) -> list[str]:
 
 def flow_task_options(crop_flow, executor: Executor) -> dict:
     """Resources of a shard task that computes crop flow: one CPU, plus ``gpu_fraction`` of a GPU
-    when crop flow runs on CUDA on a remote executor (so those tasks go to GPU nodes).
+    when a torch backend (``DEVICE_BACKENDS``) runs on CUDA on a remote executor (so those tasks go
+    to GPU nodes). DIS and NumPy TV-L1 never use the GPU, so they ask for none.
 
     Parameters
     ----------
@@ -138,9 +140,15 @@ def flow_task_options(crop_flow, executor: Executor) -> dict:
     ------
     RuntimeError
         Crop flow on CUDA but the cluster has no GPU (the tasks would wait forever).
+    ValueError
+        A numbered CUDA device (``cuda:1``) on Ray, which shows each task only the GPU it gave it.
     """
-    if not executor.remote or not crop_flow.device.startswith("cuda"):
+    if (not executor.remote or not crop_flow.device.startswith("cuda")
+            or crop_flow.backend not in DEVICE_BACKENDS):
         return {"num_cpus": 1}
+    if crop_flow.device != "cuda":
+        raise ValueError(f"crop-flow device {crop_flow.device!r} on Ray: Ray shows each shard task "
+                         f"only the GPU it assigned, so use --flow-device cuda")
     if not executor.gpus():
         raise RuntimeError(f"crop flow on {crop_flow.device} but the Ray cluster has no GPU: "
                            f"use a cluster with GPU nodes or --flow-device cpu")

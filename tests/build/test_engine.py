@@ -114,11 +114,15 @@ class GPUCluster(RayExecutor):
         return 2.0
 
 
-ON_GPU = Config().replace(crop_flow={"device": "cuda", "gpu_fraction": 0.5})
+ON_GPU = Config().replace(crop_flow={"backend": "tvl1_torch", "device": "cuda", "gpu_fraction": 0.5})
 
 
 def test_shard_tasks_ask_for_a_gpu_share_only_when_crop_flow_runs_on_cuda():
     assert flow_task_options(Config().crop_flow, GPUCluster()) == {"num_cpus": 1}
+    dis_on_cuda = ON_GPU.replace(crop_flow={"backend": "dis"})     # DIS never uses the GPU
+    assert flow_task_options(dis_on_cuda.crop_flow, GPUCluster()) == {"num_cpus": 1}
+    with pytest.raises(ValueError, match="use --flow-device cuda"):
+        flow_task_options(ON_GPU.replace(crop_flow={"device": "cuda:1"}).crop_flow, GPUCluster())
     assert flow_task_options(ON_GPU.crop_flow, SerialExecutor()) == {"num_cpus": 1}
     assert flow_task_options(ON_GPU.crop_flow, GPUCluster()) == {"num_cpus": 1, "num_gpus": 0.5}
     with pytest.raises(RuntimeError, match="no GPU"):  # not connected to a cluster with GPUs

@@ -40,8 +40,10 @@ CLASSICAL = {"dis": DISBackend, "tvl1": TVL1Backend, "tvl1_torch": TVL1TorchBack
 CONFIG_PREFIX = {"tvl1_torch": "tvl1_"}
 #: Every backend name, for the config and command-line choices.
 BACKENDS: tuple[str, ...] = tuple(CLASSICAL) + tuple(MODELS)
+#: Backends that run on ``CropFlowConfig.device`` (torch); the others always run on the CPU.
+DEVICE_BACKENDS: tuple[str, ...] = ("tvl1_torch",) + tuple(MODELS)
 
-__all__ = ["BACKENDS", "CLASSICAL", "CheckpointMismatchError", "DISBackend", "FlowBackend",
+__all__ = ["BACKENDS", "CLASSICAL", "CheckpointMismatchError", "DEVICE_BACKENDS", "DISBackend", "FlowBackend",
            "FlowNetBackend", "TVL1Backend", "TVL1TorchBackend", "backend_from_config",
            "check_pairs", "get_backend"]
 
