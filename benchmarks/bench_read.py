@@ -103,7 +103,8 @@ class DataPath:
         self.epochs += 1
         batches = iter(self.loader)
         next(batches)
-        pids = [os.getpid(), *(w.pid for w in getattr(batches, "_workers", []))]
+        workers = getattr(self.loader._iterator, "_workers", [])  # the persistent workers
+        pids = [os.getpid(), *(w.pid for w in workers)]
         start, cpu, count = time.perf_counter(), cpu_seconds(pids), 0
         for _ in batches:
             count += BATCH
