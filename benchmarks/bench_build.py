@@ -51,6 +51,7 @@ import torch
 from skimage.color import rgb2gray
 from skimage.registration import optical_flow_tvl1 as skimage_tvl1
 
+from benchmarks import goals
 from synthgen import build as synthbuild
 from synthgen import example as synthexample
 from synthgen import store
@@ -384,6 +385,9 @@ def _report(args, cfg, ours, naive, per_pair, cache_seconds, cache_pairs, summar
         verdict = "meets" if speedup >= GOAL_SPEEDUP else "MISSES"
         print(f"naive, 1 core: {1 / _median(naive_total):.4f} examples/s; speed-up on the same "
               f"{m} examples {speedup:.1f}x ({verdict} the {GOAL_SPEEDUP:.0f}x goal)")
+        goals.record("build_speedup", f"{speedup:.1f}x ({same:.2f} vs {_median(naive_total):.1f} "
+                                      f"s/ex, T={T})",
+                     goals.verdict(speedup >= GOAL_SPEEDUP) if T == 31 else f"open: T={T}")
         charged = per_pair * (T - 1)
         amortised = cache_seconds / MAKE_DEMO_EXAMPLES
         print(f"  with the camera-motion cache amortised as in `make demo` (fill / "
@@ -401,6 +405,8 @@ def _report(args, cfg, ours, naive, per_pair, cache_seconds, cache_pairs, summar
     rest = total_bytes - sum(sizes.get(a, 0) for a in BIG_ARRAYS)
     per_example = total_bytes / n / 1e6
     verdict = "meets" if per_example <= GOAL_MB_PER_EXAMPLE else "MISSES"
+    goals.record("build_bytes", f"{per_example:.2f}",
+                 goals.verdict(per_example <= GOAL_MB_PER_EXAMPLE) if T == 31 else f"open: T={T}")
     print(f"\non disk ({summary.examples} examples, shards of {cfg.store.examples_per_shard}, "
           f"Blosc zstd {cfg.store.clevel}): {per_example:.2f} MB per example ({verdict} the "
           f"{GOAL_MB_PER_EXAMPLE:.0f} MB goal)")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import goals
 from synthgen.demo.body_model import write_smpl_model
 from trainer.config import load_train_config
 from trainer.data import (ClipBatchSampler, ClipDataset, arrays_for, hidden_keypoints,
@@ -28,6 +29,9 @@ from trainer.smpl import SMPLJoints
 from trainer.synthetic import make_synthetic_store
 from trainer.forward import select_device, training_loss
 from trainer.model.build import build_model
+
+#: Goal of issue 15: the data path feeds at least twice the model step's clips/s.
+GOAL_DATA_TO_STEP = 2.0
 
 
 def _sync(device: torch.device) -> None:
@@ -115,6 +119,23 @@ def main(argv: list[str] | None = None) -> None:
     for name, rate in (("model step alone", model_rate), ("data path alone", data_rate),
                        ("step with the real data path", full_rate)):
         print(f"{name:<34}{rate:>10.2f}{rate * pairs:>10.1f}{rate / model_rate:>8.2f}")
+    _record(config.name, device, data_rate / model_rate, model_rate, full_rate)
+
+
+def _record(name, device, ratio, model_rate, full_rate) -> None:
+    """The goal figures: the paper's model (train_full) on a GPU only."""
+    if device.type != "cuda":
+        why = "open: no GPU"
+    elif name != "train_full":
+        why = f"open: {name}, not train_full"
+    else:
+        why = None
+    memory = (f", {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB"
+              if device.type == "cuda" else "")
+    goals.record("trainer_ratio", f"{ratio:.2f}x ({name}, {device.type})",
+                 why or goals.verdict(ratio >= GOAL_DATA_TO_STEP))
+    goals.record("trainer_clips", f"step {model_rate:.2f}, with data {full_rate:.2f}{memory}",
+                 why or "met")
 
 
 if __name__ == "__main__":
