@@ -15,9 +15,9 @@ from synthgen import store as synthstore
 from synthgen.core.joints import HEATMAP_KEYPOINTS, LEG_JOINTS
 from synthgen.demo.body_model import write_smpl_model
 from trainer.config import MODALITIES, DataConfig
-from trainer.data import (ClipBatchSampler, ClipDataset, arrays_for, channel_layout,
-                          crop_to_normalised, hidden_keypoints, input_channels, make_inputs,
-                          make_loader, make_targets, open_stores, split_stores)
+from trainer.data import (ClipBatchSampler, ClipDataset, SlotBatch, SlotKeys, arrays_for,
+                          channel_layout, crop_to_normalised, hidden_keypoints, input_channels,
+                          make_inputs, make_loader, make_targets, open_stores, split_stores)
 from trainer.heatmaps import render_heatmaps
 from trainer.randomize import randomize_visibility
 from trainer.smpl import SMPLJoints
@@ -394,3 +394,24 @@ def test_reused_batch_buffers_never_change_a_batch_still_held(stores, workers):
         del first
     assert len(list(loader)) == len(sampler)
     assert all(buffer_of(batch) is not None for batch in loader)
+
+
+def test_a_pinned_slot_batch_is_a_copy_and_frees_its_buffer(stores, monkeypatch):
+    # The DataLoader's pinning thread calls SlotBatch.pin_memory(); without an accelerator,
+    # pinning is replaced by a copy.
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self, *a, **k: self.clone())
+    infos = open_stores(stores)
+    items = np.array([[0, 9], [1, 2], [0, 1]])
+    dataset = ClipDataset(infos, items, clip_length=5, arrays=arrays_for("flow_keypoints"))
+    sampler = ClipBatchSampler(np.full(3, FRAMES), clip_length=5, batch_size=3, seed=0)
+    loaded = make_loader(dataset, sampler, num_workers=0, pin_memory=False).dataset
+    keys = [(0, 1), (2, 0), (1, 3)]
+    slot = loaded.slots.take()
+    batch = loaded.__getitems__(SlotKeys(keys, slot))
+    assert isinstance(batch, SlotBatch)
+    pinned = batch.pin_memory()
+    expected = torch.utils.data.default_collate([dataset[key] for key in keys])
+    _assert_batches_equal([pinned], [expected])
+    assert loaded.slots.take() == slot  # free again: reused, the copy stays as it was
+    loaded.__getitems__(SlotKeys(keys[::-1], slot))
+    _assert_batches_equal([pinned], [expected])

@@ -8,10 +8,10 @@ opens the stores lazily, on its first item) straight into batch buffers that are
 batch to batch (:class:`BatchSlots`: new memory per batch cost as much as the decompression);
 training epochs visit the examples shard by shard (:class:`ClipBatchSampler`), so a worker's reads
 stay within a few shard files; batches travel in pinned memory and are copied to the device
-without blocking. Everything that turns stored arrays
-into network inputs runs on the device, batched, in torch: flow scaling and magnitude, keypoint
-heatmaps (:mod:`trainer.heatmaps`), the visibility randomisation (:mod:`trainer.randomize`), the
-total-occlusion channel, resizing. CPU works too.
+without blocking. Everything that turns stored arrays into network inputs runs on the device,
+batched, in torch: flow scaling and magnitude, keypoint heatmaps (:mod:`trainer.heatmaps`), the
+visibility randomisation (:mod:`trainer.randomize`), the total-occlusion channel, resizing. CPU
+works too.
 
 Pairs and frames: a training clip is a window of T = ``clip_length`` frames of a stored example;
 pair t (t < T - 1) holds frames t and t + 1 both cropped with box t. The input of pair t is built
