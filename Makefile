@@ -40,6 +40,8 @@ test: install
 	-$(MAKE) detector
 	$(PY) -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
+# `make bench`: every benchmark but sim2real (an hour of training: `make sim2real`), then every
+# goal figure beside its goal; `make bench BENCH_ARGS="read build"` runs some.
 bench: install
 	$(PY) -m benchmarks $(BENCH_ARGS)
 

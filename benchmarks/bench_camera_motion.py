@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 from skimage.registration import optical_flow_tvl1 as skimage_tvl1
 
+from benchmarks import goals
 from synthgen.config import CameraMotionConfig
 from synthgen.demo.backgrounds import (
     ground_truth_camera_motion,
@@ -106,6 +107,8 @@ def _accuracy_table(data, methods, cfg):
                 ms_ours.append(ms)
         flows_ours[name] = [methods[0][1](frames[t], frames[t + 1])[0] for t in range(0, 6, 2)]
     print(f"ours: median {np.median(ms_ours):.1f} ms per pair at 240x320 (goal <= {GOAL_MS_PER_PAIR:.0f})")
+    goals.record("camera_pair", f"{np.median(ms_ours):.1f}",
+                 goals.verdict(np.median(ms_ours) <= GOAL_MS_PER_PAIR))
     return flows_ours
 
 
@@ -119,6 +122,9 @@ def _video_cost(cfg: CameraMotionConfig, root) -> None:
         start = time.process_time()
         motion = compute_video_motion(iter_resized_frames(video), c, path=str(video))
         seconds = time.process_time() - start
+        if c is cfg:
+            goals.record("camera_300", f"{seconds:.1f} CPU",
+                         goals.verdict(seconds <= GOAL_S_PER_300_FRAMES))
         print(f"300-frame 240x320 video, {label}: {seconds:.1f} s CPU, one thread "
               f"(goal <= {GOAL_S_PER_300_FRAMES:.0f} s), {int((motion.estimate == 1).sum())} DIS fallbacks, "
               f"reliability median {np.median(motion.reliability):.3f}")

@@ -33,6 +33,7 @@ import numpy as np
 import skimage.data
 import torch
 
+from benchmarks import goals
 from synthgen.config import CameraMotionConfig, ClipConfig
 from synthgen.demo.backgrounds import make_demo_backgrounds
 from synthgen.sources.kinetics import read_clip
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         print(f"\nCUDA: crop flow examples/s per GPU (tvl1_torch batched, {args.flownet} float16) "
               f"and camera-motion pairs/s on a GPU: {OPEN}")
+        goals.record("build_gpu", "-", "open: no GPU")
         return
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "the CPU (check)"
     print(f"\n{device}: {name}; {PAIRS_PER_EXAMPLE} pairs per example")
@@ -112,10 +114,13 @@ def device_crop_flow(crops: np.ndarray, batches: list[int], repeats: int, flowne
     """Print tvl1_torch and FlowNet (float32, float16 autocast, .half()) examples/s per GPU."""
     print(f"\ncrop flow 224x224 on one {device.type} device: median of {repeats} calls")
     print(f"{'backend':<34}{'pairs/call':>11}{'pairs/s':>10}{'examples/s':>12}{'peak GiB':>10}")
+    best = 0.0
     for batch in batches:
         pairs = _tile(crops, batch)
         backend = get_backend("tvl1_torch", device=str(device), batch_size=batch)
-        _print_row("tvl1_torch", backend.flow, pairs, repeats, device)
+        best = max(best, _print_row("tvl1_torch", backend.flow, pairs, repeats, device))
+    goals.record("build_gpu", f"{best:.1f} (tvl1_torch crop flow, {device.type})",
+                 "met" if device.type == "cuda" else "open: no GPU")
     for batch in sorted({min(8, *batches), min(PAIRS_PER_EXAMPLE, *batches)}):
         pairs = _tile(crops, batch)
         for label, mixed, half in (("float32", False, False), ("float16 autocast", True, False),
@@ -153,9 +158,9 @@ def device_camera_motion(frames: tuple[np.ndarray, np.ndarray], batches: list[in
 
 
 def _print_row(label: str, flow: Callable, data, repeats: int, device: torch.device, *,
-               per_video: bool = False) -> None:
+               per_video: bool = False) -> float:
     """Time ``flow(data)`` on ``device``; print pairs/s, examples/s (or s per 300-frame video)
-    and peak GPU memory."""
+    and peak GPU memory; return the examples/s (or s per video)."""
     count = len(data) if isinstance(data, np.ndarray) else len(data[0])
     cuda = device.type == "cuda"
     if cuda:
@@ -165,6 +170,7 @@ def _print_row(label: str, flow: Callable, data, repeats: int, device: torch.dev
     peak = f"{torch.cuda.max_memory_allocated(device) / 2**30:>10.2f}" if cuda else f"{'-':>10}"
     scaled = (VIDEO_FRAMES - 1) / rate if per_video else rate / PAIRS_PER_EXAMPLE
     print(f"{label:<34}{count:>11}{rate:>10.1f}{scaled:>12.2f}{peak}")
+    return scaled
 
 
 def _no_sync() -> None:

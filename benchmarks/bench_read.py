@@ -3,8 +3,11 @@
 Every figure reads the arrays of flow + keypoints training (``trainer.data.arrays_for``: flow and
 the targets) of whole examples, all measured in this run on the same store:
 
-- the format's limit: the same chunk bytes, already in memory, only decompressed (Blosc), in
-  ``--workers`` processes at once; and with the crc32c check (the checksums' cost);
+- the format's limit: the same chunk bytes (every array of every example once, as an epoch
+  reads them), already in memory, only decompressed (Blosc) into one reused buffer per array, in
+  ``--workers`` processes at once (the data path's parallelism); and with the crc32c check (the
+  checksums' cost). The data path is charged the rest: file reads, checks, batching, handing
+  batches to the main process, the main process's own work;
 - the trainer's data path (``ClipDataset`` -> ``DataLoader`` with ``--workers`` workers ->
   batches of 3 clips of the store's full length), shard-sequential epochs (training's order) and
   random order; examples/s from the first batch to the last of an epoch;
@@ -17,7 +20,9 @@ Each figure is the median of ``--repeats`` rounds, every round measuring all of 
 Beside the wall-clock examples/s (which a loaded machine lowers) each gets its CPU cost: CPU
 seconds of every process involved (``/proc``: main process and DataLoader workers, or the decoding
 processes) per example, and the rate two idle cores would give at that cost (``2 / cost``).
-Ratios to the format's limit are of those costs.
+Ratios to the format's limit are of those costs. The figures go to the goal table
+(:mod:`benchmarks.goals`): the rate from CPU cost (the wall-clock rate depends on the machine's
+load), the ratio, the bytes.
 
 Default store: ``stores/demo.zarr`` (``make demo``) when present, else a synthetic 224-px store
 (``trainer.synthetic``: its flow compresses unrealistically well; say so beside the figures).
@@ -38,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks import goals
 from synthgen import store as synthstore
 from trainer.data import (ClipBatchSampler, ClipDataset, arrays_for, make_loader, open_stores,
                           split_stores)
@@ -63,13 +69,14 @@ def _decode_share(args) -> tuple[int, float, float]:
     CPU seconds)."""
     url, examples, names, check = args
     reader = synthstore.StoreReader(url)
-    chunks = [[(reader.chunk_bytes(n, e), reader.specs[n]) for n in names] for e in examples]
+    chunks = [[(reader.chunk_bytes(n, e), n) for n in names] for e in examples]
+    outs = {n: np.empty(reader.specs[n].shape, dtype=reader.specs[n].dtype) for n in names}
     start, cpu = time.perf_counter(), time.process_time()
     for example in chunks:
-        for data, spec in example:
+        for data, name in example:
             if check and not synthstore.chunk_crc_ok(data):
                 raise ValueError("checksum")
-            synthstore.decode_chunk(data[:-4], np.empty(spec.shape, dtype=spec.dtype))
+            synthstore.decode_chunk(data[:-4], outs[name])
     return len(chunks), time.perf_counter() - start, time.process_time() - cpu
 
 
@@ -103,7 +110,8 @@ class DataPath:
         self.epochs += 1
         batches = iter(self.loader)
         next(batches)
-        pids = [os.getpid(), *(w.pid for w in getattr(batches, "_workers", []))]
+        workers = getattr(self.loader._iterator, "_workers", [])  # the persistent workers
+        pids = [os.getpid(), *(w.pid for w in workers)]
         start, cpu, count = time.perf_counter(), cpu_seconds(pids), 0
         for _ in batches:
             count += BATCH
@@ -184,10 +192,23 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; ratio = CPU cost / "
           f"the limit's)")
     total = sum(stored.values())
+    _record(wall, cost, total, stored.get("rgb", 0.0), synthetic=bool(note),
+            frames=infos[0].num_frames, workers=args.workers)
     print(f"stored MB per example: total {total:.3f} (goal <= {GOAL_MB:.0f} for 31 frames), "
           f"without rgb {total - stored.get('rgb', 0.0):.3f}; "
           + ", ".join(f"{n} {v:.3f}" for n, v in sorted(stored.items(), key=lambda kv: -kv[1])
                       if v >= 0.005))
+
+
+def _record(wall, cost, total, rgb, *, synthetic, frames, workers) -> None:
+    rate, ratio = 2 / cost["sequential"], cost["sequential"] / cost["limit"]
+    goals.record("read_rate", f"{rate:.0f} from CPU cost ({wall['sequential']:.0f} wall, "
+                              f"{workers} workers)", goals.verdict(rate >= GOAL_RATE))
+    goals.record("read_ratio", f"{ratio:.2f}x", goals.verdict(ratio <= GOAL_RATIO))
+    open_why = ("open: synthetic store (make demo)" if synthetic else
+                f"open: {frames}-frame store" if frames != 31 else None)
+    goals.record("bytes", f"{total:.2f}", open_why or goals.verdict(total <= GOAL_MB))
+    goals.record("bytes_no_rgb", f"{total - rgb:.2f} (total less rgb)", open_why or "met")
 
 
 if __name__ == "__main__":

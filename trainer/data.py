@@ -4,12 +4,14 @@ Reads synthgen stores only through their public reader (:class:`synthgen.store.S
 finished shards only, one example per Zarr chunk, whole examples (one byte-range read per array,
 checksums checked: damage raises :class:`synthgen.store.StoreDamageError` naming store, array and
 shard). Worker processes of a ``torch.utils.data.DataLoader`` decompress chunks (each worker
-opens the stores lazily, on its first item); training epochs visit the examples shard by shard
-(:class:`ClipBatchSampler`), so a worker's reads stay within a few shard files; batches travel in
-pinned memory and are copied to the device without blocking. Everything that turns stored arrays
-into network inputs runs on the device, batched, in torch: flow scaling and magnitude, keypoint
-heatmaps (:mod:`trainer.heatmaps`), the visibility randomisation (:mod:`trainer.randomize`), the
-total-occlusion channel, resizing. CPU works too.
+opens the stores lazily, on its first item) straight into batch buffers that are reused from
+batch to batch (:class:`BatchSlots`: new memory per batch cost as much as the decompression);
+training epochs visit the examples shard by shard (:class:`ClipBatchSampler`), so a worker's reads
+stay within a few shard files; batches travel in pinned memory and are copied to the device
+without blocking. Everything that turns stored arrays into network inputs runs on the device,
+batched, in torch: flow scaling and magnitude, keypoint heatmaps (:mod:`trainer.heatmaps`), the
+visibility randomisation (:mod:`trainer.randomize`), the total-occlusion channel, resizing. CPU
+works too.
 
 Pairs and frames: a training clip is a window of T = ``clip_length`` frames of a stored example;
 pair t (t < T - 1) holds frames t and t + 1 both cropped with box t. The input of pair t is built
@@ -23,7 +25,12 @@ Normalised crop coordinates (the 2D targets): ``(px + 0.5) * 2 / crop_size - 1``
 
 from __future__ import annotations
 
+import copy
 import json
+import math
+import threading
+import uuid
+import weakref
 import zlib
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -293,7 +300,7 @@ class ClipDataset(Dataset):
     (``dataset[(position, start)]``) is a dict of frames ``start .. start + T - 1``: every name
     of ``arrays`` with the frame axis cut to the window (``rgb`` to its first T - 1 frames and
     ``flow`` to its T - 1 pairs: the pairs' inputs), plus ``flow_quantum`` (float32 pixels per
-    stored flow unit) and ``position`` (int64).
+    stored flow unit) and ``position`` (int64). :attr:`layout` gives every key's shape and dtype.
     """
 
     def __init__(self, stores: list[StoreInfo], items: np.ndarray, *, clip_length: int,
@@ -309,6 +316,15 @@ class ClipDataset(Dataset):
                 raise ValueError(f"{info.url}: store has no {', '.join(missing)} (built with "
                                  f"store.omit), which this input modality reads; train another "
                                  f"modality or use a store that has them")
+        specs = synthstore.store_schema(synthstore.open_group(stores[0].url).attrs)
+        self.layout = {"position": ((), np.dtype(np.int64))}
+        for name in arrays:
+            spec = specs[name]
+            frames = len(range(spec.shape[0])[self._window(name, 0)])
+            self.layout[name] = ((frames, *spec.shape[1:]), np.dtype(spec.dtype).newbyteorder("<"))
+        if "flow" in arrays:
+            self.layout["flow_quantum"] = ((), np.dtype(np.float32))
+        self.slots: BatchSlots | None = None  # set by make_loader
         self._readers: dict[int, synthstore.StoreReader] = {}
 
     def __getstate__(self):
@@ -324,51 +340,59 @@ class ClipDataset(Dataset):
             self._readers[number] = synthstore.StoreReader(self.stores[number].url)
         return self._readers[number]
 
-    def __getitem__(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
-        return self._item(key)
+    def _window(self, name: str, start: int) -> slice:
+        """Frames of ``name`` in the window starting at frame ``start``: T frames, T - 1 pairs."""
+        pairs = name in ("rgb", "flow")
+        return slice(start, start + self.clip_length - (1 if pairs else 0))
 
-    def __getitems__(self, keys: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
-        """The batch of ``keys`` as the stacked tensors ``default_collate`` would make of the
-        items, each example decompressed straight into its row; inside a DataLoader worker the
-        tensors are in shared memory, so nothing is copied on the way to the main process."""
-        first = self._item(keys[0])
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
+        out = {name: np.empty(shape, dtype) for name, (shape, dtype) in self.layout.items()}
+        self._item(key, out)
+        return {name: value if value.ndim else value[()] for name, value in out.items()}
+
+    def __getitems__(self, keys) -> dict[str, torch.Tensor] | SlotBatch:
+        """The batch of ``keys``: the stacked tensors ``default_collate`` would make of the items,
+        each example decompressed straight into its row.
+
+        When the batch sampler gave ``keys`` a free slot of :attr:`slots` (``keys.slot``, see
+        :func:`make_loader`), the rows are written into that reused buffer and only a
+        :class:`SlotBatch` is returned; otherwise the tensors are new, in shared memory inside
+        a DataLoader worker (as ``default_collate`` makes them there).
+        """
+        slot = getattr(keys, "slot", None)
+        if slot is not None:
+            rows = self.slots.arrays(slot)
+            for row, key in enumerate(keys):
+                self._item(key, {name: array[row, ...] for name, array in rows.items()})
+            return SlotBatch(self.slots.token, slot, len(keys))
         shared = torch.utils.data.get_worker_info() is not None
         batch = {}
-        for name, value in first.items():
-            value = torch.from_numpy(np.asarray(value))
-            shape = (len(keys), *value.shape)
+        for name, (shape, dtype) in self.layout.items():
+            value = torch.from_numpy(np.empty(0, dtype))
+            shape = (len(keys), *shape)
             if shared:  # allocated in shared memory, as default_collate does in workers
-                storage = value._typed_storage()._new_shared(int(np.prod(shape)))
+                storage = value._typed_storage()._new_shared(math.prod(shape))
                 batch[name] = value.new(storage).resize_(shape)
             else:
                 batch[name] = torch.empty(shape, dtype=value.dtype)
-            batch[name][0] = value
-        for row, key in enumerate(keys[1:], start=1):
-            self._item(key, into={name: tensor[row].numpy() for name, tensor in batch.items()})
+        for row, key in enumerate(keys):
+            self._item(key, {name: tensor[row].numpy() for name, tensor in batch.items()})
         return batch
 
-    def _item(self, key: tuple[int, int], into: dict[str, np.ndarray] | None = None) -> dict:
-        """The item of ``key``, written into the arrays ``into`` (one per item key) when given."""
+    def _item(self, key: tuple[int, int], into: dict[str, np.ndarray]) -> None:
+        """Write the item of ``key`` into the arrays ``into`` (one per :attr:`layout` key)."""
         position, start = key
         number, example = self.items[position]
         reader = self._reader(int(number))
-        frames = slice(start, start + self.clip_length)
-        pairs = slice(start, start + self.clip_length - 1)
-        out = {"position": np.int64(position)}
+        into["position"][...] = position
         for name in self.arrays:
-            window = pairs if name in ("rgb", "flow") else frames
-            target = None if into is None else into[name]
-            if target is not None and target.shape == reader.specs[name].shape:
-                out[name] = reader.read(name, int(example), out=target)  # the whole chunk
+            target = into[name]
+            if target.shape == reader.specs[name].shape:
+                reader.read(name, int(example), out=target)  # the whole chunk, in place
             else:
-                out[name] = reader.read(name, int(example))[window]
+                target[...] = reader.read(name, int(example))[self._window(name, start)]
         if "flow" in self.arrays:
-            out["flow_quantum"] = np.float32(reader.array_attrs("flow")["quantum_px"])
-        if into is not None:
-            for name, value in out.items():
-                if into[name] is not value:
-                    into[name][...] = value
-        return out
+            into["flow_quantum"][...] = reader.array_attrs("flow")["quantum_px"]
 
 
 class ClipBatchSampler(Sampler):
@@ -448,21 +472,183 @@ class ClipBatchSampler(Sampler):
             yield [(int(p), int(s)) for p, s in batch if p >= 0]
 
 
-def make_loader(dataset: ClipDataset, sampler: ClipBatchSampler, *, num_workers: int,
+class BatchSlots:
+    """Batch buffers reused from batch to batch, shared with the DataLoader workers.
+
+    A new batch tensor in a worker is new shared memory, and the pages of every new buffer are
+    faulted in and zeroed by the kernel: for 30 pairs of 224-px flow that costs about as much as
+    decompressing them (measured in ``benchmarks/bench_read.py``). So :func:`make_loader`
+    allocates ``count`` buffers of ``rows`` examples once, before the workers start (they inherit
+    or receive them); the batch sampler hands each batch a free one (:meth:`take`), the worker
+    decompresses into it and returns a :class:`SlotBatch`, and the loader gives the training loop
+    tensors that are views of the buffer (:meth:`tensors`). The buffer is free again only when
+    every such tensor, and every view of them, is gone (a finaliser on the numpy arrays they are
+    made from), or when it was handed to a batch that the loader dropped (an epoch abandoned
+    midway; :meth:`reclaim`). With no buffer free, a batch gets new tensors as before.
+
+    Parameters
+    ----------
+    layout : dict of str to (shape, dtype)
+        One example of every key (:attr:`ClipDataset.layout`).
+    rows : int
+        Examples per buffer (the batch size).
+    count : int
+        Buffers.
+    shared : bool
+        Shared memory (for worker processes), else private memory.
+    """
+
+    def __init__(self, layout: dict, *, rows: int, count: int, shared: bool):
+        self.token = uuid.uuid4().hex
+        self.rows = rows
+        self.fields, offset = {}, 0
+        for name, (shape, dtype) in layout.items():
+            shape = (rows, *shape)
+            self.fields[name] = (offset, shape, np.dtype(dtype))
+            offset += -(-math.prod(shape) * np.dtype(dtype).itemsize // 64) * 64
+        self.storages = [torch.UntypedStorage._new_shared(offset) if shared else
+                         torch.UntypedStorage(offset) for _ in range(count)]
+        self._state = ["free"] * count  # "free", "sent" (handed to a batch), "held" (tensors out)
+        self._held = [0] * count  # live numpy arrays under the tensors of a held buffer
+        self._lock = threading.Lock()
+        _SLOTS[self.token] = self
+
+    def __getstate__(self):  # to spawned workers: the buffers (torch shares their memory)
+        return {"token": self.token, "rows": self.rows, "fields": self.fields,
+                "storages": self.storages}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def arrays(self, slot: int) -> dict[str, np.ndarray]:
+        """New numpy views ``(rows, ...)`` of buffer ``slot``, one per layout key."""
+        memory = torch.empty(0, dtype=torch.uint8).set_(self.storages[slot]).numpy()
+        return {name: memory[offset:offset + math.prod(shape) * dtype.itemsize].view(dtype)
+                .reshape(shape) for name, (offset, shape, dtype) in self.fields.items()}
+
+    def take(self) -> int | None:
+        """A free buffer, now "sent"; None when every buffer is in use."""
+        with self._lock:
+            if "free" not in self._state:
+                return None
+            slot = self._state.index("free")
+            self._state[slot] = "sent"
+            return slot
+
+    def reclaim(self) -> None:
+        """Free every "sent" buffer: called when no batch is in flight (an epoch's start)."""
+        with self._lock:
+            self._state = ["free" if s == "sent" else s for s in self._state]
+
+    def _release(self, slot: int) -> None:
+        with self._lock:
+            self._held[slot] -= 1
+            if self._held[slot] == 0:
+                self._state[slot] = "free"
+
+    def tensors(self, batch: SlotBatch) -> dict[str, torch.Tensor]:
+        """The batch as tensors that are views of its buffer (the buffer is held until they
+        are all gone)."""
+        arrays = {name: array[:batch.count] for name, array in self.arrays(batch.slot).items()}
+        with self._lock:
+            self._state[batch.slot] = "held"
+            self._held[batch.slot] = len(arrays)
+        for array in arrays.values():
+            weakref.finalize(array, self._release, batch.slot)
+        return {name: torch.from_numpy(array) for name, array in arrays.items()}
+
+    def pinned(self, batch: SlotBatch) -> dict[str, torch.Tensor]:
+        """The batch copied into pinned memory; the buffer is free at once."""
+        out = {name: torch.from_numpy(array[:batch.count]).pin_memory()
+               for name, array in self.arrays(batch.slot).items()}
+        with self._lock:
+            self._state[batch.slot] = "free"
+        return out
+
+
+#: Live :class:`BatchSlots` of this process by token (a :class:`SlotBatch` names its own).
+_SLOTS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+@dataclass(frozen=True)
+class SlotBatch:
+    """What a worker returns for a batch written into buffer ``slot`` of the :class:`BatchSlots`
+    ``token``: its first ``count`` rows."""
+
+    token: str
+    slot: int
+    count: int
+
+    def pin_memory(self, device=None) -> dict[str, torch.Tensor]:
+        """Called by the DataLoader's pinning thread (in the main process)."""
+        return _SLOTS[self.token].pinned(self)
+
+
+class SlotKeys(list):
+    """A batch's keys and the buffer its rows go to (``slot``)."""
+
+    def __init__(self, keys, slot: int):
+        super().__init__(keys)
+        self.slot = slot
+
+
+class _SlotSampler(Sampler):
+    """``sampler``'s batches, each given a free buffer of ``slots`` when one is and it fits."""
+
+    def __init__(self, sampler, slots: BatchSlots):
+        self.sampler, self.slots = sampler, slots
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        # The body runs on the loader's first request of an epoch, after a persistent loader
+        # has drained what an abandoned epoch left in flight: nothing "sent" is in use.
+        self.slots.reclaim()
+        for keys in self.sampler:
+            slot = self.slots.take() if len(keys) <= self.slots.rows else None
+            yield keys if slot is None else SlotKeys(keys, slot)
+
+
+class _SlotLoader(DataLoader):
+    """A DataLoader whose :class:`SlotBatch` results become tensors (:meth:`BatchSlots.tensors`)."""
+
+    def __iter__(self):
+        slots = self.dataset.slots
+        for batch in super().__iter__():
+            yield slots.tensors(batch) if isinstance(batch, SlotBatch) else batch
+
+
+#: Buffers beyond the batches a loader keeps in flight (``prefetch_factor`` per worker): the batch
+#: the training loop holds, the one it is being handed, and one the pinning thread holds.
+SPARE_SLOTS = 3
+
+
+def make_loader(dataset: ClipDataset, sampler, *, num_workers: int,
                 pin_memory: bool) -> DataLoader:
     """A DataLoader over ``dataset`` in ``sampler``'s batches (persistent workers when > 0).
+
+    Batches are decompressed into reused buffers (:class:`BatchSlots`, sized by
+    ``sampler.batch_size``), so a batch's tensors are views of one: they stay valid while
+    referenced, and their buffer is reused once they are gone.
 
     The loader has its own ``torch.Generator``: starting an epoch never draws from the global
     torch RNG (which dropout uses), so a resumed run's random stream matches an uninterrupted one.
     """
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
-                      pin_memory=pin_memory, persistent_workers=num_workers > 0,
-                      generator=torch.Generator(), collate_fn=_collate)
+    prefetch = 2 if num_workers > 0 else None
+    dataset = copy.copy(dataset)  # its own buffers (the caller's object is left as it was)
+    dataset.slots = BatchSlots(dataset.layout, rows=sampler.batch_size,
+                               count=(prefetch or 0) * num_workers + SPARE_SLOTS,
+                               shared=num_workers > 0)
+    return _SlotLoader(dataset, batch_sampler=_SlotSampler(sampler, dataset.slots),
+                       num_workers=num_workers, pin_memory=pin_memory,
+                       persistent_workers=num_workers > 0, prefetch_factor=prefetch,
+                       generator=torch.Generator(), collate_fn=_collate)
 
 
 def _collate(data):
     """Batches from :meth:`ClipDataset.__getitems__` are collated already."""
-    return data if isinstance(data, dict) else torch.utils.data.default_collate(data)
+    return data if isinstance(data, (dict, SlotBatch)) else torch.utils.data.default_collate(data)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

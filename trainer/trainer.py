@@ -140,7 +140,7 @@ class RankBatches(Sampler):
             raise ValueError(f"data.batch_size {sampler.batch_size} is not divisible by the "
                              f"{process.world_size} processes: set a global batch that is")
         self.sampler = sampler
-        self.share = sampler.batch_size // process.world_size
+        self.share = self.batch_size = sampler.batch_size // process.world_size
         self.rank = process.rank
 
     def set_epoch(self, epoch: int, *, skip_batches: int = 0) -> None:

@@ -15,9 +15,9 @@ from synthgen import store as synthstore
 from synthgen.core.joints import HEATMAP_KEYPOINTS, LEG_JOINTS
 from synthgen.demo.body_model import write_smpl_model
 from trainer.config import MODALITIES, DataConfig
-from trainer.data import (ClipBatchSampler, ClipDataset, arrays_for, channel_layout,
-                          crop_to_normalised, hidden_keypoints, input_channels, make_inputs,
-                          make_loader, make_targets, open_stores, split_stores)
+from trainer.data import (ClipBatchSampler, ClipDataset, SlotBatch, SlotKeys, arrays_for,
+                          channel_layout, crop_to_normalised, hidden_keypoints, input_channels,
+                          make_inputs, make_loader, make_targets, open_stores, split_stores)
 from trainer.heatmaps import render_heatmaps
 from trainer.randomize import randomize_visibility
 from trainer.smpl import SMPLJoints
@@ -339,3 +339,79 @@ def test_person_identity_does_not_depend_on_where_the_dataset_lives():
     there = _person_names(attrs("/mnt/other/copy"), "b.zarr", np.array([0, 1]))
     assert here.tolist() == there.tolist() == ["run0/01_01/01_01_c0001.mp4",
                                                "run1/01_01/01_01_c0001.mp4"]
+
+
+def _expected_batches(dataset, sampler):
+    return [torch.utils.data.default_collate([dataset[key] for key in keys]) for keys in sampler]
+
+
+def _assert_batches_equal(got, expected):
+    assert len(got) == len(expected)
+    for batch, want in zip(got, expected):
+        assert batch.keys() == want.keys()
+        for name, value in want.items():
+            assert torch.equal(batch[name], value), name
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_reused_batch_buffers_never_change_a_batch_still_held(stores, workers):
+    infos = open_stores(stores)
+    items = np.concatenate([np.stack([np.full(s.examples.size, k), s.examples], 1)
+                            for k, s in enumerate(infos)])
+    dataset = ClipDataset(infos, items, clip_length=5, arrays=arrays_for("flow_keypoints"))
+    sampler = ClipBatchSampler(np.full(len(items), FRAMES), clip_length=5, batch_size=2, seed=4)
+    loader = make_loader(dataset, sampler, num_workers=workers, pin_memory=False)
+    slots = loader.dataset.slots
+
+    def buffer_of(batch):  # the buffer holding a batch's flow, or None (new memory)
+        pointer = batch["flow"].data_ptr()
+        return next((k for k, s in enumerate(slots.storages)
+                     if s.data_ptr() <= pointer < s.data_ptr() + s.nbytes()), None)
+
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        expected = _expected_batches(dataset, sampler)
+        # Dropped at once: every batch comes through the reused buffers.
+        got, used = [], set()
+        for batch in loader:
+            used.add(buffer_of(batch) is not None)
+            got.append({name: value.clone() for name, value in batch.items()})
+        _assert_batches_equal(got, expected)
+        assert used == {True}
+        # Held (whole batches, or only a view of one array): never overwritten; once the buffers
+        # run out, batches get new memory.
+        held = list(loader)
+        views = [batch["flow"][1:] for batch in loader]
+        _assert_batches_equal(held, expected)
+        for view, want in zip(views, expected):
+            assert torch.equal(view, want["flow"][1:])
+        inside = [buffer_of(b) for b in held if buffer_of(b) is not None]
+        assert inside and len(set(inside)) == len(inside)
+        del held, views
+    # An epoch abandoned midway gives its buffers back.
+    for _ in range(2):
+        first = next(iter(loader))
+        del first
+    assert len(list(loader)) == len(sampler)
+    assert all(buffer_of(batch) is not None for batch in loader)
+
+
+def test_a_pinned_slot_batch_is_a_copy_and_frees_its_buffer(stores, monkeypatch):
+    # The DataLoader's pinning thread calls SlotBatch.pin_memory(); without an accelerator,
+    # pinning is replaced by a copy.
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self, *a, **k: self.clone())
+    infos = open_stores(stores)
+    items = np.array([[0, 9], [1, 2], [0, 1]])
+    dataset = ClipDataset(infos, items, clip_length=5, arrays=arrays_for("flow_keypoints"))
+    sampler = ClipBatchSampler(np.full(3, FRAMES), clip_length=5, batch_size=3, seed=0)
+    loaded = make_loader(dataset, sampler, num_workers=0, pin_memory=False).dataset
+    keys = [(0, 1), (2, 0), (1, 3)]
+    slot = loaded.slots.take()
+    batch = loaded.__getitems__(SlotKeys(keys, slot))
+    assert isinstance(batch, SlotBatch)
+    pinned = batch.pin_memory()
+    expected = torch.utils.data.default_collate([dataset[key] for key in keys])
+    _assert_batches_equal([pinned], [expected])
+    assert loaded.slots.take() == slot  # free again: reused, the copy stays as it was
+    loaded.__getitems__(SlotKeys(keys[::-1], slot))
+    _assert_batches_equal([pinned], [expected])
