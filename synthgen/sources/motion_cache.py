@@ -2,8 +2,8 @@
 
 One ``.npz`` file per video in the cache directory holds, for every consecutive frame pair of the
 whole video (resampled to 30 fps and resized to cover 240x320 by the Kinetics reader, uncropped),
-the median flow of each ``tile`` x ``tile`` block (:func:`synthgen.steps.camera_motion.
-tile_medians`), float16, pixels of the resized frame, x then y, and which estimate that flow is
+the translation of each ``tile`` x ``tile`` block (its median flow refined at full resolution,
+:func:`synthgen.steps.camera_motion.pair_tile_motion`), float16, pixels of the resized frame, x then y, and which estimate that flow is
 (``estimate``: TV-L1 from the phase-correlation start, or the DIS fallback; codes in
 :data:`synthgen.steps.camera_motion.ESTIMATES`) with its reliability (fraction of pixels it
 explains, :func:`synthgen.steps.camera_motion.reliability`). Any 240x320 window's camera motion
@@ -35,11 +35,12 @@ import numpy as np
 
 from synthgen.config import CameraMotionConfig, ClipConfig
 from synthgen.core.errors import MissingFileError, ShortClipError, SourceError
-from synthgen.steps.camera_motion import pair_flows, tile_medians, tile_weights, window_camera_motion
+from synthgen.steps.camera_motion import pair_tile_motion, tile_weights, window_camera_motion
 
 #: Bump when what is stored or how it is computed changes: every old file then misses.
 #: 2: phase-correlation start, DIS fallback, per-pair estimate and reliability.
-CACHE_VERSION = 2
+#: 3: TV-L1 at half resolution, tile translations refined at full resolution (Lucas-Kanade).
+CACHE_VERSION = 3
 MANIFEST = "manifest.json"
 #: Fields that do not change what is stored (applied when reading, or batching only): not in the key.
 _NOT_STORED = ("batch_pairs", "inlier_radius")
@@ -56,9 +57,10 @@ class VideoMotion:
     Attributes
     ----------
     medians : ndarray, shape (P, R, C, 2), float32 (values rounded to float16, as stored)
-        Per-tile median flow of the P = N-1 consecutive frame pairs of the video's N frames (30 fps),
-        resized-frame pixels, x then y (pair t: frame t to frame t+1); NaN for a tile none of whose
-        pixels has its match inside the next frame (left out of window medians).
+        Per-tile translation (refined median flow) of the P = N-1 consecutive frame pairs of the
+        video's N frames (30 fps), resized-frame pixels, x then y (pair t: frame t to frame t+1);
+        NaN for a tile none of whose pixels has its match inside the next frame (left out of
+        window medians).
     frame_shape : tuple of int
         (H, W) of the resized frames the tiles cover.
     tile : int
@@ -158,8 +160,8 @@ def cache_file(cache_dir: str | Path, video: str | Path, cfg: CameraMotionConfig
 
 def compute_video_motion(frames: Iterable[np.ndarray], cfg: CameraMotionConfig, *,
                          path: str = "") -> VideoMotion:
-    """Flow of every consecutive pair of a frame stream (:func:`~synthgen.steps.camera_motion.
-    pair_flows`), reduced to per-tile medians, with each pair's estimate and reliability.
+    """Per-tile motion of every consecutive pair of a frame stream (:func:`~synthgen.steps.
+    camera_motion.pair_tile_motion`), with each pair's estimate and reliability.
 
     Frames are processed ``cfg.batch_pairs`` pairs at a time, so memory stays bounded however long
     the video.
@@ -198,10 +200,10 @@ def compute_video_motion(frames: Iterable[np.ndarray], cfg: CameraMotionConfig, 
 def _add_chunk(chunk: list[np.ndarray], cfg: CameraMotionConfig, medians: list,
                estimates: list, reliabilities: list) -> None:
     frames = np.stack(chunk)
-    flows = pair_flows(frames[:-1], frames[1:], cfg)
-    medians.extend(tile_medians(f, tile=cfg.tile) for f in flows.flow)
-    estimates.append(flows.estimate)
-    reliabilities.append(flows.reliability)
+    motion = pair_tile_motion(frames[:-1], frames[1:], cfg)
+    medians.extend(motion.medians)
+    estimates.append(motion.estimate)
+    reliabilities.append(motion.reliability)
 
 
 def _as_stored(values: np.ndarray) -> np.ndarray:
