@@ -107,6 +107,13 @@ def _split(k: int, num_clips: int) -> str:
     return "train"
 
 
+def camera_distance(rng: np.random.Generator) -> float:
+    """One draw of the camera's distance to the middle of the person's path, metres
+    (:data:`CAMERA_DISTANCE_M`, :data:`CAMERA_DISTANCE_SIGMAS`); one standard normal of ``rng``."""
+    mean, std = CAMERA_DISTANCE_M
+    return float(mean + std * np.clip(rng.standard_normal(), -CAMERA_DISTANCE_SIGMAS, CAMERA_DISTANCE_SIGMAS))
+
+
 def render_demo_clip(models: dict[str, BodyModel], rng: np.random.Generator, *, num_frames: int,
                      kind: str | None = None, true_sides: bool = False, zrot: float | None = None,
                      domain: str = "A", kinds: tuple[str, ...] = MOTION_KINDS) -> dict:
@@ -168,9 +175,7 @@ def render_demo_clip(models: dict[str, BodyModel], rng: np.random.Generator, *, 
     vertices += shift[:, None]
     joints += shift[:, None]
 
-    mean, std = CAMERA_DISTANCE_M
-    distance = mean + std * np.clip(rng.standard_normal(), -CAMERA_DISTANCE_SIGMAS, CAMERA_DISTANCE_SIGMAS)
-    cam_loc = np.array([distance, -rng.uniform(*CAMERA_HEIGHT_M), 0.0])
+    cam_loc = np.array([camera_distance(rng), -rng.uniform(*CAMERA_HEIGHT_M), 0.0])
     R, t = surreal_extrinsics(cam_loc)
     look = sample_look(domain, model.v_template, model.faces, model.face_joint, rng)
     appearance = look.appearance
