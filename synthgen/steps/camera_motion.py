@@ -41,7 +41,11 @@ whip pan (where the pan accelerates and the two frames' blur differs), tiles wit
 structure for Lucas-Kanade were off by -0.02 px after refinement, the others by +0.26 px, and the
 window median followed the latter. The sub-pixel start and the refinement took that video's
 31-frame drift from 0.38 to 0.24 px (DIS: 0.26), and the full-resolution refinement gives back what
-half-resolution TV-L1 loses on textured frames, at 0.6x the cost of full-resolution TV-L1. A tile
+half-resolution TV-L1 loses on textured frames, at 0.6x the cost of full-resolution TV-L1. Known
+limit: over every 31-frame window of 96-frame blurred whip pans (seeds 0-2) the drift's median is
+0.34-0.45 px against DIS's 0.24-0.37 (max 0.55-1.17 against 0.46-0.53): the tiles left to TV-L1
+still carry its bias, and weighting tiles by their structure, which removes it on pure pans,
+let textured moving objects pull the demo videos' median (portrait_motorcycle 0.25 -> 0.70 px). A tile
 whose structure tensor is too weak to determine a translation (:data:`MIN_TILE_STRUCTURE`), or
 whose refinement moves it more than :data:`MAX_REFINEMENT_PX`, keeps TV-L1's value: flat regions
 and tiles holding two motions are left to the median. Measured in
@@ -171,8 +175,8 @@ def refine_tile_motion(gray0: np.ndarray, gray1: np.ndarray, medians: np.ndarray
 
     Each iteration warps ``gray1`` by every tile's current translation (bilinear), and takes one
     Gauss-Newton step per tile on the sum of squared grey-level differences over the tile's pixels
-    whose match lies inside frame 1, with the mean of the two frames' gradients (symmetric, less
-    biased when the frames are blurred differently). Tiles whose structure tensor's smallest
+    whose match lies inside frame 1, with the mean of the two frames' gradients (symmetric in the
+    two frames). Tiles whose structure tensor's smallest
     eigenvalue is below :data:`MIN_TILE_STRUCTURE` per pixel keep their value, as do tiles the
     steps move more than :data:`MAX_REFINEMENT_PX` in all.
 
