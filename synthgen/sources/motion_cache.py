@@ -7,9 +7,10 @@ the translation of each ``tile`` x ``tile`` block (its median flow refined at fu
 x then y, and which estimate that flow is (``estimate``: TV-L1 from the phase-correlation start,
 or the DIS fallback; codes in :data:`synthgen.steps.camera_motion.ESTIMATES`) with its
 reliability (fraction of pixels it explains, :func:`synthgen.steps.camera_motion.reliability`).
-Any 240x320 window's camera motion is then the area-weighted median of the tiles it covers (:meth:`VideoMotion.pair_motion`).
-Measured on real clips, 16 px tiles reproduce the window's full-resolution median to about 0.005 px
-(median) for about 1.2 kB per frame pair (``benchmarks/bench_camera_motion.py``).
+Any 240x320 window's camera motion is then the area-weighted median of the tiles it covers
+(:meth:`VideoMotion.pair_motion`). Measured on real clips, 16 px tiles reproduce the window's
+full-resolution median to about 0.005 px (median) for about 1.2 kB per frame pair
+(``benchmarks/bench_camera_motion.py``).
 
 The file name is a hash of the video's resolved path, size and mtime (ns), every field of
 :class:`~synthgen.config.CameraMotionConfig`, the clip geometry and :data:`CACHE_VERSION`: a
