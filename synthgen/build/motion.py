@@ -1,7 +1,7 @@
 """The camera-motion cache build (method step 2, computed once per video): a job of the build.
 
-Computes every background video's tile medians (:func:`compute_video_motion`, TV-L1 through
-:func:`synthgen.steps.camera_motion.pair_flows`) and stores them in the cache format of
+Computes every background video's tile translations (:func:`compute_video_motion`, through
+:func:`synthgen.steps.camera_motion.pair_tile_motion`) and stores them in the cache format of
 :mod:`synthgen.sources.motion_cache`, one executor task per video (:func:`build_cache`), with a
 progress line and a :class:`~synthgen.core.errors.Skip` per unusable video in
 ``<cache_dir>/manifest.json``. :func:`pair_motion` turns a cached video into one window's camera
@@ -25,7 +25,7 @@ from synthgen.build.executor import Executor, SerialExecutor, TaskFailure
 from synthgen.config import CameraMotionConfig, ClipConfig
 from synthgen.core.errors import ShortClipError, Skip, SourceError
 from synthgen.sources.motion_cache import CACHE_VERSION, VideoMotion, cache_file, load, save
-from synthgen.steps.camera_motion import pair_flows, tile_medians, tile_weights, window_camera_motion
+from synthgen.steps.camera_motion import pair_tile_motion, tile_weights, window_camera_motion
 
 #: The cache build's record of its last run, in the cache directory.
 MANIFEST = "manifest.json"
@@ -73,8 +73,8 @@ def pair_motion(motion: VideoMotion, *, start: int, length: int, crop_yx: tuple[
 
 def compute_video_motion(frames: Iterable[np.ndarray], cfg: CameraMotionConfig, *,
                          path: str = "") -> VideoMotion:
-    """Flow of every consecutive pair of a frame stream (:func:`~synthgen.steps.camera_motion.
-    pair_flows`), reduced to per-tile medians, with each pair's estimate and reliability.
+    """Per-tile motion of every consecutive pair of a frame stream (:func:`~synthgen.steps.
+    camera_motion.pair_tile_motion`), with each pair's estimate and reliability.
 
     Frames are processed ``cfg.batch_pairs`` pairs at a time, so memory stays bounded however long
     the video.
@@ -113,10 +113,10 @@ def compute_video_motion(frames: Iterable[np.ndarray], cfg: CameraMotionConfig, 
 def _add_chunk(chunk: list[np.ndarray], cfg: CameraMotionConfig, medians: list,
                estimates: list, reliabilities: list) -> None:
     frames = np.stack(chunk)
-    flows = pair_flows(frames[:-1], frames[1:], cfg)
-    medians.extend(tile_medians(f, tile=cfg.tile) for f in flows.flow)
-    estimates.append(flows.estimate)
-    reliabilities.append(flows.reliability)
+    motion = pair_tile_motion(frames[:-1], frames[1:], cfg)
+    medians.extend(motion.medians)
+    estimates.append(motion.estimate)
+    reliabilities.append(motion.reliability)
 
 
 def _as_stored(values: np.ndarray) -> np.ndarray:

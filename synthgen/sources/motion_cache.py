@@ -2,15 +2,16 @@
 
 One ``.npz`` file per video in the cache directory holds, for every consecutive frame pair of the
 whole video (resampled to 30 fps and resized to cover 240x320 by the Kinetics reader, uncropped),
-the median flow of each ``tile`` x ``tile`` block (:func:`synthgen.steps.camera_motion.
-tile_medians`), float16, pixels of the resized frame, x then y, and which estimate that flow is
-(``estimate``: TV-L1 from the phase-correlation start, or the DIS fallback; codes in
-:data:`synthgen.steps.camera_motion.ESTIMATES`) with its reliability (fraction of pixels it
-explains, :func:`synthgen.steps.camera_motion.reliability`). Any 240x320 window's camera motion
-is then the area-weighted median of the tiles it covers (:func:`synthgen.build.motion.pair_motion`;
-the cache build and the computing live in :mod:`synthgen.build.motion`, the format here).
-Measured on real clips, 16 px tiles reproduce the window's full-resolution median to about 0.005 px
-(median) for about 1.2 kB per frame pair (``benchmarks/bench_camera_motion.py``).
+the translation of each ``tile`` x ``tile`` block (its median flow refined at full resolution,
+:func:`synthgen.steps.camera_motion.pair_tile_motion`), float16, pixels of the resized frame,
+x then y, and which estimate that flow is (``estimate``: TV-L1 from the phase-correlation start,
+or the DIS fallback; codes in :data:`synthgen.steps.camera_motion.ESTIMATES`) with its
+reliability (fraction of pixels it explains, :func:`synthgen.steps.camera_motion.reliability`).
+Any 240x320 window's camera motion is then the area-weighted median of the tiles it covers
+(:func:`synthgen.build.motion.pair_motion`; the cache build and the computing live in
+:mod:`synthgen.build.motion`, the format here). Measured on real clips, 16 px tiles reproduce the
+window's full-resolution median to about 0.005 px (median) for about 1.2 kB per frame pair
+(``benchmarks/bench_camera_motion.py``).
 
 The file name is a hash of the video's resolved path, size and mtime (ns), every field of
 :class:`~synthgen.config.CameraMotionConfig`, the clip geometry and :data:`CACHE_VERSION`: a
@@ -38,7 +39,8 @@ from synthgen.core.errors import MissingFileError
 
 #: Bump when what is stored or how it is computed changes: every old file then misses.
 #: 2: phase-correlation start, DIS fallback, per-pair estimate and reliability.
-CACHE_VERSION = 2
+#: 3: TV-L1 at half resolution, tile translations refined at full resolution (Lucas-Kanade).
+CACHE_VERSION = 3
 #: Fields that do not change what is stored (applied when reading, or batching only): not in the key.
 _NOT_STORED = ("batch_pairs", "inlier_radius")
 
@@ -51,9 +53,10 @@ class VideoMotion:
     Attributes
     ----------
     medians : ndarray, shape (P, R, C, 2), float32 (values rounded to float16, as stored)
-        Per-tile median flow of the P = N-1 consecutive frame pairs of the video's N frames (30 fps),
-        resized-frame pixels, x then y (pair t: frame t to frame t+1); NaN for a tile none of whose
-        pixels has its match inside the next frame (left out of window medians).
+        Per-tile translation (refined median flow) of the P = N-1 consecutive frame pairs of the
+        video's N frames (30 fps), resized-frame pixels, x then y (pair t: frame t to frame t+1);
+        NaN for a tile none of whose pixels has its match inside the next frame (left out of
+        window medians).
     frame_shape : tuple of int
         (H, W) of the resized frames the tiles cover.
     tile : int

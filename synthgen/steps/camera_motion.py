@@ -16,20 +16,40 @@ while the camera pans, beside a textureless region, lends that region its motion
 (scikit-image's as well), and the median drifts (``wide_coffee`` demo video, 2 px over 31 frames).
 
 Large displacements (:func:`pair_flows`, *decision*; the paper says only "TVL1"): TV-L1's
-coarse-to-fine pyramid (4 levels at 240x320, depth set by the frame size) reaches about 8 px per
-frame; whip pans in Kinetics reach 30. So each pair's TV-L1 starts from a global translation found
-by phase correlation on the frames at half resolution (``cv2.phaseCorrelate``; at full resolution
-its whitening amplifies compression noise, and it failed on motion-blurred frames, 17 px off).
-TV-L1 then only recovers what differs from that translation. Where the median of the resulting
-flow and the phase-correlation estimate disagree by more than ``fallback_px`` (phase correlation
-is a single translation; a disagreement means one of them failed), OpenCV's DIS flow (medium
-preset) is computed too, and the one that explains the frames better is kept: higher
-:func:`reliability`, the fraction of pixels whose match lies inside the next frame and whose grey
-level there differs by at most :data:`RELIABLE_RESIDUAL`. The cache records per pair which
-estimate was kept (:data:`ESTIMATES`) and its reliability. Pixels whose match leaves the frame
-(a 28 px strip at 28 px per frame) have no correspondence and get NaN flow; the medians skip
-them (they biased a blurred whip pan's motion by +0.024 px per pair, 0.56 px drift over 31
-frames, against DIS's 0.26). Measured in ``benchmarks/bench_camera_motion.py``.
+coarse-to-fine pyramid (3 levels on the half-resolution 120x160 frames, depth set by the frame
+size) reaches about 8 px per frame; whip pans in Kinetics reach 30. So each pair's TV-L1 starts
+from a global translation (:func:`global_translation`): phase correlation on the frames at half
+resolution (``cv2.phaseCorrelate``; at full resolution its whitening amplifies compression noise,
+and it failed on motion-blurred frames, 17 px off), refined to sub-pixel accuracy there by robust
+Lucas-Kanade. TV-L1 then only recovers what differs from that translation. Where the median of
+the resulting flow and that translation disagree by more than ``fallback_px`` (one translation
+for the frame; a disagreement means one of them failed, or an object dominated the phase
+correlation), OpenCV's DIS flow (medium preset) is computed too, and the one that explains the
+frames better is kept: higher :func:`reliability`, the fraction of pixels whose match lies inside
+the next frame and whose grey level there differs by at most :data:`RELIABLE_RESIDUAL`. The cache
+records per pair which estimate was kept (:data:`ESTIMATES`) and its reliability. Pixels whose
+match leaves the frame (a 28 px strip at 28 px per frame) have no correspondence and get NaN
+flow; the medians skip them (they biased a blurred whip pan's motion by +0.024 px per pair).
+
+Sub-pixel refinement (:func:`refine_tile_motion`, *decision*): TV-L1 runs on frames shrunk by 2
+(``CameraMotionConfig.downscale``), and each 16 px tile's median flow is then refined at full
+resolution as one translation by Lucas-Kanade (a few Gauss-Newton steps on the tile's grey
+levels). Why blurred whip pans drifted: where the grey levels have little gradient (motion blur
+removes it along the pan), TV-L1's data term barely moves the flow in its few iterations, so
+such tiles keep their start and their neighbours' smoothed flow. On the worst pair of the blurred
+whip pan (where the pan accelerates and the two frames' blur differs), tiles with enough
+structure for Lucas-Kanade were off by -0.02 px after refinement, the others by +0.26 px, and the
+window median followed the latter. The sub-pixel start and the refinement took that video's
+31-frame drift from 0.38 to 0.24 px (DIS: 0.26), and the full-resolution refinement gives back what
+half-resolution TV-L1 loses on textured frames, at 0.6x the cost of full-resolution TV-L1. Known
+limit: over every 31-frame window of 96-frame blurred whip pans (seeds 0-2) the drift's median is
+0.34-0.45 px against DIS's 0.24-0.37 (max 0.55-1.17 against 0.46-0.53): the tiles left to TV-L1
+still carry its bias, and weighting tiles by their structure, which removes it on pure pans,
+let textured moving objects pull the demo videos' median (portrait_motorcycle 0.25 -> 0.70 px). A tile
+whose structure tensor is too weak to determine a translation (:data:`MIN_TILE_STRUCTURE`), or
+whose refinement moves it more than :data:`MAX_REFINEMENT_PX`, keeps TV-L1's value: flat regions
+and tiles holding two motions are left to the median. Measured in
+``benchmarks/bench_camera_motion.py``.
 
 Coordinates are pixels of the reader's resized frame (the 240x320 crop is a window of it), x then y.
 """
@@ -42,12 +62,19 @@ import cv2
 import numpy as np
 
 from synthgen.config import CameraMotionConfig
-from synthgen.steps.tvl1 import optical_flow_tvl1_batch
+from synthgen.steps.tvl1 import image_gradient, optical_flow_tvl1_batch
 
 #: Names of the per-pair estimates, indexed by the code the cache stores.
 ESTIMATES = ("tvl1", "dis")
 #: Largest grey-level difference (of 255) between a pixel and its match that counts as explained.
 RELIABLE_RESIDUAL = 8.0
+#: Smallest eigenvalue of a tile's structure tensor, per pixel, in (grey levels of 255 per pixel)^2,
+#: below which :func:`refine_tile_motion` leaves the tile's translation to TV-L1.
+MIN_TILE_STRUCTURE = 4.0
+#: Largest change (px, x or y) :func:`refine_tile_motion` may make to a tile's TV-L1 translation.
+MAX_REFINEMENT_PX = 1.0
+#: Most Gauss-Newton steps refining the phase-correlation translation (:func:`global_translation`).
+GLOBAL_REFINE_ITERATIONS = 5
 
 
 @dataclass(frozen=True)
@@ -108,8 +135,115 @@ def pair_flows(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotionConfig
     return PairFlows(flow=flow, estimate=estimate, reliability=score)
 
 
+@dataclass(frozen=True)
+class PairMotion:
+    """Per-tile motion of B frame pairs (what the cache stores), which estimate, its reliability.
+
+    Attributes
+    ----------
+    medians : ndarray, shape (B, R, C, 2), float32
+        Translation of each ``tile`` x ``tile`` block from frame t to t+1 (:func:`tile_medians`
+        refined by :func:`refine_tile_motion`), pixels, x then y; NaN where no pixel's match lies
+        inside frame t+1.
+    estimate, reliability : ndarray, shape (B,)
+        As in :class:`PairFlows`.
+    """
+
+    medians: np.ndarray
+    estimate: np.ndarray
+    reliability: np.ndarray
+
+
+def pair_tile_motion(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotionConfig
+                     ) -> PairMotion:
+    """Per-tile camera motion of B frame pairs: :func:`pair_flows`, :func:`tile_medians` of
+    ``cfg.tile``, then ``cfg.refine_iterations`` steps of :func:`refine_tile_motion`.
+
+    Parameters
+    ----------
+    frames0, frames1 : ndarray, shape (B, H, W, 3), uint8
+        RGB frames; pair b is ``frames0[b]`` to ``frames1[b]``.
+    cfg : CameraMotionConfig
+    """
+    flows = pair_flows(frames0, frames1, cfg)
+    gray0, gray1 = _gray(frames0), _gray(frames1)
+    medians = np.stack([refine_tile_motion(g0, g1, tile_medians(f, tile=cfg.tile), tile=cfg.tile,
+                                           iterations=cfg.refine_iterations)
+                        for g0, g1, f in zip(gray0, gray1, flows.flow)])
+    return PairMotion(medians=medians, estimate=flows.estimate, reliability=flows.reliability)
+
+
+def refine_tile_motion(gray0: np.ndarray, gray1: np.ndarray, medians: np.ndarray, *, tile: int,
+                       iterations: int) -> np.ndarray:
+    """Refine each tile's translation by Lucas-Kanade at full resolution (module notes).
+
+    Each iteration warps ``gray1`` by every tile's current translation (bilinear), and takes one
+    Gauss-Newton step per tile on the sum of squared grey-level differences over the tile's pixels
+    whose match lies inside frame 1, with the mean of the two frames' gradients (symmetric in the
+    two frames). Tiles whose structure tensor's smallest
+    eigenvalue is below :data:`MIN_TILE_STRUCTURE` per pixel keep their value, as do tiles the
+    steps move more than :data:`MAX_REFINEMENT_PX` in all.
+
+    Parameters
+    ----------
+    gray0, gray1 : ndarray, shape (H, W), uint8
+        Frames t and t+1.
+    medians : ndarray, shape (ceil(H / tile), ceil(W / tile), 2)
+        Start translation of each tile (:func:`tile_medians`), pixels, x then y; NaN tiles stay NaN.
+    tile : int
+        Tile side, pixels.
+    iterations : int
+        Gauss-Newton steps (0: ``medians`` returned unchanged).
+
+    Returns
+    -------
+    medians : ndarray, same shape, float32
+    """
+    start = np.asarray(medians, dtype=np.float32)
+    if iterations == 0:
+        return start.copy()
+    image0, image1 = gray0.astype(np.float32), gray1.astype(np.float32)
+    height, width = image0.shape
+    rows, cols = start.shape[:2]
+    labels = ((np.arange(height)[:, None] // tile) * cols + np.arange(width)[None, :] // tile).ravel()
+    grad0 = image_gradient(image0)
+    stack1 = np.dstack([image1, *image_gradient(image1)])
+    valid = np.isfinite(start).all(axis=-1)
+    motion = np.where(valid[..., None], start, 0).astype(np.float64)
+    determined = np.zeros(rows * cols, dtype=bool)
+    for _ in range(iterations):
+        per_pixel = np.repeat(np.repeat(motion, tile, axis=0), tile, axis=1)[:height, :width]
+        inside, map_x, map_y = _match_inside(per_pixel)
+        warped = cv2.remap(stack1, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        weight = inside.ravel().astype(np.float64)
+        gx = (0.5 * (grad0[0] + warped[..., 1])).ravel()
+        gy = (0.5 * (grad0[1] + warped[..., 2])).ravel()
+        residual = (warped[..., 0] - image0).ravel()
+        sxx, sxy, syy, sxr, syr, count = (
+            np.bincount(labels, weight * v, rows * cols)
+            for v in (gx * gx, gx * gy, gy * gy, gx * residual, gy * residual, np.ones_like(gx)))
+        det = sxx * syy - sxy * sxy
+        trace = sxx + syy
+        smallest = 0.5 * (trace - np.sqrt(np.maximum(trace * trace - 4 * det, 0)))
+        determined = (smallest > MIN_TILE_STRUCTURE * np.maximum(count, 1)) & valid.ravel()
+        det = np.where(determined, det, 1.0)
+        step = np.stack([np.where(determined, -(syy * sxr - sxy * syr) / det, 0.0),
+                         np.where(determined, -(sxx * syr - sxy * sxr) / det, 0.0)], axis=-1)
+        motion += step.reshape(rows, cols, 2)
+    refined = motion.astype(np.float32)
+    keep = ~determined.reshape(rows, cols) | (np.abs(refined - start).max(axis=-1) > MAX_REFINEMENT_PX)
+    refined[keep] = start[keep]
+    return refined
+
+
 def global_translation(gray0: np.ndarray, gray1: np.ndarray) -> np.ndarray:
-    """Global translation of B grey frame pairs by phase correlation at half resolution.
+    """Global translation of B grey frame pairs: phase correlation at half resolution, refined
+    there by robust Lucas-Kanade (:func:`_refine_translation`).
+
+    The refinement makes the start sub-pixel accurate where phase correlation is not (0.2-1.2 px
+    off on motion-blurred and low-texture whip pans): TV-L1 hardly moves the flow of flat regions
+    away from its start, and on the low-texture whip pan the 31-frame drift fell from 2.5 to
+    1.2 px (``benchmarks/bench_camera_motion.py``).
 
     Parameters
     ----------
@@ -125,9 +259,38 @@ def global_translation(gray0: np.ndarray, gray1: np.ndarray) -> np.ndarray:
         half0, half1 = (cv2.pyrDown(g.astype(np.float32)) for g in (g0, g1))
         h, w = half0.shape[0] // 2 * 2, half0.shape[1] // 2 * 2  # odd sizes bias OpenCV's peak
         window = cv2.createHanningWindow((w, h), cv2.CV_32F)
-        (dx, dy), _ = cv2.phaseCorrelate(half0[:h, :w], half1[:h, :w], window)
-        shifts[b] = 2 * dx, 2 * dy
+        # Copies: cv2.phaseCorrelate multiplies its inputs by the window in place.
+        (dx, dy), _ = cv2.phaseCorrelate(half0[:h, :w].copy(), half1[:h, :w].copy(), window)
+        shifts[b] = 2 * _refine_translation(half0, half1, np.array([dx, dy]))
     return shifts
+
+
+def _refine_translation(image0: np.ndarray, image1: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """One translation (x, y px) from ``image0`` to ``image1`` (H, W float32) by up to
+    :data:`GLOBAL_REFINE_ITERATIONS` Gauss-Newton steps from ``shift``, over the pixels whose match
+    lies inside ``image1``, with Huber-like weights (residuals beyond twice their robust standard
+    deviation count less: moving objects) and the two frames' mean gradient. ``shift`` is
+    returned unchanged where a step is undetermined (a flat frame)."""
+    grad0 = image_gradient(image0)
+    stack1 = np.dstack([image1, *image_gradient(image1)])
+    refined = shift.astype(np.float64)
+    for _ in range(GLOBAL_REFINE_ITERATIONS):
+        inside, map_x, map_y = _match_inside(np.broadcast_to(refined.astype(np.float32), image0.shape + (2,)))
+        warped = cv2.remap(stack1, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        residual = (warped[..., 0] - image0)[inside]
+        gx = 0.5 * (grad0[0] + warped[..., 1])[inside]
+        gy = 0.5 * (grad0[1] + warped[..., 2])[inside]
+        scale = 2 * 1.4826 * np.median(np.abs(residual)) + 1e-6
+        weight = 1.0 / np.maximum(1.0, np.abs(residual) / scale)
+        normal = np.array([[np.sum(weight * gx * gx), np.sum(weight * gx * gy)],
+                           [np.sum(weight * gx * gy), np.sum(weight * gy * gy)]])
+        if residual.size == 0 or np.linalg.det(normal) <= 1e-9 * max(np.trace(normal) ** 2, 1e-30):
+            return shift.astype(np.float64)
+        step = -np.linalg.solve(normal, [np.sum(weight * gx * residual), np.sum(weight * gy * residual)])
+        refined += step
+        if np.abs(step).max() < 1e-3:
+            break
+    return refined if np.isfinite(refined).all() else shift.astype(np.float64)
 
 
 def reliability(gray0: np.ndarray, gray1: np.ndarray, flow: np.ndarray) -> float:

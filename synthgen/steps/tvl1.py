@@ -162,20 +162,29 @@ def _resize_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out * scale[None, :, None, None]
 
 
+def image_gradient(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """d/dx and d/dy of (..., H, W) images: central differences, one-sided on the border.
+
+    Units: image values per pixel; x along columns, y along rows.
+    """
+    gx = np.empty_like(image)
+    gy = np.empty_like(image)
+    gx[..., 1:-1] = 0.5 * (image[..., 2:] - image[..., :-2])
+    gx[..., 0] = image[..., 1] - image[..., 0]
+    gx[..., -1] = image[..., -1] - image[..., -2]
+    gy[..., 1:-1, :] = 0.5 * (image[..., 2:, :] - image[..., :-2, :])
+    gy[..., 0, :] = image[..., 1, :] - image[..., 0, :]
+    gy[..., -1, :] = image[..., -1, :] - image[..., -2, :]
+    return gx, gy
+
+
 def _warp_with_gradient(image: np.ndarray, flow: np.ndarray, grid: tuple[np.ndarray, np.ndarray]
                         ) -> np.ndarray:
     """Sample ``image`` (B, H, W) and its central-difference gradient at x + flow.
 
     Returns (B, 3, H, W): warped image, d/dx, d/dy (bilinear, edge pixels replicated).
     """
-    gx = np.empty_like(image)
-    gy = np.empty_like(image)
-    gx[:, :, 1:-1] = 0.5 * (image[:, :, 2:] - image[:, :, :-2])
-    gx[:, :, 0] = image[:, :, 1] - image[:, :, 0]
-    gx[:, :, -1] = image[:, :, -1] - image[:, :, -2]
-    gy[:, 1:-1] = 0.5 * (image[:, 2:] - image[:, :-2])
-    gy[:, 0] = image[:, 1] - image[:, 0]
-    gy[:, -1] = image[:, -1] - image[:, -2]
+    gx, gy = image_gradient(image)
     out = np.empty((image.shape[0], 3) + image.shape[1:], dtype=np.float32)
     for b in range(image.shape[0]):
         stack = np.dstack([image[b], gx[b], gy[b]])

@@ -11,7 +11,7 @@ from synthgen.core.camera import project, surreal_extrinsics, world_to_camera
 from synthgen.core.smpl import mirror_pose
 from synthgen.demo.body_model import build_body_model, pose_body
 from synthgen.demo.motions import MOTION_KINDS, make_motion, sample_motion
-from synthgen.demo.people import make_demo_people, render_demo_clip
+from synthgen.demo.people import camera_distance, make_demo_people, render_demo_clip
 from synthgen.core.errors import CorruptFileError, FrameCountMismatchError
 from synthgen.core.joints import LEFT_RIGHT_SWAP, SMPL_INDEX, SURREAL_PART_LABEL
 from synthgen.demo.render import BACKGROUND_DEPTH, rasterize, surface_flow
@@ -274,3 +274,11 @@ def test_bad_gtflow_files_are_named_with_the_reason(tmp_path, smpl_dir):
     save_mat(gtflow_path(path), {"gtflow_1": frame, "gtflow_2": broken, "gtflow_3": frame})
     with pytest.raises(CorruptFileError, match="gtflow_2 holds non-finite values"):
         read_clip(path, smpl_dir=smpl_dir)
+
+
+def test_camera_distance_is_surreals():
+    """SURREAL: camera_distance ~ N(8, 1) m, placed about 1 m nearer than that to the person."""
+    rng = np.random.default_rng(0)
+    draws = np.array([camera_distance(rng) for _ in range(4000)])
+    assert abs(draws.mean() - 7.0) < 0.05 and 0.93 < draws.std() < 1.03
+    assert draws.min() >= 4.5 and draws.max() <= 9.5

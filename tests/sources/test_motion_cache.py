@@ -50,9 +50,9 @@ def _counting_frames(calls):
 # synthgen/demo/backgrounds.py): while the camera pans, its two objects (a quarter of the window)
 # sit almost still in the frame next to the flat coffee surface, and TV-L1 (scikit-image's too)
 # gives that flat static region the objects' motion, so about half the window's flow is not the
-# camera's for several frames. With the phase-correlation start (cache version 2), on the three
-# windows: per-frame error 0.08-0.13 px, drift 1.9-2.7 px over 31 frames (zero start: 0.08-0.11,
-# 1.9-2.5); OpenCV DIS medium on the centre window: 0.09 px, 1.7 px.
+# camera's for several frames. Cache version 3 (half-resolution TV-L1, tiles refined at full
+# resolution), on the three windows: per-frame error 0.09-0.10 px, drift 1.8-2.9 px over 31 frames
+# (version 2: 0.08-0.13, 1.9-2.7); OpenCV DIS medium on the centre window: 0.09 px, 1.7 px.
 _WIDE_COFFEE = pytest.param("wide_coffee", marks=pytest.mark.xfail(
     strict=True, reason="objects held still beside a textureless region drift the median (known limit)"))
 
@@ -170,19 +170,13 @@ def _dis_motion(video, num_frames):
                      for a, b in zip(gray[:-1], gray[1:])])
 
 
-# whip_blurred: per-frame error 0.029 px (DIS 0.033) but 31-frame drift 0.36 px against DIS's
-# 0.26 on this window (over the 31-frame windows of a 96-frame video: median 0.40 vs 0.37, max
-# 0.50 vs 0.53): both err by 0.1-0.2 px on the pairs where the pan accelerates and the blur of
-# the two frames differs, and DIS's errors happen to cancel here. Bounded, not beaten.
-_DRIFT_VS_DIS = {"whip_textured": True, "whip_low_texture": True, "whip_blurred": False}
-
-
 @pytest.mark.parametrize("name, textured", [("whip_textured", True), ("whip_low_texture", False),
                                             ("whip_blurred", True)])
 def test_fast_pan_recovered_and_not_worse_than_dis(fast_pans, tmp_path, name, textured):
     """Pans up to 28 px per frame: per-frame error <= 0.1 px on textured frames, and per-frame
-    error and 31-frame drift not worse than OpenCV DIS (medium) on the same frames (drift: see
-    ``_DRIFT_VS_DIS``)."""
+    error and 31-frame drift not worse than OpenCV DIS (medium) on the same frames (measured, ours
+    vs DIS: textured 0.016 / 0.14 px vs 0.048 / 0.57, low-texture 0.100 / 1.15 vs 0.732 / 11.2,
+    blurred 0.027 / 0.24 vs 0.033 / 0.26)."""
     video = next(v for v in fast_pans if v.stem == name)
     motion = motion_build.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
     truth = ground_truth_camera_motion(video)[:30]
@@ -198,6 +192,5 @@ def test_fast_pan_recovered_and_not_worse_than_dis(fast_pans, tmp_path, name, te
     if textured:
         assert error <= 0.1 and drift <= 1.0
     assert error <= dis_error, (error, dis_error)
-    if _DRIFT_VS_DIS[name]:
-        assert drift <= dis_drift, (drift, dis_drift)
+    assert drift <= dis_drift, (drift, dis_drift)
     assert {ESTIMATES[e] for e in motion.estimate} <= set(ESTIMATES)
