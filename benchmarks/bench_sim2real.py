@@ -42,14 +42,14 @@ import cv2
 import numpy as np
 import torch
 
+from synthgen.core.joints import COCO14
 from synthgen.demo.dataset import make_demo_data
 from trainer.config import load_train_config
-from trainer.data import open_stores, read_array, set_handedness
+from trainer.data import open_stores, read_array
 from trainer.evaluate import evaluate
-from trainer.joints import EVAL_JOINTS
+from trainer.forward import evaluated_frames
 from trainer.metrics import METRES_TO_MM, average_per_person, pa_mpjpe
-from trainer.smpl import SMPLJoints
-from trainer.train import MIN_VISIBLE_JOINTS, procrustes_mean, train
+from trainer.train import procrustes_mean, train
 
 #: Table 1 rows (trainer pipeline suffix) and the paper's PA-MPJPE on 3DPW (method.md section 3).
 TABLE1 = {"rgb": 105.6, "rgb_dann": 103.0, "flow": 100.1, "keypoints": 77.6, "rgb_keypoints": 82.4,
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
                         reuse, split="all")
     build_s = time.perf_counter() - start
 
-    mean_pose_b = mean_pose_error(stores["full"], test_store, smpl)
+    mean_pose_b = mean_pose_error(stores["full"], test_store)
     print(f"mean training pose on B: {mean_pose_b:.1f} mm", flush=True)
     runs = []
     jobs = [("table1", row, "full") for row in TABLE1 if row in wanted]
@@ -202,22 +202,21 @@ def _build(demo: Path, store: Path, pipeline: str, examples: int, setting: Setti
     return str(store)
 
 
-def mean_pose_error(train_store: str, test_store: str, smpl: str) -> float:
+def mean_pose_error(train_store: str, test_store: str) -> float:
     """PA-MPJPE (mm, per person then over people) of predicting the mean training pose (the
-    generalised Procrustes mean of every training example's 14 evaluation joints) on every test
-    frame that ``trainer eval`` scores (at least ``MIN_VISIBLE_JOINTS`` visible, not totally
-    occluded)."""
-    body = SMPLJoints.from_path(smpl, gender="neutral")
-    infos = set_handedness(open_stores([train_store, test_store], allow_mixed_flow=True), body)
+    generalised Procrustes mean of every training example's 14 evaluation joints,
+    ``synthgen.core.joints.COCO14``) on every test frame that ``trainer eval`` scores
+    (:func:`trainer.forward.evaluated_frames`)."""
+    infos = open_stores([train_store, test_store])
 
     def rows(k):
         return np.stack([np.full(infos[k].examples.size, k), infos[k].examples], axis=1)
 
-    joints = read_array(infos, rows(0), "joints3d")[..., EVAL_JOINTS, :]
-    mean = procrustes_mean(torch.as_tensor(joints.reshape(-1, len(EVAL_JOINTS), 3)).double())
-    truth = read_array(infos, rows(1), "joints3d")[..., EVAL_JOINTS, :]
-    visible = (read_array(infos, rows(1), "visibility")[..., EVAL_JOINTS] == 0).sum(axis=-1)
-    use = (visible >= MIN_VISIBLE_JOINTS) & ~read_array(infos, rows(1), "total_occlusion").astype(bool)
+    joints = read_array(infos, rows(0), "joints3d")[..., COCO14, :]
+    mean = procrustes_mean(torch.as_tensor(joints.reshape(-1, len(COCO14), 3)).double())
+    truth = read_array(infos, rows(1), "joints3d")[..., COCO14, :]
+    use = evaluated_frames({name: torch.as_tensor(read_array(infos, rows(1), name))
+                            for name in ("visibility", "total_occlusion")}).numpy()
     target = torch.as_tensor(truth[use]).double() * METRES_TO_MM
     errors = pa_mpjpe(mean.expand_as(target) * METRES_TO_MM, target).numpy()
     persons = np.repeat(infos[1].persons, use.shape[1])[use.reshape(-1)]
