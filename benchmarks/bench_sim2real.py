@@ -49,6 +49,7 @@ from trainer.data import open_stores, read_array
 from trainer.evaluate import evaluate
 from trainer.forward import evaluated_frames
 from trainer.metrics import METRES_TO_MM, average_per_person, pa_mpjpe
+from trainer.synthetic import PERSON_HEIGHT, REFERENCE_CROP
 from trainer.train import procrustes_mean, train
 
 #: Table 1 rows (trainer pipeline suffix) and the paper's PA-MPJPE on 3DPW (method.md section 3).
@@ -64,9 +65,10 @@ TABLE2_MODALITY = "flow_keypoints"
 class Setting:
     """Sizes of one benchmark setting: demo people (count, frames) per data set, examples per
     store (``examples_real``: DANN's unlabelled store, at least two training batches), optimiser
-    steps per run, seeds, build processes, and the stored examples' crop side (pixels, the person
-    ``PERSON_FRACTION`` of it tall as in the full recipe's 150 of 224) and frames (the training
-    windows are ``train_demo``'s 16 frames; the network sees 48-px inputs whatever the crop)."""
+    steps per run, seeds, build processes, and the stored examples' crop side (pixels; the person
+    is as tall in it as in the full recipe's, ``trainer.synthetic.PERSON_HEIGHT`` of
+    ``REFERENCE_CROP``) and frames (the training windows are ``train_demo``'s 16 frames; the
+    network sees 48-px inputs whatever the crop)."""
 
     people_a: int
     people_b: int
@@ -80,9 +82,6 @@ class Setting:
     crop_size: int = 224
     clip_frames: int = 31
 
-
-#: The full recipe's person height over crop side (150 px of 224).
-PERSON_FRACTION = 150.0 / 224.0
 
 #: *Decision*: sizes. quick: a smoke test of every stage (its figures are noise around the mean
 #: pose). cpu: 48 A people as ``make demo`` (24 left ``make train`` at the mean pose), 96 examples
@@ -159,7 +158,8 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             runs.append(_run(run_dir, row=row, store=stores[build], test_store=test_store,
                              real_store=real_store, smpl=smpl, steps=steps, seed=seed,
-                             device=args.device, reuse=reuse) | {"table": table, "build": build})
+                             device=args.device, reuse=reuse,
+                             crop_size=setting.crop_size) | {"table": table, "build": build})
     results = {"setting": name, "sizes": setting.__dict__, "steps": steps, "seeds": seeds,
                "device": args.device, "mean_pose_b_mm": mean_pose_b, "runs": runs,
                "build_s": build_s, "total_s": time.perf_counter() - start}
@@ -202,7 +202,7 @@ def _build(demo: Path, store: Path, pipeline: str, examples: int, setting: Setti
     shard = max(2, -(-examples // (2 * setting.workers)))
     recipe.write_text(f'base = "{pipeline}"\n[store]\nexamples_per_shard = {shard}\n'
                       f'[clip]\nlength = {setting.clip_frames}\n[crops]\nsize = {setting.crop_size}\n'
-                      f'person_height = {setting.crop_size * PERSON_FRACTION}\n')
+                      f'person_height = {setting.crop_size * PERSON_HEIGHT / REFERENCE_CROP}\n')
     command = [sys.executable, "-m", "synthgen", "build", "--kinetics", str(demo / "kinetics"),
                "--surreal", str(demo / "surreal"), "--out", str(store), "--pipeline", str(recipe),
                "--num-examples", str(examples), "--split", split, "--cache",
@@ -236,15 +236,19 @@ def mean_pose_error(train_store: str, test_store: str) -> float:
 
 
 def _run(run_dir: Path, *, row: str, store: str, test_store: str, real_store: str, smpl: str,
-         steps: int, seed: int, device: str, reuse: bool) -> dict:
+         steps: int, seed: int, device: str, reuse: bool, crop_size: int) -> dict:
     """Train one Table row (modality and DANN weight of ``pipelines/train_<row>.toml``, budget of
-    ``train_demo``) and evaluate it on the domain-B test store."""
+    ``train_demo``; heatmap sigma and flow divisor scaled from 224-px crops to ``crop_size``, so
+    they are the same fraction of the person) and evaluate it on the domain-B test store."""
     record = run_dir / "record.json"
     if reuse and record.exists():
         return json.loads(record.read_text())
-    recipe = load_train_config(f"train_{row}")
-    config = load_train_config("train_demo").replace(
-        name=f"sim2real_{row}", data={"modality": recipe.data.modality},
+    recipe, demo = load_train_config(f"train_{row}"), load_train_config("train_demo")
+    scale = crop_size / REFERENCE_CROP  # heatmap sigma and flow divisor are in crop pixels
+    config = demo.replace(
+        name=f"sim2real_{row}",
+        data={"modality": recipe.data.modality, "heatmap_sigma": demo.data.heatmap_sigma * scale,
+              "flow_scale": demo.data.flow_scale * scale},
         model={"smpl": smpl}, optim={"steps": steps},
         dann={"weight": recipe.dann.weight,
               "real_stores": (real_store,) if recipe.dann.weight > 0 else ()},
