@@ -203,7 +203,8 @@ def _build(demo: Path, store: Path, pipeline: str, examples: int, setting: Setti
     recipe = store.with_suffix(".toml")
     shard = max(2, -(-examples // (2 * setting.workers)))
     recipe.write_text(f'base = "{pipeline}"\n[store]\nexamples_per_shard = {shard}\n'
-                      f'[clip]\nlength = {setting.clip_frames}\n[crops]\nsize = {setting.crop_size}\n'
+                      f'[clip]\nlength = {setting.clip_frames}\n'
+                      f'[crops]\nsize = {setting.crop_size}\n'
                       f'person_height = {setting.crop_size * PERSON_HEIGHT / REFERENCE_CROP}\n')
     command = [sys.executable, "-m", "synthgen", "build", "--kinetics", str(demo / "kinetics"),
                "--surreal", str(demo / "surreal"), "--out", str(store), "--pipeline", str(recipe),
