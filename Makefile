@@ -79,7 +79,8 @@ $(DETECTOR_VENV)/.installed:
 
 # ---- evidence of transfer ---------------------------------------------------------------------
 # `make sim2real`: the paper's Table 1 and Table 2 in miniature, trained on demo domain A and
-# tested on domain B's held-out motions (benchmarks/bench_sim2real.py; about an hour on 2 CPU cores).
+# tested on domain B's held-out motions (benchmarks/bench_sim2real.py; about 40 min on 2 CPU cores,
+# results in docs/sim2real.md).
 # `make sim2real SIM2REAL_ARGS=--quick` is a few-minute smoke test; `--budget gpu --device cuda`
 # the full size. Results: runs/sim2real/<setting>/results.md and sim2real.png.
 SIM2REAL_ARGS ?=

@@ -19,8 +19,8 @@ Output (``--out``, default ``runs/sim2real/<setting>``): ``results.md`` (both ta
 paper's numbers), ``results.json`` (every run), ``sim2real.png`` (bar plot), ``work/`` (demo data,
 stores, runs; reused by ``--reuse``: a run is redone only if its row, store, steps or seed is new).
 
-Settings: ``--quick`` (a smoke test, a few minutes), ``--budget cpu`` (default; about an hour on
-2 cores), ``--budget gpu`` (larger data and budget, CUDA)::
+Settings: ``--quick`` (a smoke test, a few minutes), ``--budget cpu`` (default; about 40 min
+on 2 cores), ``--budget gpu`` (larger data and budget, CUDA)::
 
     python -m benchmarks sim2real -- --quick
     python -m benchmarks sim2real -- --budget gpu --device cuda
@@ -42,14 +42,15 @@ import cv2
 import numpy as np
 import torch
 
+from synthgen.core.joints import COCO14
 from synthgen.demo.dataset import make_demo_data
 from trainer.config import load_train_config
-from trainer.data import open_stores, read_array, set_handedness
+from trainer.data import open_stores, read_array
 from trainer.evaluate import evaluate
-from trainer.joints import EVAL_JOINTS
+from trainer.forward import evaluated_frames
 from trainer.metrics import METRES_TO_MM, average_per_person, pa_mpjpe
-from trainer.smpl import SMPLJoints
-from trainer.train import MIN_VISIBLE_JOINTS, procrustes_mean, train
+from trainer.synthetic import PERSON_HEIGHT, REFERENCE_CROP
+from trainer.train import procrustes_mean, train
 
 #: Table 1 rows (trainer pipeline suffix) and the paper's PA-MPJPE on 3DPW (method.md section 3).
 TABLE1 = {"rgb": 105.6, "rgb_dann": 103.0, "flow": 100.1, "keypoints": 77.6, "rgb_keypoints": 82.4,
@@ -64,7 +65,10 @@ TABLE2_MODALITY = "flow_keypoints"
 class Setting:
     """Sizes of one benchmark setting: demo people (count, frames) per data set, examples per
     store (``examples_real``: DANN's unlabelled store, at least two training batches), optimiser
-    steps per run, seeds, build processes."""
+    steps per run, seeds, build processes, and the stored examples' crop side (pixels; the person
+    is as tall in it as in the full recipe's, ``trainer.synthetic.PERSON_HEIGHT`` of
+    ``REFERENCE_CROP``) and frames (the training windows are ``train_demo``'s 16 frames; the
+    network sees 48-px inputs whatever the crop)."""
 
     people_a: int
     people_b: int
@@ -75,16 +79,23 @@ class Setting:
     steps: int
     seeds: int
     workers: int
+    crop_size: int = 224
+    clip_frames: int = 31
 
 
 #: *Decision*: sizes. quick: a smoke test of every stage (its figures are noise around the mean
-#: pose). cpu: estimated, not measured end to end, at about an hour on 2 idle cores (304 examples
-#: built at ~0.7 examples/s, 18 runs of 200 steps at ~1 s per rgb/flow step). gpu: the full size.
+#: pose). cpu: 48 A people as ``make demo`` (24 left ``make train`` at the mean pose), 96 examples
+#: per store as ``make demo``; stored examples of 112-px crops and 16 frames (a quarter of the
+#: pixels and half the frames of the full recipe's to build and read; the network sees 48-px
+#: inputs either way; the flow is then computed at half scale: docs/sim2real.md); 200 steps; 3
+#: seeds (2 left keypoints' spread on B at 9.6 mm). Measured (2026-12-01, 2 cores shared with
+#: 3-4 other jobs, this run's scheduling group at priority -7): demo data and the 6 stores 11 min,
+#: 27 runs 25 min (19-106 s each, by load), 36 min in all. gpu: the full size, not run.
 SETTINGS = {
     "quick": Setting(people_a=10, people_b=6, people_frames=40, examples_a=12, examples_b=6,
-                     examples_real=16, steps=10, seeds=2, workers=2),
-    "cpu": Setting(people_a=24, people_b=12, people_frames=100, examples_a=64, examples_b=24,
-                   examples_real=24, steps=200, seeds=2, workers=2),
+                     examples_real=16, steps=10, seeds=2, workers=2, crop_size=112, clip_frames=16),
+    "cpu": Setting(people_a=48, people_b=12, people_frames=48, examples_a=96, examples_b=24,
+                   examples_real=24, steps=200, seeds=3, workers=2, crop_size=112, clip_frames=16),
     "gpu": Setting(people_a=120, people_b=40, people_frames=100, examples_a=1000, examples_b=200,
                    examples_real=200, steps=6000, seeds=3, workers=16),
 }
@@ -137,19 +148,20 @@ def main(argv: list[str] | None = None) -> None:
                         reuse, split="all")
     build_s = time.perf_counter() - start
 
-    mean_pose_b = mean_pose_error(stores["full"], test_store, smpl)
+    mean_pose_b = mean_pose_error(stores["full"], test_store)
     print(f"mean training pose on B: {mean_pose_b:.1f} mm", flush=True)
     runs = []
     jobs = [("table1", row, "full") for row in TABLE1 if row in wanted]
     jobs += [("table2", TABLE2_MODALITY, p) for p in TABLE2 if p in wanted and p != "full"]
-    for table, row, build in jobs:
-        for seed in seeds:
+    for seed in seeds:  # every row once before the next seed: a cut-short run still has each row
+        for table, row, build in jobs:
             run_dir = work / "runs" / f"{row}_{build}_n{steps}_s{seed}"
             if args.report_only and not (run_dir / "record.json").exists():
                 continue
             runs.append(_run(run_dir, row=row, store=stores[build], test_store=test_store,
                              real_store=real_store, smpl=smpl, steps=steps, seed=seed,
-                             device=args.device, reuse=reuse) | {"table": table, "build": build})
+                             device=args.device, reuse=reuse,
+                             crop_size=setting.crop_size) | {"table": table, "build": build})
     results = {"setting": name, "sizes": setting.__dict__, "steps": steps, "seeds": seeds,
                "device": args.device, "mean_pose_b_mm": mean_pose_b, "runs": runs,
                "build_s": build_s, "total_s": time.perf_counter() - start}
@@ -190,7 +202,10 @@ def _build(demo: Path, store: Path, pipeline: str, examples: int, setting: Setti
         return str(store)
     recipe = store.with_suffix(".toml")
     shard = max(2, -(-examples // (2 * setting.workers)))
-    recipe.write_text(f'base = "{pipeline}"\n[store]\nexamples_per_shard = {shard}\n')
+    recipe.write_text(f'base = "{pipeline}"\n[store]\nexamples_per_shard = {shard}\n'
+                      f'[clip]\nlength = {setting.clip_frames}\n'
+                      f'[crops]\nsize = {setting.crop_size}\n'
+                      f'person_height = {setting.crop_size * PERSON_HEIGHT / REFERENCE_CROP}\n')
     command = [sys.executable, "-m", "synthgen", "build", "--kinetics", str(demo / "kinetics"),
                "--surreal", str(demo / "surreal"), "--out", str(store), "--pipeline", str(recipe),
                "--num-examples", str(examples), "--split", split, "--cache",
@@ -202,22 +217,21 @@ def _build(demo: Path, store: Path, pipeline: str, examples: int, setting: Setti
     return str(store)
 
 
-def mean_pose_error(train_store: str, test_store: str, smpl: str) -> float:
+def mean_pose_error(train_store: str, test_store: str) -> float:
     """PA-MPJPE (mm, per person then over people) of predicting the mean training pose (the
-    generalised Procrustes mean of every training example's 14 evaluation joints) on every test
-    frame that ``trainer eval`` scores (at least ``MIN_VISIBLE_JOINTS`` visible, not totally
-    occluded)."""
-    body = SMPLJoints.from_path(smpl, gender="neutral")
-    infos = set_handedness(open_stores([train_store, test_store], allow_mixed_flow=True), body)
+    generalised Procrustes mean of every training example's 14 evaluation joints,
+    ``synthgen.core.joints.COCO14``) on every test frame that ``trainer eval`` scores
+    (:func:`trainer.forward.evaluated_frames`)."""
+    infos = open_stores([train_store, test_store])
 
     def rows(k):
         return np.stack([np.full(infos[k].examples.size, k), infos[k].examples], axis=1)
 
-    joints = read_array(infos, rows(0), "joints3d")[..., EVAL_JOINTS, :]
-    mean = procrustes_mean(torch.as_tensor(joints.reshape(-1, len(EVAL_JOINTS), 3)).double())
-    truth = read_array(infos, rows(1), "joints3d")[..., EVAL_JOINTS, :]
-    visible = (read_array(infos, rows(1), "visibility")[..., EVAL_JOINTS] == 0).sum(axis=-1)
-    use = (visible >= MIN_VISIBLE_JOINTS) & ~read_array(infos, rows(1), "total_occlusion").astype(bool)
+    joints = read_array(infos, rows(0), "joints3d")[..., COCO14, :]
+    mean = procrustes_mean(torch.as_tensor(joints.reshape(-1, len(COCO14), 3)).double())
+    truth = read_array(infos, rows(1), "joints3d")[..., COCO14, :]
+    use = evaluated_frames({name: torch.as_tensor(read_array(infos, rows(1), name))
+                            for name in ("visibility", "total_occlusion")}).numpy()
     target = torch.as_tensor(truth[use]).double() * METRES_TO_MM
     errors = pa_mpjpe(mean.expand_as(target) * METRES_TO_MM, target).numpy()
     persons = np.repeat(infos[1].persons, use.shape[1])[use.reshape(-1)]
@@ -225,15 +239,19 @@ def mean_pose_error(train_store: str, test_store: str, smpl: str) -> float:
 
 
 def _run(run_dir: Path, *, row: str, store: str, test_store: str, real_store: str, smpl: str,
-         steps: int, seed: int, device: str, reuse: bool) -> dict:
+         steps: int, seed: int, device: str, reuse: bool, crop_size: int) -> dict:
     """Train one Table row (modality and DANN weight of ``pipelines/train_<row>.toml``, budget of
-    ``train_demo``) and evaluate it on the domain-B test store."""
+    ``train_demo``; heatmap sigma and flow divisor scaled from 224-px crops to ``crop_size``, so
+    they are the same fraction of the person) and evaluate it on the domain-B test store."""
     record = run_dir / "record.json"
     if reuse and record.exists():
         return json.loads(record.read_text())
-    recipe = load_train_config(f"train_{row}")
-    config = load_train_config("train_demo").replace(
-        name=f"sim2real_{row}", data={"modality": recipe.data.modality},
+    recipe, demo = load_train_config(f"train_{row}"), load_train_config("train_demo")
+    scale = crop_size / REFERENCE_CROP  # heatmap sigma and flow divisor are in crop pixels
+    config = demo.replace(
+        name=f"sim2real_{row}",
+        data={"modality": recipe.data.modality, "heatmap_sigma": demo.data.heatmap_sigma * scale,
+              "flow_scale": demo.data.flow_scale * scale},
         model={"smpl": smpl}, optim={"steps": steps},
         dann={"weight": recipe.dann.weight,
               "real_stores": (real_store,) if recipe.dann.weight > 0 else ()},
