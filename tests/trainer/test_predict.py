@@ -16,7 +16,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from synthgen import detector
+from synthgen.sources import detector
 from synthgen import store as synthstore
 from synthgen.cli import main as synthgen_main
 from synthgen.core.errors import (CorruptFileError, EmptyInputError, FrameCountMismatchError,
