@@ -148,7 +148,7 @@ def test_backend_from_config_takes_the_tvl1_parameters_and_device():
 
 def test_store_record_names_the_solver_and_rebuilds_it():
     from synthgen import store
-    from synthgen.video_clips import flow_backend
+    from synthgen.build.video import flow_backend
 
     ours, numpy_twin = get_backend("tvl1_torch"), get_backend("tvl1")
     record = {"name": ours.name, "params": ours.params}
