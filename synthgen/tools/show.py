@@ -25,6 +25,9 @@ Where the panels come from:
 - when the inputs cannot be read (moved dataset, missing camera-motion cache) the figure has the
   stored crop panels only (crop + keypoints, stored occluder mask over the crop, flow) and says
   why.
+- a store that omits ``rgb``, ``flow`` or ``occluder_mask`` (``store.omit``) gets the recomputed
+  crop in place of the stored one, and a panel saying what is not stored where nothing can
+  replace it.
 
 Outputs: ``.png`` (one frame) or ``.mp4`` (every frame, ``mp4v``). GIF is not supported (OpenCV
 cannot write it).
@@ -76,9 +79,11 @@ class FrameLayers:
         The stored occluder candidate superpixel (None: occluder disabled).
     composite : ndarray, shape (T, H, W, 3), uint8
         Background plus the tracked, occluded person.
+    crops : ndarray, shape (T, S, S, 3), uint8
+        The composite in the recomputed crop boxes (what the store's ``rgb`` holds).
     consistent : bool
-        Whether the composite and occluder, cropped, equal the stored ``rgb`` and
-        ``occluder_mask`` exactly.
+        Whether the crops and the cropped occluder equal the stored ``rgb`` and
+        ``occluder_mask`` exactly (those of the two the store holds).
     """
 
     background: np.ndarray
@@ -86,6 +91,7 @@ class FrameLayers:
     person_mask: np.ndarray
     superpixel: np.ndarray | None
     composite: np.ndarray
+    crops: np.ndarray
     consistent: bool
 
 
@@ -94,8 +100,9 @@ class ExampleView:
     """What the figure of one example needs.
 
     ``row`` holds the stored arrays of the example (``flow`` decoded to float32 crop pixels);
-    ``layers`` is None when the inputs could not be read, ``note`` then says why (or warns that
-    the recomputed panels differ from the stored example).
+    arrays the store omits (``rgb``, ``flow``, ``occluder_mask``: ``synthgen.config.OMITTABLE``)
+    are absent. ``layers`` is None when the inputs could not be read, ``note`` then says why (or
+    warns that the recomputed panels differ from the stored example).
     """
 
     index: int
@@ -109,7 +116,14 @@ class ExampleView:
 
     @property
     def num_frames(self) -> int:
-        return int(self.row["rgb"].shape[0])
+        return int(self.row["visibility"].shape[0])
+
+    def crop(self, t: int) -> np.ndarray | None:
+        """The crop of frame t: the stored ``rgb``, else the recomputed one (None without
+        either)."""
+        if "rgb" in self.row:
+            return self.row["rgb"][t]
+        return None if self.layers is None else self.layers.crops[t]
 
 
 def frame_layers(background, camera_offsets: np.ndarray, person, row: dict, plan,
@@ -124,7 +138,8 @@ def frame_layers(background, camera_offsets: np.ndarray, person, row: dict, plan
         (:func:`synthgen.build.synthetic.example_inputs`).
     person : SurrealClip
     row : dict
-        The stored arrays of the example (``occluder_segment``, ``rgb``, ``occluder_mask``).
+        The stored arrays of the example (``occluder_segment``, and ``rgb`` and
+        ``occluder_mask`` unless the store omits them).
     plan : synthgen.build.synthetic.ExamplePlan
         Its plan (its seed gives the SLIC draws).
     cfg : Config
@@ -140,12 +155,14 @@ def frame_layers(background, camera_offsets: np.ndarray, person, row: dict, plan
     superpixel = layers.labels == segment if layers.labels is not None and segment >= 0 else None
     boxes = boxes_from_keypoints(tracked.joints2d, size=cfg.crops.size,
                                  person_height=cfg.crops.person_height)
-    consistent = (np.array_equal(crop_frames(composited, boxes, size=cfg.crops.size), row["rgb"])
-                  and np.array_equal(crop_masks(occluder, boxes, size=cfg.crops.size),
-                                     row["occluder_mask"]))
+    crops = crop_frames(composited, boxes, size=cfg.crops.size)
+    recomputed = {"rgb": lambda: crops,
+                  "occluder_mask": lambda: crop_masks(occluder, boxes, size=cfg.crops.size)}
+    consistent = all(np.array_equal(recompute(), row[name])
+                     for name, recompute in recomputed.items() if name in row)
     return FrameLayers(background=layers.frames, person_rgb=tracked.rgb,
-                       person_mask=tracked.segm > 0,
-                       superpixel=superpixel, composite=composited, consistent=consistent)
+                       person_mask=tracked.segm > 0, superpixel=superpixel,
+                       composite=composited, crops=crops, consistent=consistent)
 
 
 def load_view(url: str, index: int, *, cache_dir=None) -> ExampleView:
@@ -178,13 +195,15 @@ def load_view(url: str, index: int, *, cache_dir=None) -> ExampleView:
     if index not in set(store.finished_examples(group).tolist()):
         raise IndexError(f"example {index} is in a shard that is not finished yet")
     row = stored_row(group, index)
-    row["flow"] = row["flow"].astype(np.float32) * np.float32(group["flow"].attrs["quantum_px"])
+    scale = 1.0
+    if "flow" in row:
+        row["flow"] = row["flow"].astype(np.float32) * np.float32(group["flow"].attrs["quantum_px"])
+        magnitude = np.linalg.norm(row["flow"], axis=-1)
+        scale = max(float(np.percentile(magnitude, 99)) if magnitude.size else 1.0, 1.0)
     cfg = from_dict(group.attrs["config"])
     plan = stored_plan(group, index)
     sources = stored_sources(group.attrs)
     reason = group.attrs["occluder_reasons"][int(row["occluder_reason"])]
-    magnitude = np.linalg.norm(row["flow"], axis=-1)
-    scale = max(float(np.percentile(magnitude, 99)) if magnitude.size else 1.0, 1.0)
     note, layers = "", None
     try:
         background, offsets, person = example_inputs(
@@ -301,17 +320,22 @@ def _message(text: str, size=(CELL_HEIGHT, CELL_WIDTH)) -> np.ndarray:
 
 
 def _crop_panel(view: ExampleView, t: int) -> np.ndarray:
-    crop = draw_keypoints(view.row["rgb"][t], view.row["joints2d_crop"][t],
-                          view.row["visibility"][t])
+    crop = view.crop(t)
+    if crop is None:
+        return _panel(_message("the store holds no rgb"), "crop + keypoints")
+    crop = draw_keypoints(crop, view.row["joints2d_crop"][t], view.row["visibility"][t])
     if view.row["total_occlusion"][t]:
         cv2.rectangle(crop, (1, 1), (crop.shape[1] - 2, crop.shape[0] - 2),
                       REASON_COLOURS[0][2], 3)
         return _panel(crop, "crop + keypoints: TOTALLY OCCLUDED frame")
-    return _panel(crop, f"{crop.shape[0]}x{crop.shape[1]} crop + keypoints")
+    recomputed = "" if "rgb" in view.row else " (recomputed: no rgb stored)"
+    return _panel(crop, f"{crop.shape[0]}x{crop.shape[1]} crop + keypoints{recomputed}")
 
 
 def _flow_panel(view: ExampleView, t: int) -> np.ndarray:
-    flow = view.row["flow"]
+    flow = view.row.get("flow")
+    if flow is None:
+        return _panel(_message("the store holds no crop flow"), "crop flow")
     if t >= len(flow):
         return _panel(_message("no pair: last frame"), "crop flow")
     picture = flow_to_colour(flow[t], scale=view.flow_scale)
@@ -356,8 +380,11 @@ def _full_frame_panels(view: ExampleView, t: int) -> list[np.ndarray]:
 
 
 def _crop_only_panels(view: ExampleView, t: int) -> list[np.ndarray]:
-    mask = view.row["occluder_mask"][t]
-    occluder = _superpixel_picture(view.row["rgb"][t], mask if mask.any() else None)
+    if "rgb" in view.row and "occluder_mask" in view.row:
+        mask = view.row["occluder_mask"][t]
+        occluder = _superpixel_picture(view.row["rgb"][t], mask if mask.any() else None)
+    else:
+        occluder = _message("the store holds no rgb or occluder mask")
     return [_crop_panel(view, t), _panel(occluder, _occluder_title(view) + " (crop)"),
             _flow_panel(view, t)]
 

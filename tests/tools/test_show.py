@@ -3,9 +3,12 @@ crop panels alone when the inputs are gone, PNG and MP4 output, colours, exit co
 
 from __future__ import annotations
 
+import shutil
+
 import cv2
 import numpy as np
 import pytest
+import zarr
 from click.testing import CliRunner
 
 from synthgen.tools import show
@@ -75,6 +78,33 @@ def test_missing_inputs_fall_back_to_the_stored_crop_panels(tiny_store, tmp_path
     assert figure.shape[1] == 3 * show.CELL_WIDTH and CELL[0] < figure.shape[0] < 2 * CELL[0]
     for panel in _panels(figure, 1):
         assert panel.std() > 5
+
+
+def _without(tiny_store, tmp_path, omitted) -> str:
+    """A copy of the tiny store as if built with ``store.omit = omitted``."""
+    copy = tmp_path / "omitted.zarr"
+    shutil.copytree(tiny_store.url, copy)
+    for name in omitted:
+        shutil.rmtree(copy / name)
+    group = zarr.open_group(str(copy), mode="r+")
+    group.attrs["omitted"] = list(omitted)
+    return str(copy)
+
+
+def test_a_store_without_rgb_and_flow_shows_the_recomputed_crop(tiny_store, view, tmp_path):
+    url = _without(tiny_store, tmp_path, ("rgb", "flow"))
+    bare = show.load_view(url, 1, cache_dir=tiny_store.cache)
+    assert "rgb" not in bare.row and "flow" not in bare.row
+    assert bare.num_frames == 8 and bare.layers.consistent and bare.note == ""
+    # The crop panel shows the recomputed crop: the stored rgb of the full store.
+    assert np.array_equal(bare.crop(2), view.row["rgb"][2])
+    panels, full = _panels(show.render(bare, 2), 2), _panels(show.render(view, 2), 2)
+    assert np.array_equal(panels[5], full[5])  # same crop, same keypoints (titles aside)
+    assert not np.array_equal(panels[2], full[2]) and panels[2].std() > 5  # "no crop flow"
+    # Without the inputs either, the crop-only figure still renders, saying what is missing.
+    fallback = show.load_view(url, 1, cache_dir=tmp_path / "elsewhere")
+    assert fallback.crop(0) is None
+    assert show.render(fallback, 0).shape[1] == 3 * show.CELL_WIDTH
 
 
 def test_keypoint_and_flow_colours():
