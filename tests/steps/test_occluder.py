@@ -7,7 +7,8 @@ import pytest
 
 from synthgen.core.joints import COCO14
 from synthgen.steps.occluder import (DISABLED, MISSED_PERSON, OCCLUDED, TOO_FEW_VISIBLE,
-                                     apply_occluder, disabled_occluder, pick_superpixel)
+                                     apply_occluder, disabled_occluder,
+                                     outcome_probabilities, pick_superpixel)
 
 T, H, W = 2, 40, 60
 
@@ -73,3 +74,15 @@ def test_joints_hidden_for_other_reasons_count_against_the_occluder(scene):
 def test_disabled_occluder_is_empty():
     result = disabled_occluder((T, H, W))
     assert result.reason == DISABLED and result.mask.shape == (T, H, W) and not result.mask.any()
+
+
+def test_outcome_probabilities_are_those_of_the_superpixel_draw(scene):
+    labels, person, joints = scene
+    labels = labels.copy()
+    labels[:, :3, :3] = 4  # a fourth superpixel, outside the person
+    hidden = np.zeros((T, 24), bool)
+    probabilities = outcome_probabilities(labels, person, joints, hidden, min_visible=7)
+    assert probabilities == {OCCLUDED: 0.25, MISSED_PERSON: 0.5, TOO_FEW_VISIBLE: 0.25}
+    draws = [apply_occluder(labels, pick_superpixel(labels, u), person, joints, hidden,
+                            min_visible=7).reason for u in np.linspace(0, 1, 400, endpoint=False)]
+    assert {reason: draws.count(reason) / len(draws) for reason in probabilities} == probabilities
