@@ -2,7 +2,8 @@
 
 The examples are those ``synthgen build --pipeline demo`` plans (seed 0) from demo data (made in a
 temporary folder, or ``--demo-data DIR``, e.g. ``demo_data`` of ``make demo``), with the demo
-videos or ``--kinetics DIR`` (real footage) as backgrounds. Per example, every superpixel present
+videos or ``--kinetics DIR`` (real footage) as backgrounds, and the demo people or ``--surreal DIR
+--smpl DIR`` (real SURREAL clips, their ``train`` split). Per example, every superpixel present
 is judged (:func:`synthgen.steps.occluder.outcome_probabilities`): the probability that the
 uniform draw occludes the example, far less noisy than the one realised draw. Beside it:
 
@@ -114,25 +115,30 @@ def main(argv=None) -> None:
                         help="people of the demo data made here (default 12)")
     parser.add_argument("--kinetics", type=Path, default=None,
                         help="background videos instead of the demo's (e.g. real footage)")
+    parser.add_argument("--surreal", type=Path, default=None,
+                        help="SURREAL tree instead of the demo people (with --smpl)")
+    parser.add_argument("--smpl", type=Path, default=None, help="SMPL models of --surreal")
     parser.add_argument("--cache", type=Path, default=None,
                         help="camera-motion cache (default: a temporary folder)")
     args = parser.parse_args(argv)
     cfg = load_config("demo")
     with tempfile.TemporaryDirectory() as tmp:
         data = args.demo_data
-        if data is None:
+        if data is None and not (args.kinetics and args.surreal and args.smpl):
             from synthgen.demo.dataset import make_demo_data
 
             data = Path(tmp) / "demo"
             make_demo_data(data, seed=0, num_people=args.people, workers=1)
         cache = str(args.cache or Path(tmp) / "cache")
         kinetics = args.kinetics or data / "kinetics"
-        sources = discover_sources(kinetics, data / "surreal", cfg, cache_dir=cache,
-                                   smpl_dir=data / "smpl", stream=io.StringIO())
+        surreal = args.surreal or data / "surreal"
+        sources = discover_sources(kinetics, surreal, cfg, cache_dir=cache,
+                                   smpl_dir=args.smpl or data / "smpl", stream=io.StringIO())
         start = time.process_time()
         rows = [measure(i, sources, cfg, cache) for i in range(args.examples)]
         seconds = time.process_time() - start
-    print(f"backgrounds {kinetics} ({len(sources.videos)} videos), {len(sources.people)} people, "
+    print(f"backgrounds {kinetics} ({len(sources.videos)} videos), people {surreal} "
+          f"({len(sources.people)} clips), "
           f"examples 0..{args.examples - 1} of the demo pipeline (seed 0); "
           f"{seconds / len(rows):.1f} CPU s per example")
     print(f"superpixels per frame: median {statistics.median(r['per_frame'] for r in rows):.1f}; "

@@ -71,3 +71,14 @@ def test_sim2real_mean_pose_error(training_store, constant_checkpoint):
     mean_pose = mean_pose_error(training_store, training_store)
     constant = evaluate(constant_checkpoint, training_store, device="cpu", log=lambda line: None)
     assert 0 < mean_pose < constant.pa_mpjpe_mm
+
+
+def test_occluder_grid_cells_move_with_the_camera():
+    from benchmarks.bench_occluder import grid_cells
+    from synthgen.steps.superpixels import superpixels_per_frame
+
+    offsets = np.array([[0.0, 0.0], [7.0, -3.0]])
+    labels = grid_cells(2, 60, 80, 12, offsets)
+    assert superpixels_per_frame(labels[:1]).tolist() == [12]
+    # Content at (x, y) in frame 0 is at (x + 7, y - 3) in frame 1: same cell.
+    assert np.array_equal(labels[1, :-3, 7:], labels[0, 3:, :-7])
