@@ -10,10 +10,11 @@ independently afterwards and do not count (they simulate detector failures, not 
 
 How often an example ends up occluded is `outcome_probabilities`'s ``"occluded"``: the fraction of
 the superpixels present that `apply_occluder` accepts (the draw is uniform over them). With
-SURREAL-sized people (median 145 px tall) and 10-30 superpixels per frame it is about 48 % on the
-demo data and 50 % on real footage, against the paper's "roughly 30 %"
-(``benchmarks/bench_occluder.py``: the person's union over the clip overlaps about half of the
-colour-driven superpixels; cells of a compact grid, as many per frame, would give 37 %).
+SURREAL-sized people (median 145 px tall) and 10-30 superpixels per frame it is 48 % on the demo
+data and 51 % on real footage, against the paper's "roughly 30 %" (``benchmarks/bench_occluder.py``):
+at compactness 0.01 SLIC clusters colour, its superpixels are ragged and interleaved, and the
+person's outline over the clip meets about half of them (cells of a compact grid, as many per
+frame, would give 35 %).
 """
 
 from __future__ import annotations
