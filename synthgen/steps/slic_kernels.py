@@ -24,42 +24,58 @@ NUM_FEATURES = 8
 
 
 @_jit
+def colour_feature(value, low, gain):
+    """Feature of a colour value in 0..255 (``low``, ``gain``: the global rescaling of the SLIC
+    features, ``superpixels._Features``), rounded to float32 (the precision of stored vectors)."""
+    return np.float32((value / 255.0 - low) * gain)
+
+
+@_jit
+def position_feature(coordinate, low, gain, scale):
+    """Feature of a compensated coordinate (pixels; ``scale``: the position channels' scale)."""
+    return np.float32((coordinate * scale - low) * gain)
+
+
+@_jit
 def feature_vector(red, green, blue, t, v, u, low, gain, scale, out):
     """Write the vector of a pixel (or cell) into ``out`` (8,): colour in 0..255, frame ``t``,
-    compensated ``(v, u)`` in pixels; ``low``, ``gain``: the global rescaling of the SLIC
-    features (``superpixels._Features``); ``scale``: the position channels' scale. Every value
-    is rounded to float32 (the precision vectors are stored at)."""
-    out[0] = np.float32((red / 255.0 - low) * gain)
-    out[1] = np.float32((green / 255.0 - low) * gain)
-    out[2] = np.float32((blue / 255.0 - low) * gain)
-    out[3] = np.float32((u * scale - low) * gain)
-    out[4] = np.float32((v * scale - low) * gain)
+    compensated ``(v, u)`` in pixels; ``low``, ``gain``, ``scale`` as :func:`colour_feature` and
+    :func:`position_feature`. Every value is rounded to float32."""
+    out[0] = colour_feature(red, low, gain)
+    out[1] = colour_feature(green, low, gain)
+    out[2] = colour_feature(blue, low, gain)
+    out[3] = position_feature(u, low, gain, scale)
+    out[4] = position_feature(v, low, gain, scale)
     out[5] = t
     out[6] = np.float32(v)
     out[7] = np.float32(u)
 
 
 @_jit
-def cell_vectors(colour, v, u, low, gain, scale):
-    """Vectors (T, R, C, 8) float32 of cells with mean colour ``colour`` (T, R, C, 3) in 0..255;
+def cell_vectors(frames, v, u, cell, low, gain, scale):
+    """Vectors (T, R, C, 8) float32 of the mean colour and position of each ``cell`` x ``cell``
+    pixel cell of ``frames`` (T, H, W, 3) uint8 (the last row and column hold the remainder);
     ``v`` (T, R) and ``u`` (T, C) are the compensated coordinates of each frame's cell rows and
-    columns (their pixels' mean), pixels."""
-    num_frames, rows, cols = colour.shape[:3]
+    columns (their pixels' mean), pixels; ``low``, ``gain``, ``scale`` as :func:`feature_vector`."""
+    num_frames, height, width = frames.shape[:3]
+    rows, cols = v.shape[1], u.shape[1]
     vectors = np.empty((num_frames, rows, cols, NUM_FEATURES), dtype=np.float32)
     buffer = np.empty(NUM_FEATURES)
+    sums = np.empty(3)
     for t in range(num_frames):
         for r in range(rows):
             for c in range(cols):
-                feature_vector(colour[t, r, c, 0], colour[t, r, c, 1], colour[t, r, c, 2], t,
-                               v[t, r], u[t, c], low, gain, scale, buffer)
+                sums[:] = 0.0
+                y_end, x_end = min((r + 1) * cell, height), min((c + 1) * cell, width)
+                for y in range(r * cell, y_end):
+                    for x in range(c * cell, x_end):
+                        for channel in range(3):
+                            sums[channel] += frames[t, y, x, channel]
+                count = (y_end - r * cell) * (x_end - c * cell)
+                feature_vector(sums[0] / count, sums[1] / count, sums[2] / count, t, v[t, r],
+                               u[t, c], low, gain, scale, buffer)
                 vectors[t, r, c] = buffer
     return vectors
-
-
-@_jit
-def _inside(k, t, v, u, low, high):
-    return (low[k, 0] <= t < high[k, 0] and low[k, 1] <= v < high[k, 1]
-            and low[k, 2] <= u < high[k, 2])
 
 
 @_jit
@@ -99,21 +115,37 @@ def assign(vectors, v, u, centres, active, low, high, labels):
     num_frames, rows, cols = labels.shape
     out = labels.copy()
     best = np.full(labels.shape, np.inf)
+    centre = np.empty(NUM_FEATURES)
     for k in range(len(centres)):
         if not active[k]:
             continue
+        centre[:] = centres[k]
         for t in range(max(int(low[k, 0]), 0), min(int(high[k, 0]), num_frames)):
-            for r in range(rows):
-                if not low[k, 1] <= v[t, r] < high[k, 1]:
-                    continue
-                for c in range(cols):
-                    if not low[k, 2] <= u[t, c] < high[k, 2]:
-                        continue
-                    d = _distance(vectors[t, r, c], centres, k)
+            # v and u increase along the rows and columns: the window is a range of each.
+            r0, r1 = _window_range(v[t], low[k, 1], high[k, 1])
+            c0, c1 = _window_range(u[t], low[k, 2], high[k, 2])
+            for r in range(r0, r1):
+                for c in range(c0, c1):
+                    d = 0.0
+                    for j in range(NUM_FEATURES):
+                        e = vectors[t, r, c, j] - centre[j]
+                        d += e * e
                     if d < best[t, r, c]:
                         best[t, r, c] = d
                         out[t, r, c] = k
     return out
+
+
+@_jit
+def _window_range(coordinates, low, high):
+    """Indices ``[start, stop)`` of the increasing ``coordinates`` with ``low <= q < high``."""
+    start = 0
+    while start < len(coordinates) and coordinates[start] < low:
+        start += 1
+    stop = start
+    while stop < len(coordinates) and coordinates[stop] < high:
+        stop += 1
+    return start, stop
 
 
 @_jit
@@ -169,19 +201,27 @@ def refine(frames, offsets, coarse, cell, centres, low, high, feature_low, gain,
     num_frames, height, width = frames.shape[:3]
     rows, cols = coarse.shape[1:]
     out = np.empty((num_frames, height, width), dtype=np.int64)
+    colour = np.empty(256)  # feature of each 8-bit colour value
+    for value in range(256):
+        colour[value] = colour_feature(value, feature_low, gain)
     candidates = np.empty(9, dtype=np.int64)
+    holds_v = np.empty(9, dtype=np.bool_)
     vector = np.empty(NUM_FEATURES)
     for t in range(num_frames):
+        dx, dy = offsets[t, 0], offsets[t, 1]
+        vector[5] = t
         for r in range(rows):
             for c in range(cols):
                 own = coarse[t, r, c]
+                # Distinct labels of the 3 x 3 cells, own first; those whose window misses frame t
+                # are never chosen.
                 candidates[0] = own
                 n = 1
                 for dr in range(-1, 2):
                     for dc in range(-1, 2):
                         label = coarse[t, min(max(r + dr, 0), rows - 1),
                                        min(max(c + dc, 0), cols - 1)]
-                        if label < 0:
+                        if label < 0 or not low[label, 0] <= t < high[label, 0]:
                             continue
                         known = False
                         for i in range(n):
@@ -190,19 +230,28 @@ def refine(frames, offsets, coarse, cell, centres, low, high, feature_low, gain,
                             candidates[n] = label
                             n += 1
                 y_end, x_end = min((r + 1) * cell, height), min((c + 1) * cell, width)
-                if n == 1:  # one candidate: chosen where its window holds a pixel, else kept
+                if n == 1:  # own label only: chosen where its window holds a pixel, else kept
                     out[t, r * cell:y_end, c * cell:x_end] = own
                     continue
                 for y in range(r * cell, y_end):
-                    pv = y - offsets[t, 1]
+                    pv = y - dy
+                    vector[4] = position_feature(pv, feature_low, gain, scale)
+                    vector[6] = np.float32(pv)
+                    for i in range(n):
+                        k = candidates[i]
+                        holds_v[i] = k >= 0 and low[k, 1] <= pv < high[k, 1]
                     for x in range(c * cell, x_end):
-                        pu = x - offsets[t, 0]
-                        feature_vector(frames[t, y, x, 0], frames[t, y, x, 1], frames[t, y, x, 2],
-                                       t, pv, pu, feature_low, gain, scale, vector)
+                        pu = x - dx
+                        vector[0] = colour[frames[t, y, x, 0]]
+                        vector[1] = colour[frames[t, y, x, 1]]
+                        vector[2] = colour[frames[t, y, x, 2]]
+                        vector[3] = position_feature(pu, feature_low, gain, scale)
+                        vector[7] = np.float32(pu)
                         choice, best = own, np.inf
                         for i in range(n):
                             k = candidates[i]
-                            if k < 0 or not _inside(k, t, pv, pu, low, high):
+                            if not (holds_v[i] and low[k, 2] <= pu < high[k, 2]
+                                    and low[k, 0] <= t < high[k, 0]):
                                 continue
                             d = _distance(vector, centres, k)
                             if d < best:
@@ -238,9 +287,6 @@ def enforce_connectivity(labels, origin, min_size, max_size):
     num_frames, height, width = labels.shape
     out = np.zeros(labels.shape, dtype=np.int32)  # 0: not yet visited
     queue = np.empty((max(max_size, 1), 3), dtype=np.int64)
-    step_x = (1, -1, 0, 0, 0, 0)  # scikit-image's neighbour order
-    step_y = (0, 0, 1, -1, 0, 0)
-    step_t = (0, 0, 0, 0, 1, -1)
     current = 1
     for t0 in range(num_frames):
         for y0 in range(height):
@@ -254,23 +300,35 @@ def enforce_connectivity(labels, origin, min_size, max_size):
                 queue[0, 0], queue[0, 1], queue[0, 2] = t0, y0, x0
                 while visited < size < max_size:
                     t, y, x = queue[visited, 0], queue[visited, 1], queue[visited, 2]
+                    # scikit-image's neighbour order: x + 1, x - 1, y + 1, y - 1, t + 1, t - 1
+                    # (the same canvas voxel in frame t +- 1's pixels).
                     for i in range(6):
-                        tt = t + step_t[i]
-                        if not 0 <= tt < num_frames:
-                            continue
-                        # Same canvas voxel, in frame tt's pixels.
-                        yy = y + step_y[i] + origin[t, 1] - origin[tt, 1]
-                        xx = x + step_x[i] + origin[t, 0] - origin[tt, 0]
+                        tt, yy, xx = t, y, x
+                        if i == 0:
+                            xx = x + 1
+                        elif i == 1:
+                            xx = x - 1
+                        elif i == 2:
+                            yy = y + 1
+                        elif i == 3:
+                            yy = y - 1
+                        else:
+                            tt = t + 1 if i == 4 else t - 1
+                            if not 0 <= tt < num_frames:
+                                continue
+                            yy = y + origin[t, 1] - origin[tt, 1]
+                            xx = x + origin[t, 0] - origin[tt, 0]
                         if not (0 <= yy < height and 0 <= xx < width):
                             continue
-                        if labels[tt, yy, xx] == label and out[tt, yy, xx] == 0:
+                        seen = out[tt, yy, xx]
+                        if seen == 0 and labels[tt, yy, xx] == label:
                             out[tt, yy, xx] = current
                             queue[size, 0], queue[size, 1], queue[size, 2] = tt, yy, xx
                             size += 1
                             if size >= max_size:
                                 break
-                        elif out[tt, yy, xx] > 0 and out[tt, yy, xx] != current:
-                            adjacent = out[tt, yy, xx]
+                        elif seen > 0 and seen != current:
+                            adjacent = seen
                     visited += 1
                 if size < min_size:
                     for i in range(size):
@@ -278,3 +336,17 @@ def enforce_connectivity(labels, origin, min_size, max_size):
                 else:
                     current += 1
     return out
+
+
+@_jit
+def labels_per_frame(labels):
+    """Number of distinct labels (>= 0) in each frame of ``labels`` (T, H, W): (T,) int64."""
+    num_frames = labels.shape[0]
+    counts = np.zeros(num_frames, dtype=np.int64)
+    seen = np.full(labels.max() + 1, -1, dtype=np.int64)  # last frame each label was seen in
+    for t in range(num_frames):
+        for value in labels[t].ravel():
+            if seen[value] != t:
+                seen[value] = t
+                counts[t] += 1
+    return counts

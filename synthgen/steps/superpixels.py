@@ -167,11 +167,7 @@ def superpixels_per_frame(labels: np.ndarray) -> np.ndarray:
     ndarray, shape (T,), int64
         Superpixels present in frame t.
     """
-    num_frames = len(labels)
-    span = int(labels.max()) + 1
-    keys = labels.reshape(num_frames, -1).astype(np.int64) + span * np.arange(num_frames)[:, None]
-    present = np.bincount(keys.ravel(), minlength=num_frames * span).reshape(num_frames, span) > 0
-    return present.sum(axis=1)
+    return kernels.labels_per_frame(np.ascontiguousarray(labels))
 
 
 @dataclass(frozen=True)
@@ -314,19 +310,15 @@ class _Cells:
     coordinates of each frame's cell rows and columns, pixels."""
 
     def __init__(self, frames: np.ndarray, offsets: np.ndarray, features: _Features, cell: int):
-        num_frames, height, width = frames.shape[:3]
+        height, width = frames.shape[1:3]
         rows, cols = -(-height // cell), -(-width // cell)
-        padded = np.zeros((num_frames, rows * cell, cols * cell, 3), dtype=frames.dtype)
-        padded[:, :height, :width] = frames
-        sums = padded.reshape(num_frames, rows, cell, cols, cell, 3).sum(axis=(2, 4),
-                                                                          dtype=np.float64)
         count_y = np.clip(height - np.arange(rows) * cell, 0, cell)
         count_x = np.clip(width - np.arange(cols) * cell, 0, cell)
         self.weights = (count_y[:, None] * count_x[None, :]).astype(np.float64)
         self.v = (np.arange(rows) * cell + (count_y - 1) / 2.0)[None, :] - offsets[:, 1, None]
         self.u = (np.arange(cols) * cell + (count_x - 1) / 2.0)[None, :] - offsets[:, 0, None]
-        self.vectors = kernels.cell_vectors(sums / self.weights[..., None], self.v, self.u,
-                                            features.low, features.gain, features.scale)
+        self.vectors = kernels.cell_vectors(frames, self.v, self.u, cell, features.low,
+                                            features.gain, features.scale)
 
 
 def _compensated_slic(frames: np.ndarray, offsets: np.ndarray, *, segments_per_frame: int,
@@ -337,6 +329,7 @@ def _compensated_slic(frames: np.ndarray, offsets: np.ndarray, *, segments_per_f
     grid, steps = _initial_centres((num_frames, height, width), segments_per_frame, offsets)
     features = _Features(frames, offsets, scale=position_scale, compactness=compactness,
                          step=float(steps.max()))
+    frames = np.ascontiguousarray(frames)
     cells = _Cells(frames, offsets, features, downsample)
     centres = np.zeros((len(grid), kernels.NUM_FEATURES))
     centres[:, 5:] = grid
@@ -347,7 +340,7 @@ def _compensated_slic(frames: np.ndarray, offsets: np.ndarray, *, segments_per_f
                                 *_windows(centres[:, 5:], steps), labels)
         centres, active = kernels.centre_means(cells.vectors, cells.weights, labels, len(grid))
     if downsample > 1:
-        labels = kernels.refine(np.ascontiguousarray(frames), offsets, labels, downsample,
+        labels = kernels.refine(frames, offsets, labels, downsample,
                                 centres, *_windows(centres[:, 5:], steps), features.low,
                                 features.gain, features.scale)
     # Connectivity in the compensated volume: frames sit in a canvas at their integer-rounded
