@@ -194,13 +194,13 @@ def refine(frames, offsets, coarse, cell, centres, low, high, feature_low, gain,
 
     Returns
     -------
-    ndarray, shape (T, H, W), int64
+    ndarray, shape (T, H, W), int32
         Each pixel's nearest candidate whose window holds it (ties: the first of own cell, then
         the neighbours in row-major order), else its cell's label.
     """
     num_frames, height, width = frames.shape[:3]
     rows, cols = coarse.shape[1:]
-    out = np.empty((num_frames, height, width), dtype=np.int64)
+    out = np.empty((num_frames, height, width), dtype=np.int32)
     colour = np.empty(256)  # feature of each 8-bit colour value
     for value in range(256):
         colour[value] = colour_feature(value, feature_low, gain)
@@ -272,7 +272,7 @@ def enforce_connectivity(labels, origin, min_size, max_size):
 
     Parameters
     ----------
-    labels : ndarray, shape (T, H, W), int64
+    labels : ndarray, shape (T, H, W), int32, C-contiguous
         Labels (>= 0) of each frame.
     origin : ndarray, shape (T, 2), int64
         Canvas position (x, y) of each frame's top-left pixel.
@@ -285,57 +285,69 @@ def enforce_connectivity(labels, origin, min_size, max_size):
         Connected labels, consecutive from 1.
     """
     num_frames, height, width = labels.shape
-    out = np.zeros(labels.shape, dtype=np.int32)  # 0: not yet visited
-    queue = np.empty((max(max_size, 1), 3), dtype=np.int64)
+    plane = height * width
+    flat = labels.ravel()  # voxels by flat index (t * H + y) * W + x
+    connected = np.zeros(labels.shape, dtype=np.int32)  # 0: not yet visited
+    out = connected.ravel()
+    queue = np.empty(max(max_size, 1), dtype=np.int64)
     current = 1
-    for t0 in range(num_frames):
-        for y0 in range(height):
-            for x0 in range(width):
-                if out[t0, y0, x0] > 0:
-                    continue
-                adjacent = current
-                label = labels[t0, y0, x0]
-                out[t0, y0, x0] = current
-                size, visited = 1, 0
-                queue[0, 0], queue[0, 1], queue[0, 2] = t0, y0, x0
-                while visited < size < max_size:
-                    t, y, x = queue[visited, 0], queue[visited, 1], queue[visited, 2]
-                    # scikit-image's neighbour order: x + 1, x - 1, y + 1, y - 1, t + 1, t - 1
-                    # (the same canvas voxel in frame t +- 1's pixels).
-                    for i in range(6):
-                        tt, yy, xx = t, y, x
-                        if i == 0:
-                            xx = x + 1
-                        elif i == 1:
-                            xx = x - 1
-                        elif i == 2:
-                            yy = y + 1
-                        elif i == 3:
-                            yy = y - 1
-                        else:
-                            tt = t + 1 if i == 4 else t - 1
-                            if not 0 <= tt < num_frames:
-                                continue
-                            yy = y + origin[t, 1] - origin[tt, 1]
-                            xx = x + origin[t, 0] - origin[tt, 0]
-                        if not (0 <= yy < height and 0 <= xx < width):
-                            continue
-                        seen = out[tt, yy, xx]
-                        if seen == 0 and labels[tt, yy, xx] == label:
-                            out[tt, yy, xx] = current
-                            queue[size, 0], queue[size, 1], queue[size, 2] = tt, yy, xx
-                            size += 1
-                            if size >= max_size:
-                                break
-                        elif seen > 0 and seen != current:
-                            adjacent = seen
-                    visited += 1
-                if size < min_size:
-                    for i in range(size):
-                        out[queue[i, 0], queue[i, 1], queue[i, 2]] = adjacent
+    for start in range(flat.size):
+        if out[start] > 0:
+            continue
+        adjacent = current
+        label = flat[start]
+        out[start] = current
+        size, visited = 1, 0
+        queue[0] = start
+        while visited < size < max_size:
+            p = queue[visited]
+            t = p // plane
+            y = (p - t * plane) // width
+            x = p - t * plane - y * width
+            # scikit-image's neighbour order: x + 1, x - 1, y + 1, y - 1, t + 1, t - 1 (the same
+            # canvas voxel in frame t +- 1's pixels).
+            for i in range(6):
+                if i == 0:
+                    if x + 1 >= width:
+                        continue
+                    q = p + 1
+                elif i == 1:
+                    if x == 0:
+                        continue
+                    q = p - 1
+                elif i == 2:
+                    if y + 1 >= height:
+                        continue
+                    q = p + width
+                elif i == 3:
+                    if y == 0:
+                        continue
+                    q = p - width
                 else:
-                    current += 1
-    return out
+                    tt = t + 1 if i == 4 else t - 1
+                    if not 0 <= tt < num_frames:
+                        continue
+                    yy = y + origin[t, 1] - origin[tt, 1]
+                    xx = x + origin[t, 0] - origin[tt, 0]
+                    if not (0 <= yy < height and 0 <= xx < width):
+                        continue
+                    q = (tt * height + yy) * width + xx
+                seen = out[q]
+                if seen == 0 and flat[q] == label:
+                    out[q] = current
+                    queue[size] = q
+                    size += 1
+                    if size >= max_size:
+                        break
+                elif seen > 0 and seen != current:
+                    adjacent = seen
+            visited += 1
+        if size < min_size:
+            for i in range(size):
+                out[queue[i]] = adjacent
+        else:
+            current += 1
+    return connected
 
 
 @_jit
