@@ -16,8 +16,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-#: Compiled on first use, cached on disk; no fastmath (identical results on every rebuild).
-_jit = numba.njit(cache=True, nogil=True)
+#: Compiled on first use, cached on disk; no fastmath (identical results on every rebuild);
+#: numpy's error model (float division by zero gives inf, as numpy, and loops vectorise).
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 #: Values of a feature vector: 3 colour, 2 position channels, then t, v, u.
 NUM_FEATURES = 8
