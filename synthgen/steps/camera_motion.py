@@ -213,8 +213,7 @@ def refine_tile_motion(gray0: np.ndarray, gray1: np.ndarray, medians: np.ndarray
     motion = np.where(valid[..., None], start, 0).astype(np.float64)
     determined = np.zeros(rows * cols, dtype=bool)
     for _ in range(iterations):
-        per_pixel = np.repeat(np.repeat(motion, tile, axis=0), tile, axis=1)[:height, :width]
-        inside, map_x, map_y = _match_inside(per_pixel)
+        inside, map_x, map_y = _tile_match(motion, tile, height, width)
         warped = cv2.remap(stack1, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         sxx, sxy, syy, sxr, syr, count = _tile_sums(labels, inside, grad0[0], grad0[1], warped,
                                                     image0, rows * cols)
@@ -230,6 +229,22 @@ def refine_tile_motion(gray0: np.ndarray, gray1: np.ndarray, medians: np.ndarray
     keep = ~determined.reshape(rows, cols) | (np.abs(refined - start).max(axis=-1) > MAX_REFINEMENT_PX)
     refined[keep] = start[keep]
     return refined
+
+
+@numba.njit(cache=True, nogil=True)
+def _tile_match(motion, tile, height, width):
+    """:func:`_match_inside` of the per-pixel flow of tile translations ``motion`` (R, C, 2)
+    float64 (each tile's value on its ``tile`` x ``tile`` pixels), without making that flow."""
+    inside = np.empty((height, width), dtype=np.bool_)
+    map_x = np.empty((height, width), dtype=np.float32)
+    map_y = np.empty((height, width), dtype=np.float32)
+    for y in range(height):
+        for x in range(width):
+            mx = np.float32(x) + np.float32(motion[y // tile, x // tile, 0])
+            my = np.float32(y) + np.float32(motion[y // tile, x // tile, 1])
+            map_x[y, x], map_y[y, x] = mx, my
+            inside[y, x] = mx >= 0 and mx <= width - 1 and my >= 0 and my <= height - 1
+    return inside, map_x, map_y
 
 
 @numba.njit(cache=True, nogil=True)
