@@ -189,6 +189,15 @@ def test_tile_refinement_recovers_subpixel_shift_and_leaves_flat_tiles():
     np.testing.assert_array_equal(refine_tile_motion(gray0, gray1, start, tile=16, iterations=0), start)
 
 
+def test_compiled_tile_matches_equal_the_per_pixel_flows():
+    motion = np.random.default_rng(1).normal(0, 20, (3, 4, 2))
+    per_pixel = np.repeat(np.repeat(motion, 16, axis=0), 16, axis=1)[:37, :45]
+    expected = camera_motion_module._match_inside(per_pixel)
+    for got, want in zip(camera_motion_module._tile_match(motion, 16, 37, 45), expected):
+        np.testing.assert_array_equal(got, want)
+    assert 0 < expected[0].mean() < 1  # some matches leave the frame
+
+
 def test_compiled_tile_sums_equal_numpys_bincounts():
     # Same float32 products, float64 sums in pixel order: identical normal equations.
     rng = np.random.default_rng(0)
