@@ -239,11 +239,14 @@ def _tile_match(motion, tile, height, width):
     map_x = np.empty((height, width), dtype=np.float32)
     map_y = np.empty((height, width), dtype=np.float32)
     for y in range(height):
-        for x in range(width):
-            mx = np.float32(x) + np.float32(motion[y // tile, x // tile, 0])
-            my = np.float32(y) + np.float32(motion[y // tile, x // tile, 1])
-            map_x[y, x], map_y[y, x] = mx, my
-            inside[y, x] = mx >= 0 and mx <= width - 1 and my >= 0 and my <= height - 1
+        for column in range(motion.shape[1]):
+            dx = np.float32(motion[y // tile, column, 0])
+            dy = np.float32(motion[y // tile, column, 1])
+            my = np.float32(y) + dy
+            for x in range(column * tile, min((column + 1) * tile, width)):
+                mx = np.float32(x) + dx
+                map_x[y, x], map_y[y, x] = mx, my
+                inside[y, x] = mx >= 0 and mx <= width - 1 and my >= 0 and my <= height - 1
     return inside, map_x, map_y
 
 
