@@ -51,9 +51,11 @@ Algorithm (scikit-image's ``slic`` with ``convert2lab=False``, ``max_num_iter=10
   is colour clustering, chaotic under small perturbations: a 1-level noise on the input moves
   scikit-image's own result by under-segmentation error ~0.2; ``downsample=4`` is measured against
   that spread in ``benchmarks/bench_superpixels.py``.
-- The assignment evaluates every (pixel, candidate centre) pair of small pixel blocks as one batched
-  matrix product (torch on CPU, one thread for the call); candidates are the centres whose window
-  meets the block, and a per-axis penalty removes pairs outside the pixel's window.
+- The loops (assignment, centre means, refinement, connectivity) are compiled numba kernels
+  (:mod:`synthgen.steps.slic_kernels`), visiting centres and pixels in scikit-image's order;
+  they replaced batched torch matrix products (the same labels on all but ~1e-6 of the pixels of
+  a 31-frame pan, 2-3x faster; the connectivity pass gives scikit-image's routine's labels
+  exactly). `compile_kernels` loads them (compiling on the first run of a machine).
 - Colour space: RGB scaled to [0, 1], not Lab: scikit-image converts to Lab only for 3-channel
   input, so the paper's 5-channel call clustered in RGB ("a clustering in RGB/XYZ space",
   appendix A), and the position scale is only meaningful against colour in [0, 1].
@@ -62,17 +64,15 @@ Algorithm (scikit-image's ``slic`` with ``convert2lab=False``, ``max_num_iter=10
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from skimage.segmentation import slic
-from skimage.segmentation._slic import _enforce_label_connectivity_cython
 from skimage.util import regular_grid
 
-_FAR = 1e30  # distance penalty of a pixel outside a centre's window
-_BLOCK_PX = 32  # side of the assignment blocks in full-resolution pixels
-_CHUNK = 1 << 19  # distance entries computed at once (keeps them in cache)
+from synthgen.steps import slic_kernels as kernels
+
 #: `calibrated_slic`: SLIC calls at most, the fraction of the target its mean count may miss by,
 #: and the typical ratio of superpixels per frame to centres per frame (its first request).
 MAX_TRIES = 4
@@ -152,17 +152,9 @@ def motion_compensated_slic(frames: np.ndarray, offsets: np.ndarray, *, segments
         raise ValueError(f"unknown SLIC method {method!r} (expected 'synthgen' or 'skimage')")
     if downsample < 1:
         raise ValueError(f"downsample must be >= 1, got {downsample}")
-    # Small batched products: torch's intra-op threads only add overhead here, and on a busy
-    # machine (pipeline workers on every core) they made it 5-10x slower (measured).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _compensated_slic(frames, np.asarray(offsets, dtype=np.float64),
-                                 segments_per_frame=segments_per_frame,
-                                 position_scale=position_scale,
-                                 compactness=compactness, downsample=downsample)
-    finally:
-        torch.set_num_threads(threads)
+    return _compensated_slic(frames, np.asarray(offsets, dtype=np.float64),
+                             segments_per_frame=segments_per_frame, position_scale=position_scale,
+                             compactness=compactness, downsample=downsample)
 
 
 def superpixels_per_frame(labels: np.ndarray) -> np.ndarray:
@@ -178,11 +170,7 @@ def superpixels_per_frame(labels: np.ndarray) -> np.ndarray:
     ndarray, shape (T,), int64
         Superpixels present in frame t.
     """
-    num_frames = len(labels)
-    span = int(labels.max()) + 1
-    keys = labels.reshape(num_frames, -1).astype(np.int64) + span * np.arange(num_frames)[:, None]
-    present = np.bincount(keys.ravel(), minlength=num_frames * span).reshape(num_frames, span) > 0
-    return present.sum(axis=1)
+    return kernels.labels_per_frame(np.ascontiguousarray(labels))
 
 
 @dataclass(frozen=True)
@@ -266,40 +254,33 @@ def calibrated_slic(frames: np.ndarray, offsets: np.ndarray, *, target: int,
     return Superpixels(best.labels, best.per_frame, best.requested, tries)
 
 
-class _Features:
-    """Per-pixel vectors ``[S * 5 SLIC features, t, v, u]`` (float32, 8 values).
+def compile_kernels() -> float:
+    """Compile (or load from numba's disk cache) every kernel the default SLIC runs, on a tiny
+    clip, so that a worker's first example does not pay for it; returns the seconds taken."""
+    start = time.perf_counter()
+    frames = np.zeros((2, 8, 8, 3), dtype=np.uint8)
+    calibrated_slic(frames, np.zeros((2, 2)), target=2, limits=(1, 4), position_scale=5e-4,
+                    compactness=0.01)
+    return time.perf_counter() - start
 
-    The SLIC features (RGB, then the x and y position channels) are rescaled like scikit-image
-    (global min/max to [0, 1], times 1 / compactness) and multiplied by the largest grid step S,
-    so that a squared vector difference is S^2 times SLIC's distance. ``(t, v, u)`` are the
-    compensated coordinates ``(t, y - dy[t], x - dx[t])`` in frames and pixels.
+
+class _Features:
+    """The global rescaling of the SLIC features (RGB, then the x and y position channels): like
+    scikit-image, global min/max to [0, 1], times 1 / compactness, and times the largest grid step
+    S, so that a squared vector difference is S^2 times SLIC's distance
+    (:func:`synthgen.steps.slic_kernels.feature_vector` makes the vectors: ``(value - low) *
+    gain``).
     """
 
     def __init__(self, frames: np.ndarray, offsets: np.ndarray, *, scale: float,
                  compactness: float, step: float):
         height, width = frames.shape[1:3]
-        self.offsets = offsets
         self.scale = scale
         low_xy = -offsets.max(axis=0) * scale
         high_xy = (np.array([width - 1, height - 1]) - offsets.min(axis=0)) * scale
         self.low = min(frames.min() / 255.0, low_xy.min())
         span = max(frames.max() / 255.0, high_xy.max()) - self.low
         self.gain = step / compactness / (span if span > 0 else 1.0)
-
-    def __call__(self, rgb: np.ndarray, t: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Vectors of pixels (or cells) with mean colour ``rgb`` (..., 3) in 0..255 at frame
-        ``t`` and mean frame coordinates ``(y, x)`` (arrays broadcastable to ``rgb[..., 0]``)."""
-        out = np.empty(rgb.shape[:-1] + (8,), dtype=np.float32)
-        low, gain = np.float32(self.low), np.float32(self.gain)
-        out[..., :3] = (rgb * np.float32(1.0 / 255.0) - low) * gain
-        u = x - self.offsets[t, 0]
-        v = y - self.offsets[t, 1]
-        out[..., 3] = (u * self.scale - self.low) * self.gain
-        out[..., 4] = (v * self.scale - self.low) * self.gain
-        out[..., 5] = t
-        out[..., 6] = v
-        out[..., 7] = u
-        return out
 
 
 def _grid_size(height: int, width: int, segments_per_frame: int) -> int:
@@ -335,194 +316,22 @@ def _windows(centres: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.floor(centres - 2 * steps), np.floor(centres + 2 * steps + 1)
 
 
-def _pad_to(array: np.ndarray, sizes: tuple[int, ...], mode: str) -> np.ndarray:
-    pad = [(0, s - n) for s, n in zip(sizes, array.shape)]
-    return np.pad(array, pad + [(0, 0)] * (array.ndim - len(sizes)), mode=mode)
+class _Cells:
+    """The clip averaged over ``cell`` x ``cell`` pixel cells (the last row and column hold the
+    remainder): ``vectors`` (T, R, C, 8) float32 of the cells' mean colour and position,
+    ``weights`` (R, C) their pixel counts, ``v`` (T, R) and ``u`` (T, C) the compensated
+    coordinates of each frame's cell rows and columns, pixels."""
 
-
-class _Level:
-    """The clip averaged over ``cell`` x ``cell`` pixel cells, cut into blocks of cells.
-
-    Blocks are one frame by ``side`` x ``side`` cells; ``vectors`` (blocks, cells, 8) hold the
-    cells' feature vectors and ``weights`` (blocks, cells) their pixel counts (0 for padding).
-    """
-
-    def __init__(self, frames: np.ndarray, features: _Features, cell: int):
-        num_frames, height, width = frames.shape[:3]
+    def __init__(self, frames: np.ndarray, offsets: np.ndarray, features: _Features, cell: int):
+        height, width = frames.shape[1:3]
         rows, cols = -(-height // cell), -(-width // cell)
-        self.shape = (num_frames, rows, cols)
-        self.side = side = max(2, _BLOCK_PX // cell)
-        self.grid = (num_frames, -(-rows // side), -(-cols // side))
-        padded_shape = (num_frames, self.grid[1] * side, self.grid[2] * side)
-        sums = _pad_to(frames, (num_frames, rows * cell, cols * cell), "constant").reshape(
-            num_frames, rows, cell, cols, cell, 3).sum(axis=(2, 4), dtype=np.float32)
         count_y = np.clip(height - np.arange(rows) * cell, 0, cell)
         count_x = np.clip(width - np.arange(cols) * cell, 0, cell)
-        counts = (count_y[:, None] * count_x[None, :]).astype(np.float32)
-        mean_y = np.arange(rows) * cell + (count_y - 1) / 2.0
-        mean_x = np.arange(cols) * cell + (count_x - 1) / 2.0
-        t = np.arange(num_frames)
-        vectors = features(sums / counts[..., None], t[:, None, None], mean_y[None, :, None],
-                           mean_x[None, None, :])
-        self.vectors = self.to_blocks(_pad_to(vectors, padded_shape, "constant"))
-        self.weights = self.to_blocks(_pad_to(np.broadcast_to(counts, self.shape), padded_shape,
-                                              "constant"))
-        # Compensated coordinates of each block's frame, rows and columns (padding: edge values).
-        v = _pad_to(mean_y[None, :] - features.offsets[:, 1, None], padded_shape[:2], "edge")
-        u = _pad_to(mean_x[None, :] - features.offsets[:, 0, None], padded_shape[::2], "edge")
-        v = v.reshape(num_frames, self.grid[1], side)
-        u = u.reshape(num_frames, self.grid[2], side)
-        self.t_range = t.astype(np.float64)
-        self.v_range = v.min(axis=2), v.max(axis=2)
-        self.u_range = u.min(axis=2), u.max(axis=2)
-        bt, by, bx = np.unravel_index(np.arange(math.prod(self.grid)), self.grid)
-        self.block_t = torch.from_numpy(t[bt].astype(np.float32))
-        self.block_v = torch.from_numpy(v[bt, by].astype(np.float32))
-        self.block_u = torch.from_numpy(u[bt, bx].astype(np.float32))
-
-    def to_blocks(self, volume: np.ndarray) -> np.ndarray:
-        """(T, rows, cols, ...) padded to whole blocks -> (blocks, side * side, ...)."""
-        side, (nt, ny, nx) = self.side, self.grid
-        blocks = volume.reshape((nt, ny, side, nx, side) + volume.shape[3:])
-        blocks = blocks.transpose((0, 1, 3, 2, 4) + tuple(range(5, blocks.ndim)))
-        return np.ascontiguousarray(blocks).reshape((nt * ny * nx, side * side) + volume.shape[3:])
-
-    def to_volume(self, labels: np.ndarray) -> np.ndarray:
-        """(blocks, side * side) -> (T, rows, cols)."""
-        side, (nt, ny, nx) = self.side, self.grid
-        volume = labels.reshape(nt, ny, nx, side, side).transpose(0, 1, 3, 2, 4)
-        return volume.reshape(nt, ny * side, nx * side)[:, :self.shape[1], :self.shape[2]]
-
-    def assign(self, centres: np.ndarray, active: np.ndarray, steps: np.ndarray,
-               labels: np.ndarray) -> np.ndarray:
-        """One SLIC assignment: each cell joins the nearest active centre whose window holds it.
-
-        ``centres`` (N, 8) are centre vectors, ``labels`` (blocks, cells) the previous labels
-        (kept where no window holds a cell; -1 = none). Returns the new labels.
-        """
-        num_centres = len(centres)
-        low, high = _windows(centres[:, 5:], steps)
-        meets_t = ((self.t_range[:, None] >= low[:, 0]) & (self.t_range[:, None] < high[:, 0])
-                   & active)
-        meets_v = ((self.v_range[1][..., None] >= low[:, 1])
-                   & (self.v_range[0][..., None] < high[:, 1]))
-        meets_u = ((self.u_range[1][..., None] >= low[:, 2])
-                   & (self.u_range[0][..., None] < high[:, 2]))
-        meets = (meets_t[:, None, None, :] & meets_v[:, :, None, :] & meets_u[:, None, :, :])
-        block, centre = np.nonzero(meets.reshape(-1, num_centres))
-        per_block = np.bincount(block, minlength=len(labels))
-        width = int(per_block.max())
-        first = np.cumsum(per_block) - per_block
-        # Candidate centres of each block, ascending (ties go to the lowest index, as in
-        # scikit-image); padding points at a dummy centre that is never nearest.
-        candidates = np.full((len(labels), width), num_centres, dtype=np.int64)
-        candidates[block, np.arange(len(block)) - first[block]] = centre
-        padded = np.vstack([centres, np.zeros((1, 8))])
-        norms = np.append((centres ** 2).sum(axis=1), _FAR).astype(np.float32)
-        minus_2c = torch.from_numpy((-2 * padded).astype(np.float32))
-        norms = torch.from_numpy(norms)
-        low = torch.from_numpy(np.vstack([low, np.full((1, 3), np.inf)]).astype(np.float32))
-        high = torch.from_numpy(np.vstack([high, np.full((1, 3), -np.inf)]).astype(np.float32))
-        candidates = torch.from_numpy(candidates)
-        vectors = torch.from_numpy(self.vectors)
-        new = torch.from_numpy(labels.copy())
-        side = self.side
-        step = max(1, _CHUNK // (side * side * width))
-        for start in range(0, len(labels), step):
-            part = slice(start, start + step)
-            cand = candidates[part]
-            # |x - c|^2 - |x|^2 for every (cell, candidate) of the blocks: (m, cells, width).
-            dist = torch.baddbmm(norms[cand][:, None, :], vectors[part],
-                                 minus_2c[cand].transpose(1, 2))
-            lo, hi = low[cand], high[cand]
-            t = self.block_t[part][:, None]
-            v = self.block_v[part][..., None]
-            u = self.block_u[part][..., None]
-            out_t = ((t < lo[..., 0]) | (t >= hi[..., 0])).float()[:, None, :]
-            out_v = ((v < lo[:, None, :, 1]) | (v >= hi[:, None, :, 1])).float()
-            out_u = ((u < lo[:, None, :, 2]) | (u >= hi[:, None, :, 2])).float()
-            dist = dist.view(len(cand), side, side, width)
-            dist += (out_t + out_v)[:, :, None, :] * _FAR
-            dist += out_u[:, None, :, :] * _FAR
-            nearest, index = dist.view(len(cand), side * side, width).min(dim=2)
-            new[part] = torch.where(nearest > _FAR / 2, new[part], cand.gather(1, index))
-        return new.numpy()
-
-    def centres(self, labels: np.ndarray, num_centres: int) -> tuple[np.ndarray, np.ndarray]:
-        """Mean vectors (N, 8) of the cells of each label and whether a label has any cell."""
-        index = np.where(labels < 0, num_centres, labels).ravel()
-        weights = self.weights.ravel().astype(np.float64)
-        vectors = self.vectors.reshape(-1, 8)
-        count = np.bincount(index, weights=weights, minlength=num_centres + 1)[:num_centres]
-        sums = np.stack([np.bincount(index, weights=weights * vectors[:, j],
-                                     minlength=num_centres + 1)[:num_centres]
-                         for j in range(8)], axis=1)
-        active = count > 0
-        sums[active] /= count[active, None]
-        return sums, active
-
-
-def _refine(frames: np.ndarray, features: _Features, coarse: np.ndarray, centres: np.ndarray,
-            steps: np.ndarray, cell: int) -> np.ndarray:
-    """Full-resolution SLIC assignment among the labels of each pixel's cell and its 8 neighbours.
-
-    Returns labels (T, H, W) int64.
-    """
-    num_frames, height, width = frames.shape[:3]
-    rows, cols = coarse.shape[1:]
-    padded = np.pad(coarse, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    # Own label first: it is kept where no candidate's window holds a pixel. Duplicates are
-    # harmless (at compactness 0.01 almost every cell borders another label, so all are done).
-    candidates = np.stack([coarse] + [padded[:, 1 + dy:1 + dy + rows, 1 + dx:1 + dx + cols]
-                                      for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx],
-                          axis=-1).reshape(-1, 9)
-    pixels = _pad_to(frames, (num_frames, rows * cell, cols * cell), "edge").reshape(
-        num_frames, rows, cell, cols, cell, 3).transpose(0, 1, 3, 2, 4, 5)
-    t = np.arange(num_frames)[:, None, None, None, None]
-    y = (np.arange(rows)[:, None] * cell + np.arange(cell))[None, :, None, :, None]
-    x = (np.arange(cols)[:, None] * cell + np.arange(cell))[None, None, :, None, :]
-    vectors = features(pixels.astype(np.float32), t, y, x).reshape(-1, cell, cell, 8)
-    candidates = torch.from_numpy(candidates)
-    low, high = _windows(centres[:, 5:], steps)
-    low = torch.from_numpy(low.astype(np.float32))[candidates]
-    high = torch.from_numpy(high.astype(np.float32))[candidates]
-    norms = torch.from_numpy((centres ** 2).sum(axis=1).astype(np.float32))[candidates]
-    minus_2c = torch.from_numpy((-2 * centres).astype(np.float32))[candidates]
-    dist = torch.baddbmm(norms[:, None, :], torch.from_numpy(vectors).view(len(candidates), -1, 8),
-                         minus_2c.transpose(1, 2)).view(len(candidates), cell, cell, 9)
-    vt = torch.from_numpy(vectors[:, 0, 0, 5])[:, None]
-    vv = torch.from_numpy(vectors[:, :, 0, 6])[..., None]
-    vu = torch.from_numpy(vectors[:, 0, :, 7])[..., None]
-    out_t = ((vt < low[..., 0]) | (vt >= high[..., 0])).float()[:, None, :]
-    out_v = ((vv < low[:, None, :, 1]) | (vv >= high[:, None, :, 1])).float()
-    out_u = ((vu < low[:, None, :, 2]) | (vu >= high[:, None, :, 2])).float()
-    dist += (out_t + out_v)[:, :, None, :] * _FAR
-    dist += out_u[:, None, :, :] * _FAR
-    nearest, index = dist.min(dim=3)
-    chosen = candidates[:, None, None, :].expand(-1, cell, cell, -1).gather(3, index[..., None])
-    chosen = torch.where(nearest > _FAR / 2, candidates[:, :1, None], chosen[..., 0]).numpy()
-    full = chosen.reshape(num_frames, rows, cols, cell, cell).transpose(0, 1, 3, 2, 4)
-    return full.reshape(num_frames, rows * cell, cols * cell)[:, :height, :width]
-
-
-def _enforce_connectivity(labels: np.ndarray, offsets: np.ndarray, min_size: int,
-                          max_size: int) -> np.ndarray:
-    """scikit-image's connectivity pass in the compensated volume.
-
-    Frames are pasted into a canvas at their integer-rounded camera offsets, so that 6-connectivity
-    across frames links pixels showing the same content; small components merge into an adjacent
-    one. Returns labels (T, H, W) int32, consecutive from 1.
-    """
-    num_frames, height, width = labels.shape
-    shift = np.round(offsets).astype(int)
-    shift = shift.max(axis=0) - shift  # canvas origin of each frame (x, y)
-    canvas = np.zeros((num_frames, height + shift[:, 1].max(), width + shift[:, 0].max()),
-                      dtype=np.intp)  # 0 (outside every frame) is never part of a segment
-    views = [(t, slice(sy, sy + height), slice(sx, sx + width)) for t, (sx, sy) in enumerate(shift)]
-    for view, frame in zip(views, labels):
-        canvas[view] = frame + 1
-    canvas = _enforce_label_connectivity_cython(canvas, min_size, max_size, start_label=1)
-    return np.stack([canvas[view] for view in views]).astype(np.int32)
+        self.weights = (count_y[:, None] * count_x[None, :]).astype(np.float64)
+        self.v = (np.arange(rows) * cell + (count_y - 1) / 2.0)[None, :] - offsets[:, 1, None]
+        self.u = (np.arange(cols) * cell + (count_x - 1) / 2.0)[None, :] - offsets[:, 0, None]
+        self.vectors = kernels.cell_vectors(frames, self.v, self.u, cell, features.low,
+                                            features.gain, features.scale)
 
 
 def _compensated_slic(frames: np.ndarray, offsets: np.ndarray, *, segments_per_frame: int,
@@ -533,16 +342,23 @@ def _compensated_slic(frames: np.ndarray, offsets: np.ndarray, *, segments_per_f
     grid, steps = _initial_centres((num_frames, height, width), segments_per_frame, offsets)
     features = _Features(frames, offsets, scale=position_scale, compactness=compactness,
                          step=float(steps.max()))
-    level = _Level(frames, features, downsample)
-    centres = np.zeros((len(grid), 8))
+    frames = np.ascontiguousarray(frames)
+    cells = _Cells(frames, offsets, features, downsample)
+    centres = np.zeros((len(grid), kernels.NUM_FEATURES))
     centres[:, 5:] = grid
     active = np.ones(len(grid), dtype=bool)
-    labels = np.full(level.weights.shape, -1, dtype=np.int64)
+    labels = np.full(cells.vectors.shape[:3], -1, dtype=np.int64)
     for _ in range(max_num_iter - 1 if downsample > 1 else max_num_iter):
-        labels = level.assign(centres, active, steps, labels)
-        centres, active = level.centres(labels, len(grid))
-    labels = level.to_volume(labels)
+        labels = kernels.assign(cells.vectors, cells.v, cells.u, centres, active,
+                                *_windows(centres[:, 5:], steps), labels)
+        centres, active = kernels.centre_means(cells.vectors, cells.weights, labels, len(grid))
     if downsample > 1:
-        labels = _refine(frames, features, labels, centres, steps, downsample)
+        labels = kernels.refine(frames, offsets, labels, downsample,
+                                centres, *_windows(centres[:, 5:], steps), features.low,
+                                features.gain, features.scale)
+    # Connectivity in the compensated volume: frames sit in a canvas at their integer-rounded
+    # camera offsets, so that 6-connectivity across frames links pixels showing the same content.
+    shift = np.round(offsets).astype(np.int64)
     segment_size = num_frames * height * width / len(grid)
-    return _enforce_connectivity(labels, offsets, int(0.5 * segment_size), int(3 * segment_size))
+    return kernels.enforce_connectivity(labels, shift.max(axis=0) - shift, int(0.5 * segment_size),
+                                        int(3 * segment_size))

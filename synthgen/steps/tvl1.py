@@ -20,6 +20,7 @@ Parameters have scikit-image's meaning and units (``skimage.registration.optical
 from __future__ import annotations
 
 import cv2
+import numba
 import numpy as np
 
 #: RGB -> luma weights (ITU-R BT.601), the grey level the data term compares.
@@ -199,62 +200,84 @@ def _tvl1_level(image0: np.ndarray, image1: np.ndarray, flow: np.ndarray, *, att
                 tightness: float, num_warp: int, num_iter: int) -> np.ndarray:
     """Refine (B, 2, H, W) ``flow`` from ``image0`` to ``image1`` (B, H, W) at one pyramid level.
 
-    Written with in-place operations on preallocated (B, H, W) arrays: the iterations are
-    memory-bound, and avoiding temporaries makes them about twice as fast."""
+    The iterations are memory-bound: :func:`_iterate` runs them compiled, two passes over the
+    arrays per iteration, each value computed by the same float32 operations in the same order as
+    numpy's whole-array version (identical flow)."""
     height, width = image0.shape[1:]
     grid = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     lt = np.float32(attachment * tightness)
     theta = np.float32(tightness)
     step = np.float32(_TAU / tightness)
     flow = flow.copy()
-    u = [flow[:, 0], flow[:, 1]]                      # views: updating u updates flow
-    # Dual variables p[c][d]: component c of the flow, derivative direction d (x, y).
-    p = [[np.zeros_like(image0) for _ in range(2)] for _ in range(2)]
-    rho, coef, tmp, norm = (np.empty_like(image0) for _ in range(4))
-    dx = np.zeros_like(image0)                        # last column stays 0 (Neumann boundary)
+    # Dual variables p[c, d]: component c of the flow, derivative direction d (x, y).
+    p = np.zeros((2, 2) + image0.shape, dtype=np.float32)
     for _ in range(num_warp):
         warped = _warp_with_gradient(image1, flow, grid)
         gx, gy = warped[:, 1], warped[:, 2]           # dI1/dx, dI1/dy at x + u
         inv_norm2 = 1.0 / np.maximum(gx * gx + gy * gy, np.float32(1e-9))
         # rho(u) = rho_c + grad . u: the linearised brightness residual I1(x + u) - I0(x).
-        rho_c = warped[:, 0] - image0 - gx * u[0] - gy * u[1]
-        for _ in range(num_iter):
-            # Data step: v = u + c * grad with c = clip(-rho / |grad|^2, -lt, lt).
-            np.multiply(gx, u[0], out=rho)
-            rho += rho_c
-            np.multiply(gy, u[1], out=tmp)
-            rho += tmp
-            np.multiply(rho, inv_norm2, out=coef)
-            np.negative(coef, out=coef)
-            np.clip(coef, -lt, lt, out=coef)
-            for c, g in ((0, gx), (1, gy)):
-                # TV step: u = v + theta * div(p).
-                px, py = p[c]
-                np.multiply(coef, g, out=tmp)
-                u[c] += tmp
-                tmp[...] = px
-                tmp[..., 1:] -= px[..., :-1]
-                tmp += py
-                tmp[..., 1:, :] -= py[..., :-1, :]
-                tmp *= theta
-                u[c] += tmp
-            for c in range(2):
-                # p <- (p + tau/theta grad u) / (1 + tau/theta |grad u|), forward differences.
-                px, py = p[c]
-                np.subtract(u[c][..., 1:], u[c][..., :-1], out=dx[..., :-1])
-                dy = coef  # reuse as scratch: coef is not needed until the next iteration
-                dy[..., -1, :] = 0
-                np.subtract(u[c][..., 1:, :], u[c][..., :-1, :], out=dy[..., :-1, :])
-                np.multiply(dx, dx, out=norm)
-                np.multiply(dy, dy, out=tmp)
-                norm += tmp
-                np.sqrt(norm, out=norm)
-                norm *= step
-                norm += 1
-                dx *= step
-                px += dx
-                px /= norm
-                dy *= step
-                py += dy
-                py /= norm
+        rho_c = warped[:, 0] - image0 - gx * flow[:, 0] - gy * flow[:, 1]
+        _iterate(flow, p, warped, rho_c, inv_norm2, lt, theta, step, num_iter)
     return flow
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _iterate(flow, p, warped, rho_c, inv_norm2, lt, theta, step, num_iter):
+    """``num_iter`` TV-L1 iterations in place on ``flow`` (B, 2, H, W) and ``p`` (2, 2, B, H, W);
+    ``warped`` (B, 3, H, W) holds I1(x + u) and its gradient, all float32.
+
+    Per iteration: the data step v = u + c * grad with c = clip(-rho / |grad|^2, -lt, lt), the TV
+    step u = v + theta * div(p) (backward differences), then the dual projection
+    p <- (p + tau/theta grad u) / (1 + tau/theta |grad u|) (forward differences, 0 on the last
+    row and column)."""
+    num_pairs, _, height, width = flow.shape
+    for _ in range(num_iter):
+        for b in range(num_pairs):
+            for y in range(height):
+                _data_tv_row(flow[b, 0, y], flow[b, 1, y], warped[b, 1, y], warped[b, 2, y],
+                             rho_c[b, y], inv_norm2[b, y], p[:, :, b], y, lt, theta)
+            for c in range(2):
+                u = flow[b, c]
+                for y in range(height):
+                    below = u[y + 1] if y + 1 < height else u[y]  # u[y]: dy = 0 on the last row
+                    _dual_row(u[y], below, p[c, 0, b, y], p[c, 1, b, y], step)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _data_tv_row(u0, u1, gx, gy, rho_c, inv_norm2, p, y, lt, theta):
+    """Data and TV steps of row ``y`` (1-D rows of the flow components and of the gradient;
+    ``p`` (2, 2, H, W) of this pair, not updated here)."""
+    width = len(u0)
+    for x in range(width):
+        rho = (gx[x] * u0[x] + rho_c[x]) + gy[x] * u1[x]
+        coef = min(max(-(rho * inv_norm2[x]), -lt), lt)
+        u0[x] = u0[x] + coef * gx[x]
+        u1[x] = u1[x] + coef * gy[x]
+    for c, u in ((0, u0), (1, u1)):
+        px, py = p[c, 0, y], p[c, 1, y]
+        if y > 0:
+            above = p[c, 1, y - 1]
+            u[0] = u[0] + ((px[0] + py[0]) - above[0]) * theta
+            for x in range(1, width):
+                u[x] = u[x] + (((px[x] - px[x - 1]) + py[x]) - above[x]) * theta
+        else:
+            u[0] = u[0] + (px[0] + py[0]) * theta
+            for x in range(1, width):
+                u[x] = u[x] + ((px[x] - px[x - 1]) + py[x]) * theta
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _dual_row(u, below, px, py, step):
+    """Dual projection of one row of one flow component (``below``: the next row, or ``u`` itself
+    on the last row, where the forward difference in y is 0; 0 on the last column in x)."""
+    width = len(u)
+    for x in range(width - 1):
+        _dual_update(u[x + 1] - u[x], below[x] - u[x], px, py, x, step)
+    _dual_update(np.float32(0), below[width - 1] - u[width - 1], px, py, width - 1, step)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _dual_update(dx, dy, px, py, x, step):
+    norm = np.sqrt(dx * dx + dy * dy) * step + np.float32(1)
+    px[x] = (px[x] + dx * step) / norm
+    py[x] = (py[x] + dy * step) / norm

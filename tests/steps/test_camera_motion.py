@@ -189,6 +189,36 @@ def test_tile_refinement_recovers_subpixel_shift_and_leaves_flat_tiles():
     np.testing.assert_array_equal(refine_tile_motion(gray0, gray1, start, tile=16, iterations=0), start)
 
 
+def test_compiled_tile_matches_equal_the_per_pixel_flows():
+    motion = np.random.default_rng(1).normal(0, 20, (3, 4, 2))
+    per_pixel = np.repeat(np.repeat(motion, 16, axis=0), 16, axis=1)[:37, :45]
+    expected = camera_motion_module._match_inside(per_pixel)
+    for got, want in zip(camera_motion_module._tile_match(motion, 16, 37, 45), expected):
+        np.testing.assert_array_equal(got, want)
+    assert 0 < expected[0].mean() < 1  # some matches leave the frame
+
+
+def test_compiled_tile_sums_equal_numpys_bincounts():
+    # Same float32 products, float64 sums in pixel order: identical normal equations.
+    rng = np.random.default_rng(0)
+    height, width, tile = 37, 45, 16
+    cols = -(-width // tile)
+    labels = (np.arange(height)[:, None] // tile) * cols + np.arange(width)[None, :] // tile
+    inside = rng.random((height, width)) > 0.2
+    grad_x, grad_y, image0 = rng.normal(0, 9, (3, height, width)).astype(np.float32)
+    warped = rng.normal(0, 9, (height, width, 3)).astype(np.float32)
+    gx = 0.5 * (grad_x + warped[..., 1])
+    gy = 0.5 * (grad_y + warped[..., 2])
+    residual = warped[..., 0] - image0
+    weight = inside.astype(np.float64)
+    expected = [np.bincount(labels.ravel(), (weight * v).ravel(), labels.max() + 1)
+                for v in (gx * gx, gx * gy, gy * gy, gx * residual, gy * residual,
+                          np.ones_like(gx))]
+    sums = camera_motion_module._tile_sums(labels, inside, grad_x, grad_y, warped, image0,
+                                           labels.max() + 1)
+    np.testing.assert_array_equal(sums, np.stack(expected))
+
+
 @pytest.mark.parametrize("dx, dy", [(25.4, -7.3), (-27.8, 3.1)])
 def test_25_px_pair_recovered_by_tvl1_from_phase_correlation(dx, dy):
     frame0, frame1 = shifted_pair(dx, dy)

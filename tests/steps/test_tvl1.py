@@ -8,6 +8,7 @@ import pytest
 import skimage.data
 
 from synthgen.config import CameraMotionConfig
+from synthgen.steps import tvl1
 from synthgen.steps.tvl1 import optical_flow_tvl1, optical_flow_tvl1_batch
 
 
@@ -92,3 +93,46 @@ def test_initial_motion_of_wrong_shape_rejected():
     frames = np.zeros((2, 32, 32), np.uint8)
     with pytest.raises(ValueError, match=r"initial_motion must be \(2, 2\)"):
         optical_flow_tvl1_batch(frames, frames, initial_motion=np.zeros(2))
+
+
+def _numpy_iterations(flow, p, warped, rho_c, inv_norm2, lt, theta, step, num_iter):
+    """The TV-L1 iterations as whole-array numpy steps (the compiled loop's specification)."""
+    gx, gy = warped[:, 1], warped[:, 2]
+    u = [flow[:, 0], flow[:, 1]]
+    for _ in range(num_iter):
+        coef = np.clip(-((gx * u[0] + rho_c) + gy * u[1]) * inv_norm2, -lt, lt)
+        for c, g in ((0, gx), (1, gy)):
+            px, py = p[c]
+            div = px.copy()
+            div[..., 1:] -= px[..., :-1]
+            div += py
+            div[..., 1:, :] -= py[..., :-1, :]
+            u[c] += coef * g
+            u[c] += div * theta
+        for c in range(2):
+            px, py = p[c]
+            dx, dy = np.zeros_like(u[c]), np.zeros_like(u[c])
+            dx[..., :-1] = u[c][..., 1:] - u[c][..., :-1]
+            dy[..., :-1, :] = u[c][..., 1:, :] - u[c][..., :-1, :]
+            norm = np.sqrt(dx * dx + dy * dy) * step + 1
+            px += dx * step
+            px /= norm
+            py += dy * step
+            py /= norm
+
+
+def test_compiled_iterations_equal_the_numpy_steps():
+    # Same float32 operations in the same order: identical flow and dual variables.
+    rng = np.random.default_rng(0)
+    shape = (2, 13, 17)
+    flow = rng.normal(0, 1, (2, 2) + shape[1:]).astype(np.float32)
+    warped = rng.normal(0, 1, (2, 3) + shape[1:]).astype(np.float32)
+    rho_c = rng.normal(0, 0.1, shape).astype(np.float32)
+    inv_norm2 = (1 / np.maximum(warped[:, 1] ** 2 + warped[:, 2] ** 2, np.float32(1e-9)))
+    args = (np.float32(0.3), np.float32(0.3), np.float32(0.25 / 0.3))
+    p = np.zeros((2, 2) + shape, dtype=np.float32)
+    expected_flow, expected_p = flow.copy(), p.copy()
+    tvl1._iterate(flow, p, warped, rho_c, inv_norm2, *args, 4)
+    _numpy_iterations(expected_flow, expected_p, warped, rho_c, inv_norm2, *args, 4)
+    np.testing.assert_array_equal(flow, expected_flow)
+    np.testing.assert_array_equal(p, expected_p)
