@@ -199,6 +199,7 @@ class CropFlowConfig(Section):
     dis_refinement_alpha: float = setting(20.0, min=0.0)
     dis_refinement_gamma: float = setting(10.0, min=0.0)
     dis_refinement_delta: float = setting(10.0, min=0.0)
+    dis_full_resolution_iterations: int = setting(5, min=0)
 
 
 #: Arrays a store may leave out (``store.omit``, ``synthgen.store.create_store(omit=...)``): the
