@@ -62,8 +62,10 @@ SWEEP = (dict(attachment=15.0), dict(attachment=45.0), dict(num_warp=5, num_iter
 #: ``--sweep``: DIS settings compared beside the default on the demo examples (overrides of its
 #: parameters; ``full_resolution_iterations=0`` is the previous default).
 DIS_SWEEP = (dict(full_resolution_iterations=10), dict(refinement_alpha=15.0),
-             dict(refinement_gamma=5.0), dict(refinement_iterations=20, full_resolution_iterations=0),
-             dict(finest_scale=0, full_resolution_iterations=0), dict(patch_size=12, patch_stride=4))
+             dict(refinement_gamma=5.0),
+             dict(refinement_iterations=20, full_resolution_iterations=0),
+             dict(finest_scale=0, full_resolution_iterations=0),
+             dict(patch_size=12, patch_stride=4))
 #: Short names of TV-L1 parameters in ``--sweep`` labels.
 _SHORT = dict(attachment="A", tightness="T", num_warp="W", num_iter="I", num_levels="L",
               downscale="D")

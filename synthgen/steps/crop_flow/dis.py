@@ -45,9 +45,9 @@ class DISBackend(FlowBackend):
         Fixed-point iterations of the variational refinement on the full-resolution crops after
         DIS (5 inner SOR iterations each; 0: none, plain DIS).
 
-    Mean normalisation and spatial propagation are on (OpenCV's presets). Defaults are ``synthgen.config.CropFlowConfig``'s ``dis_*`` (chosen in
-    ``benchmarks/bench_crop_flow.py``). The flow of each pair does not depend on the batch or on
-    OpenCV's thread count.
+    Mean normalisation and spatial propagation are on (OpenCV's presets). Defaults are
+    ``synthgen.config.CropFlowConfig``'s ``dis_*`` (chosen in ``benchmarks/bench_crop_flow.py``).
+    The flow of each pair does not depend on the batch or on OpenCV's thread count.
     """
 
     name = "dis"
@@ -64,9 +64,9 @@ class DISBackend(FlowBackend):
         if min(patch_size, patch_stride, gradient_descent_iterations) < 1 or finest_scale < 0 \
                 or min(refinement_iterations, full_resolution_iterations) < 0 \
                 or patch_stride > patch_size:
-            raise ValueError("DIS needs patch_size >= patch_stride >= 1, gradient_descent_iterations "
-                             ">= 1, finest_scale >= 0, refinement_iterations >= 0 and "
-                             "full_resolution_iterations >= 0")
+            raise ValueError("DIS needs patch_size >= patch_stride >= 1, "
+                             "gradient_descent_iterations >= 1, finest_scale >= 0, "
+                             "refinement_iterations >= 0 and full_resolution_iterations >= 0")
         self._params = dict(finest_scale=int(finest_scale), patch_size=int(patch_size),
                             patch_stride=int(patch_stride),
                             gradient_descent_iterations=int(gradient_descent_iterations),
