@@ -7,9 +7,13 @@ rendered demo people, whose renderer gives the ground-truth flow, over a panning
 (``synthgen.testing.flow_pairs.demo_person_flow_pairs``); EPE inside the visible person,
 on the limbs (hands, feet, forearms, shins: ``LIMB_PARTS``) and on the background (crop pixels
 outside the frame excluded), binned by
-true displacement, for our backends (``dis``, the default, and ``tvl1``, the previous one),
-scikit-image's TV-L1, OpenCV's DIS at its medium preset, and DeepFlow and DualTVL1 of
-``cv2.optflow``, each timed on the same pairs (pairs/s on one core).
+true displacement, for our backends (``dis``, the default: DIS with a full-resolution variational
+refinement; ``dis`` without it, the previous default; ``tvl1``, the one before), scikit-image's
+TV-L1, OpenCV's DIS at its medium preset, and DeepFlow and DualTVL1 of ``cv2.optflow``, each
+timed on the same pairs (pairs/s per core from the process's CPU time, one thread), and the
+limb EPE of each as a ratio to ``tvl1``'s. ``--demo-seed`` draws other demo people (the default
+was chosen on seeds 1 and 2, ``--demo-examples 6 --demo-pair-step 2``, and is reported on seed 0);
+``--sweep`` adds nearby DIS settings to that table.
 
 Speed runs with one thread (torch and OpenCV), so the figure is per core; FlowNet models use
 random weights (speed does not depend on the values). TV-L1 is the baseline of the ratio column,
@@ -20,7 +24,7 @@ pairs, interleaved (with the DIS default beside them), and their s/pair is the m
 motion sets. Last, the DIS default on centre crops of a demo background video (a pure camera pan,
 MJPG-compressed, read by the Kinetics reader) whose per-frame camera motion is known
 (``synthgen.demo.backgrounds``). ``--sweep`` adds nearby
-TV-L1 settings to the comparison (how the default was chosen).
+TV-L1 settings to the comparison (how its default was chosen).
 
     python -m benchmarks crop_flow -- --pairs 4 --repeats 3 --backends dis tvl1 flownet2s flownet2
 """
@@ -39,6 +43,7 @@ import skimage.data
 import torch
 from skimage.registration import optical_flow_tvl1 as skimage_tvl1
 
+from benchmarks import goals
 from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_backgrounds
 from synthgen.sources.kinetics import read_clip
 from synthgen.steps.crop_flow import BACKENDS, CLASSICAL, FlowBackend, get_backend
@@ -54,9 +59,23 @@ PREVIOUS_TVL1 = dict(attachment=15.0, tightness=0.3, num_warp=5, num_iter=10, nu
 SWEEP = (dict(attachment=15.0), dict(attachment=45.0), dict(num_warp=5, num_iter=10),
          dict(num_warp=3, num_iter=15), dict(num_warp=2, num_iter=30),
          dict(downscale=1, num_levels=4, num_warp=3, num_iter=10))
+#: ``--sweep``: DIS settings compared beside the default on the demo examples (overrides of its
+#: parameters; ``full_resolution_iterations=0`` is the previous default).
+DIS_SWEEP = (dict(full_resolution_iterations=10), dict(refinement_alpha=15.0),
+             dict(refinement_gamma=5.0),
+             dict(refinement_iterations=20, full_resolution_iterations=0),
+             dict(finest_scale=0, full_resolution_iterations=0),
+             dict(patch_size=12, patch_stride=4))
 #: Short names of TV-L1 parameters in ``--sweep`` labels.
 _SHORT = dict(attachment="A", tightness="T", num_warp="W", num_iter="I", num_levels="L",
               downscale="D")
+#: Short names of DIS parameters in ``--sweep`` labels.
+_DIS_SHORT = dict(finest_scale="fs", patch_size="ps", patch_stride="st", refinement_iterations="vi",
+                  refinement_alpha="a", refinement_gamma="g", refinement_delta="d",
+                  full_resolution_iterations="full")
+#: Goals of the default (issue 17): limb EPE on the demo examples at most this times TV-L1's
+#: (the default before DIS), and at least this many 224x224 pairs/s per core.
+GOAL_LIMB_RATIO, GOAL_PAIRS_PER_S = 0.5, 40.0
 #: Motion sets of the accuracy table: name -> keyword arguments of the pair generator
 #: (``known_limb_flow_pairs`` for the set named "limb ...", ``known_flow_pairs`` otherwise).
 MOTIONS = {
@@ -83,9 +102,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="demo examples (31 frames) of the ground-truth table")
     parser.add_argument("--demo-pair-step", type=int, default=3,
                         help="keep every n-th pair of each demo example")
+    parser.add_argument("--demo-seed", type=int, default=0, help="seed of the demo people")
     parser.add_argument("--accuracy-pairs", type=int, default=8,
                         help="pairs per motion set of the TV-L1 comparison (even)")
-    parser.add_argument("--sweep", action="store_true", help="add nearby TV-L1 settings")
+    parser.add_argument("--sweep", action="store_true", help="add nearby DIS and TV-L1 settings")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -111,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
         ratio = f"{rates[name] / rates['tvl1']:.3f}" if "tvl1" in rates else "-"
         print(f"{name:<12} {seconds:>8.2f} {rates[name]:>13.2f} {ratio:>8}")
 
-    demo_accuracy(args.demo_examples, args.demo_pair_step)
+    demo_accuracy(args.demo_examples, args.demo_pair_step, seed=args.demo_seed,
+                  sweep=DIS_SWEEP if args.sweep else ())
     default = get_backend("tvl1")
     methods = {"dis (crop-flow default)": get_backend("dis").flow,
                "tvl1 default": default.flow,
@@ -139,16 +160,21 @@ def opencv_flow(make: Callable[[], object]) -> Callable[[np.ndarray], np.ndarray
     return flow
 
 
-def demo_accuracy(num_examples: int, pair_step: int) -> None:
-    """Print EPE per region and displacement bin, and pairs/s, of each method on demo examples."""
-    pairs, truth, parts = demo_person_flow_pairs(num_examples, pair_step=pair_step)
+def demo_accuracy(num_examples: int, pair_step: int, *, seed: int = 0,
+                  sweep: tuple[dict, ...] = ()) -> None:
+    """Print EPE per region and displacement bin, and pairs/s, of each method on demo examples;
+    ``sweep``: overrides of the DIS default's parameters, each a row more. Records the default's
+    limb EPE ratio to TV-L1 and its pairs/s per core as goals."""
+    pairs, truth, parts = demo_person_flow_pairs(num_examples, seed=seed, pair_step=pair_step)
     limb = np.isin(parts, [SURREAL_PART_LABEL[n] for n in LIMB_PARTS])
     regions = {"person": (parts > 0) & (parts != OUTSIDE_FRAME), "limbs": limb,
                "background": parts == 0}
     magnitude = np.linalg.norm(truth, axis=-1)
+    default = get_backend("dis")
     methods = {
-        "dis (ours, default)": get_backend("dis").flow,
-        "tvl1 (ours, previous)": get_backend("tvl1").flow,
+        "dis (ours, default)": default.flow,
+        "dis, no full-res refine (previous)": get_backend("dis", full_resolution_iterations=0).flow,
+        "tvl1 (ours, before)": get_backend("tvl1").flow,
         "skimage tvl1": skimage_flow,
         "opencv DIS medium": opencv_flow(
             lambda: cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)),
@@ -156,27 +182,40 @@ def demo_accuracy(num_examples: int, pair_step: int) -> None:
         "opencv DualTVL1": opencv_flow(cv2.optflow.createOptFlow_DualTVL1),
         "zero flow": lambda p: np.zeros(p.shape[:1] + p.shape[2:4] + (2,), dtype=np.float32),
     }
+    for overrides in sweep:
+        label = "dis " + " ".join(f"{_DIS_SHORT[k]}{v:g}" for k, v in overrides.items())
+        methods[label] = get_backend("dis", **{**default.params, **overrides}).flow
     bins = [f"{lo:g}-{hi:g}" if np.isfinite(hi) else f">{lo:g}" for lo, hi in DISPLACEMENT_BINS]
     print(f"\ndemo examples with ground truth: {len(pairs)} pairs of 224x224 crops ({num_examples} "
-          f"examples, every {pair_step}th pair), 1 thread; mean EPE in crop px by true "
-          f"displacement (crop px); pixels per cell in the last rows")
-    print(f"{'method':<22} {'pairs/s':>8} {'region':<11} " + " ".join(f"{b:>7}" for b in bins)
-          + f" {'all':>7}")
+          f"examples of seed {seed}, every {pair_step}th pair), 1 thread; pairs/s per core from "
+          f"CPU time; mean EPE in crop px by true displacement (crop px); x tvl1: limb EPE over "
+          f"tvl1's; pixels per cell in the last rows; default {default.params}")
+    print(f"{'method':<34} {'pairs/s':>8} {'x tvl1':>7} {'region':<11} "
+          + " ".join(f"{b:>7}" for b in bins) + f" {'all':>7}")
+    errors, rates = {}, {}
     for name, method in methods.items():
         method(pairs[:1])                                            # warm-up, untimed
-        start = time.perf_counter()
+        start = time.process_time()
         flow = method(pairs)
-        rate = len(pairs) / (time.perf_counter() - start)
-        error = np.linalg.norm(flow - truth, axis=-1)
+        rates[name] = len(pairs) / max(time.process_time() - start, 1e-9)
+        errors[name] = np.linalg.norm(flow - truth, axis=-1)
+    limb_error = {name: float(error[limb].mean()) for name, error in errors.items()}
+    for name, error in errors.items():
+        ratio = limb_error[name] / limb_error["tvl1 (ours, before)"]
         for i, (region, mask) in enumerate(regions.items()):
             cells = [error[mask & (magnitude >= lo) & (magnitude < hi)] for lo, hi in DISPLACEMENT_BINS]
             text = " ".join(f"{c.mean():>7.3f}" if c.size else f"{'-':>7}" for c in cells)
-            label = f"{name:<22} {rate:>8.1f}" if i == 0 else " " * 31
+            label = f"{name:<34} {rates[name]:>8.1f} {ratio:>7.2f}" if i == 0 else " " * 51
             print(f"{label} {region:<11} {text} {error[mask].mean():>7.3f}")
     for region, mask in regions.items():
         counts = [int((mask & (magnitude >= lo) & (magnitude < hi)).sum()) for lo, hi in DISPLACEMENT_BINS]
-        print(f"{'pixels':<31} {region:<11} " + " ".join(f"{c:>7}" for c in counts)
+        print(f"{'pixels':<51} {region:<11} " + " ".join(f"{c:>7}" for c in counts)
               + f" {int(mask.sum()):>7}")
+    ratio = limb_error["dis (ours, default)"] / limb_error["tvl1 (ours, before)"]
+    goals.record("crop_flow_limbs", f"{ratio:.2f}x ({limb_error['dis (ours, default)']:.3f} px)",
+                 goals.verdict(ratio <= GOAL_LIMB_RATIO))
+    rate = rates["dis (ours, default)"]
+    goals.record("crop_flow_rate", f"{rate:.0f}", goals.verdict(rate >= GOAL_PAIRS_PER_S))
 
 
 def skimage_flow(pairs: np.ndarray) -> np.ndarray:

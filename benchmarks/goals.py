@@ -20,7 +20,7 @@ class Goal:
     goal: str
 
 
-#: The goals, by key, in the order of the summary (issue 15, with issue 11's camera-motion cost).
+#: The goals, by key, in the order of the summary (issue 15, with issue 11's camera-motion cost and issue 17's crop flow).
 GOALS = {
     "read_rate": Goal("read", "reads: flow + keypoints examples/s, 2 cores, trainer's data path",
                       ">= 150"),
@@ -36,6 +36,10 @@ GOALS = {
     "build_bytes": Goal("build", "bytes: MB per example (bench build's Ray store)", "<= 4"),
     "camera_pair": Goal("camera_motion", "camera motion: ms per 240x320 pair, 1 core", "<= 40"),
     "camera_300": Goal("camera_motion", "camera motion: s per 300-frame video, 1 core", "<= 10"),
+    "crop_flow_limbs": Goal("crop_flow", "crop flow: default's limb EPE / tvl1's (demo examples)",
+                            "<= 0.5x"),
+    "crop_flow_rate": Goal("crop_flow", "crop flow: default's 224x224 pairs/s per core (CPU time)",
+                           ">= 40"),
     "trainer_ratio": Goal("trainer", "trainer: data path / model step (train_full, GPU)",
                           ">= 2x"),
     "trainer_clips": Goal("trainer", "trainer: clips/s and GPU memory (train_full, GPU)",

@@ -3,9 +3,9 @@
 The paper runs a frozen FlowNet on each pair (frames t and t+1 cropped with the box of frame t,
 224x224). Backends:
 
-* ``"dis"``: OpenCV's DIS with variational refinement on the crops, the classical default,
-  needing no weights (:class:`.dis.DISBackend`).
-* ``"tvl1"``: TV-L1 (:mod:`synthgen.steps.tvl1`) on the crops, the previous classical default
+* ``"dis"``: OpenCV's DIS with variational refinement on the crops, refined once more at full
+  resolution, the classical default, needing no weights (:class:`.dis.DISBackend`).
+* ``"tvl1"``: TV-L1 (:mod:`synthgen.steps.tvl1`) on the crops, the classical default before DIS
   (:class:`.tvl1.TVL1Backend`).
 * ``"tvl1_torch"``: the same TV-L1 in PyTorch on any torch device, batched (GPU builds; the
   ``tvl1_*`` parameters, :class:`.tvl1_torch.TVL1TorchBackend`).

@@ -1,4 +1,4 @@
-"""The classical default: TV-L1 flow of the crops (``synthgen.steps.tvl1``, as camera motion)."""
+"""TV-L1 flow of the crops (``synthgen.steps.tvl1``, as camera motion), the default before DIS."""
 
 from __future__ import annotations
 
