@@ -78,6 +78,7 @@ class CameraMotionConfig(Section):
     phase_correlation: bool = setting(True)
     fallback_px: float = setting(2.0, min=0.0)
     refine_iterations: int = setting(3, min=0)
+    blend_weak_tiles: bool = setting(True)
 
 
 @dataclass(frozen=True)

@@ -65,14 +65,21 @@ import numpy as np
 from synthgen.config import CameraMotionConfig
 from synthgen.steps.tvl1 import image_gradient, optical_flow_tvl1_batch
 
-#: Names of the per-pair estimates, indexed by the code the cache stores.
-ESTIMATES = ("tvl1", "dis")
+#: Names of the per-pair estimates, indexed by the code the cache stores: TV-L1 (its tiles refined),
+#: the DIS fallback, TV-L1 with its undetermined tiles averaged with DIS (:func:`pair_tile_motion`).
+ESTIMATES = ("tvl1", "dis", "tvl1+dis")
 #: Largest grey-level difference (of 255) between a pixel and its match that counts as explained.
 RELIABLE_RESIDUAL = 8.0
 #: Smallest eigenvalue of a tile's structure tensor, per pixel, in (grey levels of 255 per pixel)^2,
 #: below which :func:`refine_tile_motion` leaves the tile's translation to TV-L1.
 MIN_TILE_STRUCTURE = 4.0
 #: Largest change (px, x or y) :func:`refine_tile_motion` may make to a tile's TV-L1 translation.
+#: Smallest fraction of a pair's tiles :func:`refine_tile_motion` must determine for its other
+#: tiles to be averaged with DIS (:func:`pair_tile_motion`; below it, a low-texture frame, DIS fails).
+MIN_DETERMINED_FRACTION = 0.1
+#: Smallest fraction of a pair's tiles left undetermined for DIS to be computed for them (below
+#: it the few weak tiles barely move the median, and DIS would add 60 % to the cost).
+MIN_UNDETERMINED_FRACTION = 0.5
 MAX_REFINEMENT_PX = 1.0
 #: Most Gauss-Newton steps refining the phase-correlation translation (:func:`global_translation`).
 GLOBAL_REFINE_ITERATIONS = 5
@@ -168,10 +175,23 @@ def pair_tile_motion(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotion
     """
     flows = pair_flows(frames0, frames1, cfg)
     gray0, gray1 = _gray(frames0), _gray(frames1)
-    medians = np.stack([refine_tile_motion(g0, g1, tile_medians(f, tile=cfg.tile), tile=cfg.tile,
-                                           iterations=cfg.refine_iterations)
-                        for g0, g1, f in zip(gray0, gray1, flows.flow)])
-    return PairMotion(medians=medians, estimate=flows.estimate, reliability=flows.reliability)
+    medians, estimate = [], flows.estimate.copy()
+    for b, (g0, g1, f) in enumerate(zip(gray0, gray1, flows.flow)):
+        refined, determined = refine_tile_motion(g0, g1, tile_medians(f, tile=cfg.tile),
+                                                 tile=cfg.tile, iterations=cfg.refine_iterations)
+        finite = np.isfinite(refined).all(axis=-1)
+        weak = ~determined & finite
+        if (cfg.blend_weak_tiles and ESTIMATES[estimate[b]] == "tvl1"
+                and determined.sum() >= MIN_DETERMINED_FRACTION * finite.sum()
+                and weak.sum() >= MIN_UNDETERMINED_FRACTION * finite.sum()):
+            dis = _dis().calc(g0, g1, None)
+            dis[~_match_inside(dis)[0]] = np.nan
+            blended = 0.5 * (refined + tile_medians(dis, tile=cfg.tile))
+            weak &= np.isfinite(blended).all(axis=-1)
+            refined[weak] = blended[weak]
+            estimate[b] = ESTIMATES.index("tvl1+dis")
+        medians.append(refined)
+    return PairMotion(medians=np.stack(medians), estimate=estimate, reliability=flows.reliability)
 
 
 def refine_tile_motion(gray0: np.ndarray, gray1: np.ndarray, medians: np.ndarray, *, tile: int,
@@ -199,10 +219,12 @@ def refine_tile_motion(gray0: np.ndarray, gray1: np.ndarray, medians: np.ndarray
     Returns
     -------
     medians : ndarray, same shape, float32
+    refined : ndarray, shape (ceil(H / tile), ceil(W / tile)), bool
+        Tiles the steps determined (the others keep their start).
     """
     start = np.asarray(medians, dtype=np.float32)
     if iterations == 0:
-        return start.copy()
+        return start.copy(), np.zeros(start.shape[:2], dtype=bool)
     image0, image1 = gray0.astype(np.float32), gray1.astype(np.float32)
     height, width = image0.shape
     rows, cols = start.shape[:2]
@@ -228,7 +250,7 @@ def refine_tile_motion(gray0: np.ndarray, gray1: np.ndarray, medians: np.ndarray
     refined = motion.astype(np.float32)
     keep = ~determined.reshape(rows, cols) | (np.abs(refined - start).max(axis=-1) > MAX_REFINEMENT_PX)
     refined[keep] = start[keep]
-    return refined
+    return refined, ~keep
 
 
 @numba.njit(cache=True, nogil=True)
