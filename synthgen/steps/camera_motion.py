@@ -41,14 +41,27 @@ whip pan (where the pan accelerates and the two frames' blur differs), tiles wit
 structure for Lucas-Kanade were off by -0.02 px after refinement, the others by +0.26 px, and the
 window median followed the latter. The sub-pixel start and the refinement took that video's
 31-frame drift from 0.38 to 0.24 px (DIS: 0.26), and the full-resolution refinement gives back what
-half-resolution TV-L1 loses on textured frames, at 0.6x the cost of full-resolution TV-L1. Known
-limit: over every 31-frame window of 96-frame blurred whip pans (seeds 0-2) the drift's median is
-0.34-0.45 px against DIS's 0.24-0.37 (max 0.55-1.17 against 0.46-0.53): the tiles left to TV-L1
-still carry its bias, and weighting tiles by their structure, which removes it on pure pans,
-let textured moving objects pull the demo videos' median (portrait_motorcycle 0.25 -> 0.70 px). A tile
+half-resolution TV-L1 loses on textured frames, at 0.6x the cost of full-resolution TV-L1. A tile
 whose structure tensor is too weak to determine a translation (:data:`MIN_TILE_STRUCTURE`), or
 whose refinement moves it more than :data:`MAX_REFINEMENT_PX`, keeps TV-L1's value: flat regions
-and tiles holding two motions are left to the median. Measured in
+and tiles holding two motions are left to the median.
+
+Undetermined tiles (:func:`pair_tile_motion`, *decision*): over every 31-frame window of 96-frame
+blurred whip pans (seeds 0-2) those tiles still carried TV-L1's bias, and the drift's median and
+max were 0.34/0.56, 0.38/1.19, 0.44/0.58 px against DIS's 0.37/0.53, 0.25/0.46, 0.36/0.49. On the
+worst pairs (where the pan speeds up) the determined tiles were within 0.1 px, TV-L1's others
++0.3 to +0.5 px off and DIS's -0.2 to -0.8 px: biased the other way. So where LK leaves at least
+:data:`MIN_UNDETERMINED_FRACTION` of a TV-L1 pair's tiles undetermined, DIS (medium) is computed
+and each undetermined tile takes the mean of the two tile medians (estimate ``"tvl1+dis"``);
+drift median/max 0.35/0.46, 0.20/0.29, 0.26/0.44 px, all at most DIS's. Not where LK determines
+fewer than :data:`MIN_DETERMINED_FRACTION` (a low-texture frame: DIS is 0.7 px off per frame
+there, and the blend took that whip pan's drift from 1.2 to 4.7 px). Rejected: taking DIS's tile
+(blurred pans 0.31/0.42, 0.25/0.35, 0.34/0.49: seed 1's median above DIS's), DIS's fast preset
+(portrait_motorcycle 0.27 -> 0.39 px), blending on every pair (it lowers the demo videos' drift too,
+portrait_motorcycle 0.27 -> 0.19 px, but DIS costs 60 % more per pair), weighting tiles by their structure (portrait_motorcycle
+0.25 -> 0.70 px: textured moving objects pull the median), LK refinement of weak tiles (damped or
+a lower :data:`MIN_TILE_STRUCTURE`: seed 0 better, seeds 1 and 2 worse), and the global
+translation for them (zoom, ``wide_coffee``). Measured in
 ``benchmarks/bench_camera_motion.py``.
 
 Coordinates are pixels of the reader's resized frame (the 240x320 crop is a window of it), x then y.
@@ -165,7 +178,10 @@ class PairMotion:
 def pair_tile_motion(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotionConfig
                      ) -> PairMotion:
     """Per-tile camera motion of B frame pairs: :func:`pair_flows`, :func:`tile_medians` of
-    ``cfg.tile``, then ``cfg.refine_iterations`` steps of :func:`refine_tile_motion`.
+    ``cfg.tile``, then ``cfg.refine_iterations`` steps of :func:`refine_tile_motion`; with
+    ``cfg.blend_weak_tiles``, the undetermined tiles of a TV-L1 pair are averaged with DIS's tile
+    medians where at least :data:`MIN_UNDETERMINED_FRACTION` and at most
+    1 - :data:`MIN_DETERMINED_FRACTION` of its tiles are undetermined (module notes).
 
     Parameters
     ----------
