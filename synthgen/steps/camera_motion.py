@@ -167,7 +167,7 @@ class PairMotion:
         refined by :func:`refine_tile_motion`), pixels, x then y; NaN where no pixel's match lies
         inside frame t+1.
     estimate, reliability : ndarray, shape (B,)
-        As in :class:`PairFlows`.
+        As in :class:`PairFlows` (for ``"tvl1+dis"``, the reliability of the TV-L1 flow).
     """
 
     medians: np.ndarray
