@@ -57,9 +57,10 @@ drift median/max 0.35/0.46, 0.20/0.29, 0.26/0.44 px, all at most DIS's. Not wher
 fewer than :data:`MIN_DETERMINED_FRACTION` (a low-texture frame: DIS is 0.7 px off per frame
 there, and the blend took that whip pan's drift from 1.2 to 4.7 px). Rejected: taking DIS's tile
 (blurred pans 0.31/0.42, 0.25/0.35, 0.34/0.49: seed 1's median above DIS's), DIS's fast preset
-(portrait_motorcycle 0.27 -> 0.39 px), blending on every pair (it lowers the demo videos' drift too,
-portrait_motorcycle 0.27 -> 0.19 px, but DIS costs 60 % more per pair), weighting tiles by their structure (portrait_motorcycle
-0.25 -> 0.70 px: textured moving objects pull the median), LK refinement of weak tiles (damped or
+or finest scale 2 (a quarter of the cost; portrait_motorcycle 0.27 -> 0.39-0.40 px), blending on
+every pair (it lowers the demo videos' drift too, portrait_motorcycle 0.27 -> 0.19 px, but DIS
+costs 60 % more per pair), weighting tiles by their structure (portrait_motorcycle 0.25 -> 0.70
+px: textured moving objects pull the median), LK refinement of weak tiles (damped or
 a lower :data:`MIN_TILE_STRUCTURE`: seed 0 better, seeds 1 and 2 worse), and the global
 translation for them (zoom, ``wide_coffee``). Measured in
 ``benchmarks/bench_camera_motion.py``.
