@@ -13,9 +13,10 @@ BLAS too when OMP_NUM_THREADS=1). Times are CPU time of this process (``time.pro
 other load on the machine inflates them less than wall time.
 Per video and method: per-frame error = median over pairs of max(|dx error|, |dy error|) (px),
 31-frame drift = max over frames of the integrated error (px), median ms per pair; for ours also
-the pairs that took the DIS fallback / had their undetermined tiles averaged with DIS. Camera motion is the median with the inlier pass
-(``CameraMotionConfig.inlier_radius``): for ours the area-weighted median of the window's tiles, as
-the cache serves it (the refinement works on tiles), for the others the median of the flow.
+the pairs that took the DIS fallback / had their undetermined tiles averaged with DIS. Camera
+motion is the median with the inlier pass (``CameraMotionConfig.inlier_radius``): for ours the
+area-weighted median of the window's tiles, as the cache serves it (the refinement works on
+tiles), for the others the median of the flow.
 
 ``python -m benchmarks camera_motion`` or ``python benchmarks/bench_camera_motion.py --pairs 10``.
 """
@@ -61,6 +62,8 @@ GOAL_S_PER_300_FRAMES = 10.0
 
 #: Previous defaults (cache version 2): full-resolution TV-L1, 4 levels, no tile refinement.
 PREVIOUS = {"downscale": 1, "num_levels": 4, "refine_iterations": 0, "blend_weak_tiles": False}
+#: Ours as cache version 3: undetermined tiles keep TV-L1's translation.
+NO_BLEND = {"blend_weak_tiles": False}
 
 
 def _ours(cfg: CameraMotionConfig):
@@ -118,7 +121,8 @@ def _accuracy_table(data, methods, cfg):
                            - integrate_camera_motion(truth[:30])).max()
             ms[label].append(1000 * np.median(times))
             note = f"{fallback}/{blend}/{len(truth)}" if label.startswith("ours") else ""
-            print(f"{name:22s} {label:26s} {error:7.3f} {drift:9.2f} {ms[label][-1]:8.1f} {note:>15s}")
+            print(f"{name:22s} {label:26s} {error:7.3f} {drift:9.2f} {ms[label][-1]:8.1f} "
+                  f"{note:>15s}")
         flows_ours[name] = [pair_flows(frames[t][None], frames[t + 1][None], cfg).flow[0]
                             for t in range(0, 6, 2)]
     for label in ms:
@@ -153,9 +157,10 @@ def _blurred_windows(cfg: CameraMotionConfig, root, num_frames=96) -> None:
     """31-frame drift (px) over every window of 96-frame motion-blurred whip pans (seeds 0-2):
     median and max over the windows, ours with and without the weak-tile blend vs DIS medium."""
     methods = (("ours", _ours(cfg)),
-               ("ours, no weak-tile blend", _ours(dataclasses.replace(cfg, blend_weak_tiles=False))),
+               ("ours, no weak-tile blend", _ours(dataclasses.replace(cfg, **NO_BLEND))),
                ("opencv DIS medium", _dis))
-    print(f"\n31-frame drift over every window of {num_frames}-frame blurred whip pans, median / max px")
+    print(f"\n31-frame drift over every window of {num_frames}-frame blurred whip pans, "
+          "median / max px")
     print(f"{'seed':>4s} " + " ".join(f"{label:>26s}" for label, _ in methods))
     for seed in (0, 1, 2):
         video = make_fast_pan_videos(root / f"blurred{seed}", seed=seed, num_frames=num_frames)[2]
@@ -206,7 +211,7 @@ def main(argv=None):
     cv2.setNumThreads(1)
     cfg = CameraMotionConfig()
     methods = [("ours", _ours(cfg)),
-               ("ours, no weak-tile blend", _ours(dataclasses.replace(cfg, blend_weak_tiles=False))),
+               ("ours, no weak-tile blend", _ours(dataclasses.replace(cfg, **NO_BLEND))),
                ("ours, previous defaults", _ours(dataclasses.replace(cfg, **PREVIOUS))),
                ("ours, no phase corr.", _ours(dataclasses.replace(cfg, phase_correlation=False))),
                ("opencv DIS medium", _dis)]

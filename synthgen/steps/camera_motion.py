@@ -89,7 +89,7 @@ RELIABLE_RESIDUAL = 8.0
 MIN_TILE_STRUCTURE = 4.0
 #: Largest change (px, x or y) :func:`refine_tile_motion` may make to a tile's TV-L1 translation.
 #: Smallest fraction of a pair's tiles :func:`refine_tile_motion` must determine for its other
-#: tiles to be averaged with DIS (:func:`pair_tile_motion`; below it, a low-texture frame, DIS fails).
+#: tiles to be averaged with DIS (:func:`pair_tile_motion`; below it, low texture: DIS fails).
 MIN_DETERMINED_FRACTION = 0.1
 #: Smallest fraction of a pair's tiles left undetermined for DIS to be computed for them (below
 #: it the few weak tiles barely move the median, and DIS would add 60 % to the cost).
