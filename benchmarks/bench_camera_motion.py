@@ -1,7 +1,9 @@
 """Camera motion: ours (half-resolution TV-L1 from a phase-correlation start, DIS fallback, tile
-translations refined at full resolution) vs the previous defaults (full-resolution TV-L1, no
+translations refined at full resolution, undetermined tiles of blurred pairs averaged with DIS) vs
+ours without that blend (cache version 3), the previous defaults (full-resolution TV-L1, no
 refinement), our TV-L1 from zero flow, OpenCV DIS (medium preset) and scikit-image's TV-L1 at
-defaults; the cost of a 300-frame video; the cache's tile trade-off.
+defaults; the drift over every 31-frame window of 96-frame blurred whip pans; the cost of a
+300-frame video; the cache's tile trade-off.
 
 Known-motion videos: the demo backgrounds (slow pans and zooms, moving objects) and the fast-pan
 videos (whip pans up to 28 px per frame: textured, low-texture, motion-blurred), both from
@@ -11,9 +13,10 @@ BLAS too when OMP_NUM_THREADS=1). Times are CPU time of this process (``time.pro
 other load on the machine inflates them less than wall time.
 Per video and method: per-frame error = median over pairs of max(|dx error|, |dy error|) (px),
 31-frame drift = max over frames of the integrated error (px), median ms per pair; for ours also
-the pairs that took the DIS fallback. Camera motion is the median with the inlier pass
-(``CameraMotionConfig.inlier_radius``): for ours the area-weighted median of the window's tiles, as
-the cache serves it (the refinement works on tiles), for the others the median of the flow.
+the pairs that took the DIS fallback / had their undetermined tiles averaged with DIS. Camera
+motion is the median with the inlier pass (``CameraMotionConfig.inlier_radius``): for ours the
+area-weighted median of the window's tiles, as the cache serves it (the refinement works on
+tiles), for the others the median of the flow.
 
 ``python -m benchmarks camera_motion`` or ``python benchmarks/bench_camera_motion.py --pairs 10``.
 """
@@ -58,7 +61,9 @@ GOAL_S_PER_300_FRAMES = 10.0
 
 
 #: Previous defaults (cache version 2): full-resolution TV-L1, 4 levels, no tile refinement.
-PREVIOUS = {"downscale": 1, "num_levels": 4, "refine_iterations": 0}
+PREVIOUS = {"downscale": 1, "num_levels": 4, "refine_iterations": 0, "blend_weak_tiles": False}
+#: Ours as cache version 3: undetermined tiles keep TV-L1's translation.
+NO_BLEND = {"blend_weak_tiles": False}
 
 
 def _ours(cfg: CameraMotionConfig):
@@ -95,17 +100,18 @@ def _accuracy_table(data, methods, cfg):
     """Print per video the per-frame error, drift, ms/pair of each method; return ours' flows
     (before the tile refinement) of a few pairs."""
     print(f"{'video':22s} {'method':26s} {'err px':>7s} {'drift px':>9s} {'ms/pair':>8s} "
-          f"{'DIS fallback':>13s}")
+          f"{'fallback/blend':>15s}")
     flows_ours, ms = {}, {label: [] for label, _ in methods}
     for name, frames, (y, x), truth in data:
         window = np.ascontiguousarray(frames[:, y:y + 240, x:x + 320])
         for label, fn in methods:
-            estimates, times, fallback = [], [], 0
+            estimates, times, fallback, blend = [], [], 0, 0
             for t in range(len(truth)):
                 start = time.process_time()
                 result, code = fn(window[t], window[t + 1])
                 times.append(time.process_time() - start)
                 fallback += ESTIMATES[code] == "dis" and label.startswith("ours")
+                blend += ESTIMATES[code] == "tvl1+dis" and label.startswith("ours")
                 # A flow (the other methods): its median, outside the timing.
                 estimates.append(result if result.ndim == 1 else
                                  camera_motion(result, inlier_radius=cfg.inlier_radius))
@@ -114,8 +120,9 @@ def _accuracy_table(data, methods, cfg):
             drift = np.abs(integrate_camera_motion(estimates[:30])
                            - integrate_camera_motion(truth[:30])).max()
             ms[label].append(1000 * np.median(times))
-            note = f"{fallback}/{len(truth)}" if label.startswith("ours") else ""
-            print(f"{name:22s} {label:26s} {error:7.3f} {drift:9.2f} {ms[label][-1]:8.1f} {note:>13s}")
+            note = f"{fallback}/{blend}/{len(truth)}" if label.startswith("ours") else ""
+            print(f"{name:22s} {label:26s} {error:7.3f} {drift:9.2f} {ms[label][-1]:8.1f} "
+                  f"{note:>15s}")
         flows_ours[name] = [pair_flows(frames[t][None], frames[t + 1][None], cfg).flow[0]
                             for t in range(0, 6, 2)]
     for label in ms:
@@ -139,9 +146,39 @@ def _video_cost(cfg: CameraMotionConfig, root) -> None:
         if c is cfg:
             goals.record("camera_300", f"{seconds:.1f} CPU",
                          goals.verdict(seconds <= GOAL_S_PER_300_FRAMES))
+        counts = np.bincount(motion.estimate, minlength=len(ESTIMATES))
         print(f"300-frame 240x320 video, {label}: {seconds:.1f} s CPU, one thread "
-              f"(goal <= {GOAL_S_PER_300_FRAMES:.0f} s), {int((motion.estimate == 1).sum())} DIS fallbacks, "
+              f"(goal <= {GOAL_S_PER_300_FRAMES:.0f} s), {counts[ESTIMATES.index('dis')]} DIS "
+              f"fallbacks, {counts[ESTIMATES.index('tvl1+dis')]} weak-tile blends, "
               f"reliability median {np.median(motion.reliability):.3f}")
+
+
+def _blurred_windows(cfg: CameraMotionConfig, root, num_frames=96) -> None:
+    """31-frame drift (px) over every window of 96-frame motion-blurred whip pans (seeds 0-2):
+    median and max over the windows, ours with and without the weak-tile blend vs DIS medium."""
+    methods = (("ours", _ours(cfg)),
+               ("ours, no weak-tile blend", _ours(dataclasses.replace(cfg, **NO_BLEND))),
+               ("opencv DIS medium", _dis))
+    print(f"\n31-frame drift over every window of {num_frames}-frame blurred whip pans, "
+          "median / max px")
+    print(f"{'seed':>4s} " + " ".join(f"{label:>26s}" for label, _ in methods))
+    for seed in (0, 1, 2):
+        video = make_fast_pan_videos(root / f"blurred{seed}", seed=seed, num_frames=num_frames)[2]
+        frames, (y, x), truth = _load(video, num_frames)
+        window = np.ascontiguousarray(frames[:, y:y + 240, x:x + 320])
+        cells = []
+        for _, fn in methods:
+            estimates = []
+            for t in range(len(truth)):
+                result, _ = fn(window[t], window[t + 1])
+                estimates.append(result if result.ndim == 1 else
+                                 camera_motion(result, inlier_radius=cfg.inlier_radius))
+            estimates = np.array(estimates)
+            drifts = [np.abs(integrate_camera_motion(estimates[s:s + 30])
+                             - integrate_camera_motion(truth[s:s + 30])).max()
+                      for s in range(len(truth) - 29)]
+            cells.append(f"{np.median(drifts):.3f} / {np.max(drifts):.3f}")
+        print(f"{seed:4d} " + " ".join(f"{c:>26s}" for c in cells))
 
 
 def _tile_table(flows_ours) -> None:
@@ -174,6 +211,7 @@ def main(argv=None):
     cv2.setNumThreads(1)
     cfg = CameraMotionConfig()
     methods = [("ours", _ours(cfg)),
+               ("ours, no weak-tile blend", _ours(dataclasses.replace(cfg, **NO_BLEND))),
                ("ours, previous defaults", _ours(dataclasses.replace(cfg, **PREVIOUS))),
                ("ours, no phase corr.", _ours(dataclasses.replace(cfg, phase_correlation=False))),
                ("opencv DIS medium", _dis)]
@@ -188,6 +226,7 @@ def main(argv=None):
         print(f"{args.pairs} frame pairs per video, centre 240x320 window, one core; drift over "
               f"{min(args.pairs, 30) + 1} frames")
         flows_ours = _accuracy_table(data, methods, cfg)
+        _blurred_windows(cfg, root)
         print()
         _video_cost(cfg, root)
     _tile_table(flows_ours)

@@ -59,7 +59,10 @@ class CameraMotionConfig(Section):
     pans; off: from zero flow, the earlier behaviour). ``fallback_px``: px; where the flow's median
     and that translation differ by more, DIS flow is computed and kept if it explains the frames
     better (``inf``: never). ``refine_iterations``: Lucas-Kanade steps refining each tile's
-    translation at full resolution (0: off). See ``synthgen.steps.camera_motion`` and the benchmark.
+    translation at full resolution (0: off). ``blend_weak_tiles``: where most of a pair's tiles are
+    undetermined by that refinement (motion blur), each takes the mean of its TV-L1 and DIS (medium)
+    translations (off: TV-L1's alone, cache version 3). See ``synthgen.steps.camera_motion`` and
+    the benchmark.
     *Decision*: TV-L1 at half resolution (``downscale`` 2, 3 levels) plus 3 refinement steps
     replaced full-resolution TV-L1 (4 levels, no refinement): 0.6x its cost, per-frame error and
     31-frame drift within 0.03 px of it on the demo videos, smaller drift on the benchmark's fast
@@ -78,6 +81,7 @@ class CameraMotionConfig(Section):
     phase_correlation: bool = setting(True)
     fallback_px: float = setting(2.0, min=0.0)
     refine_iterations: int = setting(3, min=0)
+    blend_weak_tiles: bool = setting(True)
 
 
 @dataclass(frozen=True)

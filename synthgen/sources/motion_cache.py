@@ -5,7 +5,8 @@ whole video (resampled to 30 fps and resized to cover 240x320 by the Kinetics re
 the translation of each ``tile`` x ``tile`` block (its median flow refined at full resolution,
 :func:`synthgen.steps.camera_motion.pair_tile_motion`), float16, pixels of the resized frame,
 x then y, and which estimate that flow is (``estimate``: TV-L1 from the phase-correlation start,
-or the DIS fallback; codes in :data:`synthgen.steps.camera_motion.ESTIMATES`) with its
+the DIS fallback, or TV-L1 with its undetermined tiles averaged with DIS; codes in
+:data:`synthgen.steps.camera_motion.ESTIMATES`) with its
 reliability (fraction of pixels it explains, :func:`synthgen.steps.camera_motion.reliability`).
 Any 240x320 window's camera motion is then the area-weighted median of the tiles it covers
 (:func:`synthgen.build.motion.pair_motion`; the cache build and the computing live in
@@ -40,7 +41,8 @@ from synthgen.core.errors import MissingFileError
 #: Bump when what is stored or how it is computed changes: every old file then misses.
 #: 2: phase-correlation start, DIS fallback, per-pair estimate and reliability.
 #: 3: TV-L1 at half resolution, tile translations refined at full resolution (Lucas-Kanade).
-CACHE_VERSION = 3
+#: 4: undetermined tiles of pairs mostly undetermined averaged with DIS (estimate "tvl1+dis").
+CACHE_VERSION = 4
 #: Fields that do not change what is stored (applied when reading, or batching only): not in the key.
 _NOT_STORED = ("batch_pairs", "inlier_radius")
 

@@ -41,14 +41,28 @@ whip pan (where the pan accelerates and the two frames' blur differs), tiles wit
 structure for Lucas-Kanade were off by -0.02 px after refinement, the others by +0.26 px, and the
 window median followed the latter. The sub-pixel start and the refinement took that video's
 31-frame drift from 0.38 to 0.24 px (DIS: 0.26), and the full-resolution refinement gives back what
-half-resolution TV-L1 loses on textured frames, at 0.6x the cost of full-resolution TV-L1. Known
-limit: over every 31-frame window of 96-frame blurred whip pans (seeds 0-2) the drift's median is
-0.34-0.45 px against DIS's 0.24-0.37 (max 0.55-1.17 against 0.46-0.53): the tiles left to TV-L1
-still carry its bias, and weighting tiles by their structure, which removes it on pure pans,
-let textured moving objects pull the demo videos' median (portrait_motorcycle 0.25 -> 0.70 px). A tile
+half-resolution TV-L1 loses on textured frames, at 0.6x the cost of full-resolution TV-L1. A tile
 whose structure tensor is too weak to determine a translation (:data:`MIN_TILE_STRUCTURE`), or
 whose refinement moves it more than :data:`MAX_REFINEMENT_PX`, keeps TV-L1's value: flat regions
-and tiles holding two motions are left to the median. Measured in
+and tiles holding two motions are left to the median.
+
+Undetermined tiles (:func:`pair_tile_motion`, *decision*): over every 31-frame window of 96-frame
+blurred whip pans (seeds 0-2) those tiles still carried TV-L1's bias, and the drift's median and
+max were 0.34/0.56, 0.38/1.19, 0.44/0.58 px against DIS's 0.37/0.53, 0.25/0.46, 0.36/0.49. On the
+worst pairs (where the pan speeds up) the determined tiles were within 0.1 px, TV-L1's others
++0.3 to +0.5 px off and DIS's -0.2 to -0.8 px: biased the other way. So where LK leaves at least
+:data:`MIN_UNDETERMINED_FRACTION` of a TV-L1 pair's tiles undetermined, DIS (medium) is computed
+and each undetermined tile takes the mean of the two tile medians (estimate ``"tvl1+dis"``);
+drift median/max 0.35/0.46, 0.20/0.29, 0.26/0.44 px, all at most DIS's. Not where LK determines
+fewer than :data:`MIN_DETERMINED_FRACTION` (a low-texture frame: DIS is 0.7 px off per frame
+there, and the blend took that whip pan's drift from 1.2 to 4.7 px). Rejected: taking DIS's tile
+(blurred pans 0.31/0.42, 0.25/0.35, 0.34/0.49: seed 1's median above DIS's), DIS's fast preset
+or finest scale 2 (a quarter of the cost; portrait_motorcycle 0.27 -> 0.39-0.40 px), blending on
+every pair (it lowers the demo videos' drift too, portrait_motorcycle 0.27 -> 0.19 px, but DIS
+costs 60 % more per pair), weighting tiles by their structure (portrait_motorcycle 0.25 -> 0.70
+px: textured moving objects pull the median), LK refinement of weak tiles (damped or
+a lower :data:`MIN_TILE_STRUCTURE`: seed 0 better, seeds 1 and 2 worse), and the global
+translation for them (zoom, ``wide_coffee``). Measured in
 ``benchmarks/bench_camera_motion.py``.
 
 Coordinates are pixels of the reader's resized frame (the 240x320 crop is a window of it), x then y.
@@ -65,14 +79,21 @@ import numpy as np
 from synthgen.config import CameraMotionConfig
 from synthgen.steps.tvl1 import image_gradient, optical_flow_tvl1_batch
 
-#: Names of the per-pair estimates, indexed by the code the cache stores.
-ESTIMATES = ("tvl1", "dis")
+#: Names of the per-pair estimates, indexed by the code the cache stores: TV-L1 (its tiles refined),
+#: the DIS fallback, TV-L1 with its undetermined tiles averaged with DIS (:func:`pair_tile_motion`).
+ESTIMATES = ("tvl1", "dis", "tvl1+dis")
 #: Largest grey-level difference (of 255) between a pixel and its match that counts as explained.
 RELIABLE_RESIDUAL = 8.0
 #: Smallest eigenvalue of a tile's structure tensor, per pixel, in (grey levels of 255 per pixel)^2,
 #: below which :func:`refine_tile_motion` leaves the tile's translation to TV-L1.
 MIN_TILE_STRUCTURE = 4.0
 #: Largest change (px, x or y) :func:`refine_tile_motion` may make to a tile's TV-L1 translation.
+#: Smallest fraction of a pair's tiles :func:`refine_tile_motion` must determine for its other
+#: tiles to be averaged with DIS (:func:`pair_tile_motion`; below it, low texture: DIS fails).
+MIN_DETERMINED_FRACTION = 0.1
+#: Smallest fraction of a pair's tiles left undetermined for DIS to be computed for them (below
+#: it the few weak tiles barely move the median, and DIS would add 60 % to the cost).
+MIN_UNDETERMINED_FRACTION = 0.5
 MAX_REFINEMENT_PX = 1.0
 #: Most Gauss-Newton steps refining the phase-correlation translation (:func:`global_translation`).
 GLOBAL_REFINE_ITERATIONS = 5
@@ -147,7 +168,7 @@ class PairMotion:
         refined by :func:`refine_tile_motion`), pixels, x then y; NaN where no pixel's match lies
         inside frame t+1.
     estimate, reliability : ndarray, shape (B,)
-        As in :class:`PairFlows`.
+        As in :class:`PairFlows` (for ``"tvl1+dis"``, the reliability of the TV-L1 flow).
     """
 
     medians: np.ndarray
@@ -158,7 +179,10 @@ class PairMotion:
 def pair_tile_motion(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotionConfig
                      ) -> PairMotion:
     """Per-tile camera motion of B frame pairs: :func:`pair_flows`, :func:`tile_medians` of
-    ``cfg.tile``, then ``cfg.refine_iterations`` steps of :func:`refine_tile_motion`.
+    ``cfg.tile``, then ``cfg.refine_iterations`` steps of :func:`refine_tile_motion`; with
+    ``cfg.blend_weak_tiles``, the undetermined tiles of a TV-L1 pair are averaged with DIS's tile
+    medians where at least :data:`MIN_UNDETERMINED_FRACTION` and at most
+    1 - :data:`MIN_DETERMINED_FRACTION` of its tiles are undetermined (module notes).
 
     Parameters
     ----------
@@ -168,10 +192,23 @@ def pair_tile_motion(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotion
     """
     flows = pair_flows(frames0, frames1, cfg)
     gray0, gray1 = _gray(frames0), _gray(frames1)
-    medians = np.stack([refine_tile_motion(g0, g1, tile_medians(f, tile=cfg.tile), tile=cfg.tile,
-                                           iterations=cfg.refine_iterations)
-                        for g0, g1, f in zip(gray0, gray1, flows.flow)])
-    return PairMotion(medians=medians, estimate=flows.estimate, reliability=flows.reliability)
+    medians, estimate = [], flows.estimate.copy()
+    for b, (g0, g1, f) in enumerate(zip(gray0, gray1, flows.flow)):
+        refined, determined = refine_tile_motion(g0, g1, tile_medians(f, tile=cfg.tile),
+                                                 tile=cfg.tile, iterations=cfg.refine_iterations)
+        finite = np.isfinite(refined).all(axis=-1)
+        weak = ~determined & finite
+        if (cfg.blend_weak_tiles and ESTIMATES[estimate[b]] == "tvl1"
+                and determined.sum() >= MIN_DETERMINED_FRACTION * finite.sum()
+                and weak.sum() >= MIN_UNDETERMINED_FRACTION * finite.sum()):
+            dis = _dis().calc(g0, g1, None)
+            dis[~_match_inside(dis)[0]] = np.nan
+            blended = 0.5 * (refined + tile_medians(dis, tile=cfg.tile))
+            weak &= np.isfinite(blended).all(axis=-1)
+            refined[weak] = blended[weak]
+            estimate[b] = ESTIMATES.index("tvl1+dis")
+        medians.append(refined)
+    return PairMotion(medians=np.stack(medians), estimate=estimate, reliability=flows.reliability)
 
 
 def refine_tile_motion(gray0: np.ndarray, gray1: np.ndarray, medians: np.ndarray, *, tile: int,
@@ -199,10 +236,12 @@ def refine_tile_motion(gray0: np.ndarray, gray1: np.ndarray, medians: np.ndarray
     Returns
     -------
     medians : ndarray, same shape, float32
+    refined : ndarray, shape (ceil(H / tile), ceil(W / tile)), bool
+        Tiles the steps determined (the others keep their start).
     """
     start = np.asarray(medians, dtype=np.float32)
     if iterations == 0:
-        return start.copy()
+        return start.copy(), np.zeros(start.shape[:2], dtype=bool)
     image0, image1 = gray0.astype(np.float32), gray1.astype(np.float32)
     height, width = image0.shape
     rows, cols = start.shape[:2]
@@ -228,7 +267,7 @@ def refine_tile_motion(gray0: np.ndarray, gray1: np.ndarray, medians: np.ndarray
     refined = motion.astype(np.float32)
     keep = ~determined.reshape(rows, cols) | (np.abs(refined - start).max(axis=-1) > MAX_REFINEMENT_PX)
     refined[keep] = start[keep]
-    return refined
+    return refined, ~keep
 
 
 @numba.njit(cache=True, nogil=True)

@@ -178,15 +178,18 @@ def test_tile_refinement_recovers_subpixel_shift_and_leaves_flat_tiles():
     start[...] = [3.3 + 0.45, -1.6 - 0.35]
     start[:, :2] = [9.0, 9.0]
     start[7, 10] = np.nan
-    refined = refine_tile_motion(gray0, gray1, start, tile=16, iterations=3)
+    refined, determined = refine_tile_motion(gray0, gray1, start, tile=16, iterations=3)
     textured, begun = refined[1:-1, 4:-1], start[1:-1, 4:-1]
     moved = np.isfinite(begun).all(axis=-1) & (textured != begun).any(axis=-1)
+    np.testing.assert_array_equal(determined[1:-1, 4:-1], moved)
     assert moved.mean() > 0.4  # the others lack structure (smooth sky, skin): kept
     error = np.abs(textured[moved] - [3.3, -1.6]).max(axis=-1)
     assert np.median(error) < 0.06 and np.percentile(error, 90) < 0.2  # from 0.45 px off
     np.testing.assert_array_equal(refined[:, :2], start[:, :2])  # flat: kept
     assert np.isnan(refined[7, 10]).all()
-    np.testing.assert_array_equal(refine_tile_motion(gray0, gray1, start, tile=16, iterations=0), start)
+    unrefined, none = refine_tile_motion(gray0, gray1, start, tile=16, iterations=0)
+    np.testing.assert_array_equal(unrefined, start)
+    assert not none.any()
 
 
 def test_compiled_tile_matches_equal_the_per_pixel_flows():
