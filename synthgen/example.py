@@ -302,15 +302,17 @@ def example_layers(background: BackgroundClip, camera_offsets: np.ndarray, perso
                          occluder, composited, total, visibility)
 
 
-def ground_truth_frame_flow(layers: ExampleLayers, person_flow: np.ndarray) -> np.ndarray:
-    """Ground-truth flow of the composited frames, from frame t to t+1 (frame pixels, x then y).
+def ground_truth_crop_flow(layers: ExampleLayers, person_flow: np.ndarray, boxes: np.ndarray, *,
+                           size: int) -> np.ndarray:
+    """Ground-truth flow of the paired crops: the composited frames' flow t -> t+1 in box t.
 
     *Decision*: where frame t shows the (tracked, not occluded) person, the person's own flow
     (``SurrealClip.gtflow``, moved with the person by the tracking offset of frame t) plus the
     change of tracking offset; everywhere else (background and occluder, both moving with the
     scene) the change of camera offset. The background part is exact for a pure pan (the demo's
     ``pan_tissue.avi``), the translation part of the camera motion for a zoom, and wrong on a
-    background object that moves by itself (its own motion is unknown).
+    background object that moves by itself (its own motion is unknown). Sampled by nearest
+    neighbour in crop space only (equal to composing the whole frame's flow, then cropping it).
 
     Parameters
     ----------
@@ -318,28 +320,6 @@ def ground_truth_frame_flow(layers: ExampleLayers, person_flow: np.ndarray) -> n
     person_flow : ndarray, shape (T, H, W, 2)
         The SURREAL clip's ground-truth flow (frame pixels, x then y, frame t to t+1 at frame t's
         pixels, before tracking).
-
-    Returns
-    -------
-    ndarray, shape (T-1, H, W, 2), float32
-    """
-    camera = np.diff(layers.camera_offsets, axis=0)
-    tracking = np.diff(layers.tracking_offsets, axis=0)
-    visible = person_mask(layers.tracked.segm, layers.occluder.mask)
-    flow = np.empty((len(camera),) + visible.shape[1:] + (2,), dtype=np.float32)
-    for t in range(len(camera)):
-        person = shift_nearest(np.asarray(person_flow[t], dtype=np.float32), layers.tracking_offsets[t])
-        flow[t] = np.where(visible[t][..., None], person + tracking[t], camera[t])
-    return flow
-
-
-def ground_truth_crop_flow(frame_flow: np.ndarray, boxes: np.ndarray, *, size: int) -> np.ndarray:
-    """Frame flow t in box t, as crop flow of the paired crops (nearest sampling).
-
-    Parameters
-    ----------
-    frame_flow : ndarray, shape (T-1, H, W, 2)
-        :func:`ground_truth_frame_flow`, frame pixels (x, y).
     boxes : ndarray, shape (T, 3)
         ``(x0, y0, side)`` in frame pixels.
     size : int
@@ -351,8 +331,26 @@ def ground_truth_crop_flow(frame_flow: np.ndarray, boxes: np.ndarray, *, size: i
         Crop pixels (x, y): frame pixels times ``size / side`` (both frames of a pair share box
         t); 0 where box t leaves the frame.
     """
-    return np.stack([crop_image(f, b, size=size, nearest=True) * np.float32(size / b[2])
-                     for f, b in zip(frame_flow, boxes)]).astype(np.float32)
+    camera = np.diff(layers.camera_offsets, axis=0)
+    tracking = np.diff(layers.tracking_offsets, axis=0)
+    visible = person_mask(layers.tracked.segm, layers.occluder.mask)
+    # The person and frame masks share the flow's dtype and channel count: OpenCV's
+    # nearest-neighbour warp then maps every crop pixel to the same frame pixel for all three.
+    masks = np.ones(visible.shape[1:] + (2,), dtype=np.float32)
+    flow = np.empty((len(camera), size, size, 2), dtype=np.float32)
+    for t, box in enumerate(boxes[:len(camera)]):
+        # The tracking shift (rounded half up to whole pixels, as tracking.shift_nearest) moves
+        # box t's source window instead of the person's flow.
+        dx, dy = (float(np.floor(float(v) + 0.5)) for v in layers.tracking_offsets[t])
+        person = crop_image(np.asarray(person_flow[t], dtype=np.float32),
+                            np.array([box[0] - dx, box[1] - dy, box[2]]), size=size, nearest=True)
+        masks[..., 0] = visible[t]
+        shown, framed = np.moveaxis(crop_image(masks, box, size=size, nearest=True) > 0, -1, 0)
+        flow[t] = camera[t]
+        np.copyto(flow[t], person + tracking[t], where=shown[..., None], casting="same_kind")
+        flow[t][~framed] = 0
+        flow[t] *= np.float32(size / box[2])
+    return flow
 
 
 def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person: SurrealClip,
@@ -406,8 +404,7 @@ def make_example(background: BackgroundClip, camera_offsets: np.ndarray, person:
         occluder_crops = crop_masks(occluder.mask, boxes, size=size)
         gt_crop_flow = None
         if person.gtflow is not None:
-            gt_crop_flow = ground_truth_crop_flow(ground_truth_frame_flow(layers, person.gtflow),
-                                                  boxes, size=size)
+            gt_crop_flow = ground_truth_crop_flow(layers, person.gtflow, boxes, size=size)
 
     sources = {"background_path": background.path, "background_start": background.start,
                "background_crop_yx": tuple(background.crop_yx),

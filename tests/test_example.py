@@ -9,9 +9,11 @@ import pytest
 
 from synthgen.core.camera import SURREAL_K
 from synthgen.config import Config
-from synthgen.example import draw_random, make_example
+from synthgen.example import draw_random, example_layers, ground_truth_crop_flow, make_example
 from synthgen.core.joints import NUM_SMPL_JOINTS, SMPL_INDEX
-from synthgen.steps.crops import frame_to_crop
+from synthgen.steps.composite import person_mask
+from synthgen.steps.crops import crop_image, frame_to_crop
+from synthgen.steps.tracking import shift_nearest
 from synthgen.steps.total_occlusion import draw_total_occlusion, total_occlusion_indicator
 from synthgen.steps.visibility import BEHIND_DEPTH, OCCLUDER, TOTAL_OCCLUSION
 from synthgen.core.types import BackgroundClip, SurrealClip
@@ -229,3 +231,30 @@ def test_total_occlusion_runs_are_contiguous_and_bounded():
     short = [draw_total_occlusion(rng, 8, probability=1.0, min_frames=1, max_frames=15)
              for _ in range(500)]
     assert max(length for _, length in short) == 8 and min(length for _, length in short) >= 1
+
+
+def test_ground_truth_crop_flow_equals_the_cropped_frame_flow(inputs, config):
+    """Composed in crop space, the ground-truth crop flow equals the flow of the whole composited
+    frame (person flow moved by tracking, camera motion elsewhere) cropped afterwards, also for
+    boxes that leave the frame."""
+    frames, offsets = panned_clip(T, (2.3, -1.6))
+    background = BackgroundClip(frames=frames, path="pan.mp4", start=0, crop_yx=(0, 0), scale=1.0)
+    person = inputs[2]
+    rng = np.random.default_rng(3)
+    gtflow = rng.normal(0, 3, person.rgb.shape[:3] + (2,)).astype(np.float32)
+    layers = example_layers(background, offsets, person, np.random.default_rng(7), config)
+    assert np.any(np.abs(layers.tracking_offsets % 1) > 0.01)  # sub-pixel tracking shifts
+    boxes = np.array([[-60.0 + 40 * t, 30.0 - 25 * t, 150.0 + 20 * t] for t in range(T)])
+    size = 64
+    got = ground_truth_crop_flow(layers, gtflow, boxes, size=size)
+
+    camera = np.diff(layers.camera_offsets, axis=0)
+    tracking = np.diff(layers.tracking_offsets, axis=0)
+    visible = person_mask(layers.tracked.segm, layers.occluder.mask)
+    for t in range(T - 1):
+        moved = shift_nearest(gtflow[t], layers.tracking_offsets[t])
+        frame = np.where(visible[t][..., None], moved + tracking[t], camera[t]).astype(np.float32)
+        want = crop_image(frame, boxes[t], size=size, nearest=True) * np.float32(size / boxes[t, 2])
+        bad = np.argwhere((got[t] != want).any(-1))
+        assert not len(bad), (t, len(bad), bad[:5], got[t][tuple(bad[0])], want[tuple(bad[0])])
+    assert (got == 0).all(axis=-1).any() and not (got == 0).all()  # outside the frame: 0
