@@ -468,29 +468,31 @@ def tile_medians(flow: np.ndarray, *, tile: int) -> np.ndarray:
         Tile (i, j) covers rows ``i*tile:(i+1)*tile`` and columns ``j*tile:(j+1)*tile``; NaN
         where all its pixels are.
     """
-    flow = np.asarray(flow, dtype=np.float32)
+    values, count = _tile_values(np.asarray(flow, dtype=np.float32), tile)
+    ordered = np.sort(values, axis=-1)  # NaNs sort last
+    lo = np.take_along_axis(ordered, (np.maximum(count - 1, 0) // 2)[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(ordered, (count // 2)[..., None], axis=-1)[..., 0]
+    return np.where(count > 0, 0.5 * (lo + hi), np.float32(np.nan))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _tile_values(flow, tile):
+    """Each tile's values of (H, W, 2) float32 ``flow`` by component, NaN-padded to
+    ``tile * tile``: (R, C, 2, tile * tile) float32; and how many are finite, (R, C, 2) int64."""
     height, width = flow.shape[:2]
     rows, cols = -(-height // tile), -(-width // tile)
-    out = np.empty((rows, cols, 2), dtype=np.float32)
-    full_r, full_c = height // tile, width // tile
-    blocks = flow[:full_r * tile, :full_c * tile].reshape(full_r, tile, full_c, tile, 2)
-    out[:full_r, :full_c] = _nan_median(blocks.transpose(0, 2, 1, 3, 4).reshape(full_r, full_c, -1, 2))
-    for i in range(rows):
-        for j in range(cols):
-            if i >= full_r or j >= full_c:
-                block = flow[i * tile:(i + 1) * tile, j * tile:(j + 1) * tile]
-                out[i, j] = _nan_median(block.reshape(-1, 2))
-    return out
-
-
-def _nan_median(values: np.ndarray) -> np.ndarray:
-    """Median over axis -2 of (..., N, 2) values, NaNs left out (NaN if all are); as np.median
-    without NaNs. Vectorised: ``np.nanmedian`` loops in Python over the tiles."""
-    ordered = np.sort(values, axis=-2)  # NaNs sort last
-    count = np.isfinite(ordered).sum(axis=-2, keepdims=True)
-    lo = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=-2)
-    hi = np.take_along_axis(ordered, np.minimum(count // 2, values.shape[-2] - 1), axis=-2)
-    return np.where(count > 0, 0.5 * (lo + hi), np.nan)[..., 0, :]
+    values = np.full((rows, cols, 2, tile * tile), np.nan, dtype=np.float32)
+    count = np.zeros((rows, cols, 2), dtype=np.int64)
+    for y in range(height):
+        i = y // tile
+        for x in range(width):
+            j = x // tile
+            k = (y - i * tile) * tile + x - j * tile
+            for c in range(2):
+                value = flow[y, x, c]
+                values[i, j, c, k] = value
+                count[i, j, c] += np.isfinite(value)
+    return values, count
 
 
 def tile_weights(frame_shape: tuple[int, int], crop_yx: tuple[int, int], crop_shape: tuple[int, int],

@@ -9,6 +9,7 @@ hand-held one for stability, a whip pan against OpenCV's DIS).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import cv2
 import numpy as np
@@ -109,6 +110,23 @@ def test_window_median_from_tiles_matches_pixel_median():
     estimate = window_camera_motion(medians[None], weights)[0]
     truth = camera_motion(flow[3:43, 5:61])
     np.testing.assert_allclose(estimate, truth, atol=0.1)
+
+
+@pytest.mark.parametrize("shape, tile", [((50, 70), 8), ((33, 17), 16), ((5, 9), 4)])
+def test_tile_medians_equal_nanmedian_per_tile(shape, tile):
+    rng = np.random.default_rng(tile)
+    flow = (np.round(rng.normal(0, 2, shape + (2,)) * 4) / 4).astype(np.float32)  # ties
+    flow[rng.random(flow.shape) < 0.3] = np.nan
+    flow[: tile, : tile, 0] = np.nan  # an all-NaN tile component
+    medians = tile_medians(flow, tile=tile)
+    assert medians.dtype == np.float32
+    for i in range(medians.shape[0]):
+        for j in range(medians.shape[1]):
+            block = flow[i * tile:(i + 1) * tile, j * tile:(j + 1) * tile].reshape(-1, 2)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                oracle = np.nanmedian(block, axis=0).astype(np.float32)
+            np.testing.assert_array_equal(medians[i, j], oracle)
 
 
 def test_weighted_median_equals_median_for_equal_weights():
