@@ -146,7 +146,8 @@ def pair_flows(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotionConfig
     estimate = np.zeros(len(flow), dtype=np.uint8)
     score = np.array([reliability(g0, g1, f) for g0, g1, f in zip(gray0, gray1, flow)], np.float32)
     if init is not None:
-        medians = np.median(flow.reshape(len(flow), -1, 2), axis=1)
+        medians = np.array([[_median(np.ascontiguousarray(f[..., c]).ravel()) for c in range(2)]
+                            for f in flow], dtype=np.float32)
         for b in np.flatnonzero(np.abs(medians - init).max(axis=1) > cfg.fallback_px):
             dis = _dis().calc(gray0[b], gray1[b], None)
             dis_score = reliability(gray0[b], gray1[b], dis)
@@ -360,20 +361,101 @@ def _refine_translation(image0: np.ndarray, image1: np.ndarray, shift: np.ndarra
     for _ in range(GLOBAL_REFINE_ITERATIONS):
         inside, map_x, map_y = _match_inside(np.broadcast_to(refined.astype(np.float32), image0.shape + (2,)))
         warped = cv2.remap(stack1, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        residual = (warped[..., 0] - image0)[inside]
-        gx = 0.5 * (grad0[0] + warped[..., 1])[inside]
-        gy = 0.5 * (grad0[1] + warped[..., 2])[inside]
-        scale = 2 * 1.4826 * np.median(np.abs(residual)) + 1e-6
-        weight = 1.0 / np.maximum(1.0, np.abs(residual) / scale)
-        normal = np.array([[np.sum(weight * gx * gx), np.sum(weight * gx * gy)],
-                           [np.sum(weight * gx * gy), np.sum(weight * gy * gy)]])
+        residual, gx, gy, median = _inside_residuals(warped, image0, grad0[0], grad0[1], inside)
+        scale = 2 * 1.4826 * np.float32(median) + 1e-6  # numba returns a Python float
+        sxx, sxy, syy, sxr, syr = (np.sum(t) for t in _weighted_terms(residual, gx, gy, scale))
+        normal = np.array([[sxx, sxy], [sxy, syy]])
         if residual.size == 0 or np.linalg.det(normal) <= 1e-9 * max(np.trace(normal) ** 2, 1e-30):
             return shift.astype(np.float64)
-        step = -np.linalg.solve(normal, [np.sum(weight * gx * residual), np.sum(weight * gy * residual)])
+        step = -np.linalg.solve(normal, [sxr, syr])
         refined += step
         if np.abs(step).max() < 1e-3:
             break
     return refined if np.isfinite(refined).all() else shift.astype(np.float64)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _inside_residuals(warped, image0, grad0_x, grad0_y, inside):
+    """The per-pixel terms of :func:`_refine_translation` where ``inside``, in pixel order:
+    ``r = warped[..., 0] - image0``, ``gx = 0.5 * (grad0_x + warped[..., 1])``, ``gy`` likewise
+    (float32, as numpy computes them), and ``np.median(np.abs(r))`` (:func:`_median`)."""
+    size = 0
+    for y in range(inside.shape[0]):
+        for x in range(inside.shape[1]):
+            size += inside[y, x]
+    residual = np.empty(size, dtype=np.float32)
+    gx = np.empty(size, dtype=np.float32)
+    gy = np.empty(size, dtype=np.float32)
+    half = np.float32(0.5)
+    n = 0
+    for y in range(inside.shape[0]):
+        for x in range(inside.shape[1]):
+            if inside[y, x]:
+                residual[n] = warped[y, x, 0] - image0[y, x]
+                gx[n] = half * (grad0_x[y, x] + warped[y, x, 1])
+                gy[n] = half * (grad0_y[y, x] + warped[y, x, 2])
+                n += 1
+    return residual, gx, gy, _median(np.abs(residual))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _weighted_terms(residual, gx, gy, scale):
+    """(5, N) float32 terms of :func:`_refine_translation`'s normal equations, with ``weight =
+    1 / max(1, |residual| / scale)``: weight * gx * gx, weight * gx * gy, weight * gy * gy,
+    weight * gx * residual, weight * gy * residual (float32, as numpy computes them; the sums
+    stay numpy's)."""
+    terms = np.empty((5, len(residual)), dtype=np.float32)
+    one = np.float32(1.0)
+    for n in range(len(residual)):
+        ratio = np.abs(residual[n]) / scale
+        weight = one / (one if ratio <= one else ratio)  # np.maximum: NaN propagates
+        wx, wy = weight * gx[n], weight * gy[n]
+        terms[0, n], terms[1, n], terms[2, n] = wx * gx[n], wx * gy[n], wy * gy[n]
+        terms[3, n], terms[4, n] = wx * residual[n], wy * residual[n]
+    return terms
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _median(values):
+    """``np.median`` of 1-D float32 ``values`` (float32; NaN if empty or any is NaN), exact: the
+    middle one or two by radix selection on order-preserving keys of the bit patterns."""
+    keys = np.empty(len(values), dtype=np.uint32)
+    bits = values.view(np.uint32)
+    sign = np.uint32(0x80000000)
+    for n in range(len(values)):
+        if np.isnan(values[n]):
+            return np.float32(np.nan)
+        keys[n] = ~bits[n] if bits[n] & sign else bits[n] | sign
+    if len(keys) == 0:
+        return np.float32(np.nan)
+    pair = np.empty(2, dtype=np.uint32)
+    pair[0] = _kth_key(keys, (len(keys) - 1) // 2)
+    pair[1] = pair[0] if len(keys) % 2 else _kth_key(keys, len(keys) // 2)
+    for k in range(2):
+        pair[k] = pair[k] & ~sign if pair[k] & sign else ~pair[k]
+    middle = pair.view(np.float32)
+    return np.float32(0.5) * (middle[0] + middle[1])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _kth_key(keys, rank):
+    """The ``rank``-th smallest (from 0) of uint32 ``keys``: three histogram passes (11, 11 and
+    10 bits), each over the keys sharing the bits fixed so far."""
+    prefix = np.uint32(0)
+    mask = np.uint32(0)
+    for shift, width in ((21, 11), (10, 11), (0, 10)):
+        digit_mask = np.uint32((1 << width) - 1)
+        histogram = np.zeros(1 << width, dtype=np.int64)
+        for key in keys:
+            if (key & mask) == prefix:
+                histogram[(key >> shift) & digit_mask] += 1
+        digit = 0
+        while rank >= histogram[digit]:
+            rank -= histogram[digit]
+            digit += 1
+        prefix |= np.uint32(digit) << np.uint32(shift)
+        mask |= digit_mask << np.uint32(shift)
+    return prefix
 
 
 def reliability(gray0: np.ndarray, gray1: np.ndarray, flow: np.ndarray) -> float:

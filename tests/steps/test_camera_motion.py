@@ -129,6 +129,41 @@ def test_tile_medians_equal_nanmedian_per_tile(shape, tile):
             np.testing.assert_array_equal(medians[i, j], oracle)
 
 
+@pytest.mark.parametrize("size", [0, 1, 2, 7, 8, 301, 4096])
+def test_median_kernel_equals_np_median(size):
+    rng = np.random.default_rng(size)
+    for values in (rng.normal(0, 3, size), np.round(rng.normal(0, 3, size)),  # ties, -0.0
+                   rng.lognormal(0, 20, size) * rng.choice([-1, 1], size)):
+        values = values.astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # empty
+            np.testing.assert_array_equal(np.float32(camera_motion_module._median(values)),
+                                          np.median(values))
+    if size:
+        values[size // 2] = np.nan
+        assert np.isnan(camera_motion_module._median(values))
+
+
+def test_translation_terms_equal_numpy():
+    rng = np.random.default_rng(3)
+    warped = rng.normal(0, 20, (30, 40, 3)).astype(np.float32)
+    image0, grad_x, grad_y = rng.normal(0, 20, (3, 30, 40)).astype(np.float32)
+    inside = rng.random((30, 40)) < 0.8
+    residual, gx, gy, median = camera_motion_module._inside_residuals(warped, image0, grad_x,
+                                                                      grad_y, inside)
+    np.testing.assert_array_equal(residual, (warped[..., 0] - image0)[inside])
+    np.testing.assert_array_equal(gx, 0.5 * (grad_x + warped[..., 1])[inside])
+    np.testing.assert_array_equal(gy, 0.5 * (grad_y + warped[..., 2])[inside])
+    np.testing.assert_array_equal(np.float32(median), np.median(np.abs(residual)))
+    scale = 2 * 1.4826 * np.float32(median) + 1e-6
+    weight = 1.0 / np.maximum(1.0, np.abs(residual) / scale)
+    terms = camera_motion_module._weighted_terms(residual, gx, gy, scale)
+    for term, oracle in zip(terms, [weight * gx * gx, weight * gx * gy, weight * gy * gy,
+                                    weight * gx * residual, weight * gy * residual]):
+        np.testing.assert_array_equal(term, oracle)
+        assert np.sum(term) == np.sum(oracle)
+
+
 def test_weighted_median_equals_median_for_equal_weights():
     values = np.random.default_rng(1).normal(size=(3, 4, 5, 2))
     got = window_camera_motion(values, np.ones((4, 5)))
