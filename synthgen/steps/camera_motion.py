@@ -138,7 +138,11 @@ def pair_flows(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotionConfig
         signature; ``functools.partial(synthgen.steps.tvl1_torch.optical_flow_tvl1_torch,
         device="cuda")`` runs it on a GPU (the rest stays on the CPU).
     """
-    gray0, gray1 = _gray(frames0), _gray(frames1)
+    return _pair_flows(frames0, frames1, _gray(frames0), _gray(frames1), cfg, tvl1)
+
+
+def _pair_flows(frames0, frames1, gray0, gray1, cfg, tvl1):
+    """:func:`pair_flows` given the frames' :func:`_gray` ``gray0``, ``gray1`` (B, H, W) uint8."""
     init = global_translation(gray0, gray1) if cfg.phase_correlation else None
     flow = tvl1(frames0, frames1, attachment=cfg.attachment, tightness=cfg.tightness,
                 num_warp=cfg.num_warp, num_iter=cfg.num_iter, num_levels=cfg.num_levels,
@@ -191,8 +195,8 @@ def pair_tile_motion(frames0: np.ndarray, frames1: np.ndarray, cfg: CameraMotion
         RGB frames; pair b is ``frames0[b]`` to ``frames1[b]``.
     cfg : CameraMotionConfig
     """
-    flows = pair_flows(frames0, frames1, cfg)
     gray0, gray1 = _gray(frames0), _gray(frames1)
+    flows = _pair_flows(frames0, frames1, gray0, gray1, cfg, optical_flow_tvl1_batch)
     medians, estimate = [], flows.estimate.copy()
     for b, (g0, g1, f) in enumerate(zip(gray0, gray1, flows.flow)):
         refined, determined = refine_tile_motion(g0, g1, tile_medians(f, tile=cfg.tile),
