@@ -567,17 +567,19 @@ def _tile_values(flow, tile):
     ``tile * tile``: (R, C, 2, tile * tile) float32; and how many are finite, (R, C, 2) int64."""
     height, width = flow.shape[:2]
     rows, cols = -(-height // tile), -(-width // tile)
-    values = np.full((rows, cols, 2, tile * tile), np.nan, dtype=np.float32)
+    values = np.empty((rows, cols, 2, tile * tile), dtype=np.float32)
     count = np.zeros((rows, cols, 2), dtype=np.int64)
-    for y in range(height):
-        i = y // tile
-        for x in range(width):
-            j = x // tile
-            k = (y - i * tile) * tile + x - j * tile
+    for i in range(rows):
+        for j in range(cols):
             for c in range(2):
-                value = flow[y, x, c]
-                values[i, j, c, k] = value
-                count[i, j, c] += np.isfinite(value)
+                lane = values[i, j, c]
+                k = 0
+                for y in range(i * tile, min((i + 1) * tile, height)):
+                    for x in range(j * tile, min((j + 1) * tile, width)):
+                        lane[k] = flow[y, x, c]
+                        count[i, j, c] += np.isfinite(lane[k])
+                        k += 1
+                lane[k:] = np.nan
     return values, count
 
 
