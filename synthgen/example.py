@@ -26,7 +26,7 @@ from synthgen.steps.crops import (boxes_from_keypoints, crop_frames, crop_image,
 from synthgen.steps.occluder import Occluder, apply_occluder, disabled_occluder, pick_superpixel
 from synthgen.steps.superpixels import Superpixels, calibrated_slic
 from synthgen.steps.total_occlusion import draw_total_occlusion, total_occlusion_indicator
-from synthgen.steps.tracking import TrackedPerson, shift_nearest, track_person
+from synthgen.steps.tracking import TrackedPerson, track_person
 from synthgen.steps.visibility import (behind_depth, covered_by_mask, outside_frame,
                                        visibility_bitmask)
 from synthgen.core.types import BackgroundClip, SurrealClip
