@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from synthgen.steps.superpixels import calibrated_slic, motion_compensated_slic
-from tests.steps.test_superpixels import (boundary_recall, panned_clip, tracking_iou,
-                                    undersegmentation_error)
+from tests.made_inputs import panned_clip
+from tests.steps.test_superpixels import boundary_recall, tracking_iou, undersegmentation_error
 
 PAPER = dict(segments_per_frame=20, position_scale=5e-4, compactness=0.01)
 

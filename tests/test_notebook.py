@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from tests.tools.test_inspect import make_tiny_store
+from tests.tools.tiny_store import make_tiny_store
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "inspect_store.ipynb"
 

@@ -9,9 +9,12 @@ import pytest
 
 from synthgen.build.executor import RayExecutor, SerialExecutor
 from synthgen.build.motion import MANIFEST, build_cache
+from synthgen.config import CameraMotionConfig, ClipConfig
 from synthgen.core.errors import Skip
 from synthgen.demo.backgrounds import make_demo_backgrounds
-from tests.sources.test_motion_cache import CFG, CLIP
+
+CFG = CameraMotionConfig()
+CLIP = ClipConfig()
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from synthgen import store
 from synthgen.build import lock
 from synthgen.build.synthetic import build
 from synthgen.cli import main
-from tests.tools.test_inspect import CFG, NUM_EXAMPLES, make_tiny_store
+from tests.tools.tiny_store import CFG, NUM_EXAMPLES, make_tiny_store
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed "
                                   "(pip install 'moto[server]' s3fs, or the 'test' extra)")

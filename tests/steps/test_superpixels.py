@@ -6,7 +6,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import skimage.data
 from scipy import ndimage
 
 from synthgen.config import SuperpixelConfig
@@ -15,29 +14,13 @@ from synthgen.sources.kinetics import read_clip
 from synthgen.steps.camera_motion import integrate_camera_motion
 from synthgen.steps.superpixels import (TOLERANCE, calibrated_slic, motion_compensated_slic,
                                         position_channels, superpixels_per_frame)
+from tests.made_inputs import panned_clip
 
 PAPER = dict(position_scale=5e-4, compactness=0.01)
 LIMITS = SuperpixelConfig().segments_per_frame  # the paper's 10..30 superpixels per image
 #: Clip lengths of the paper's Table 3; the two long ones take ~10-40 s each on one busy core.
 LENGTHS = [8, 16, pytest.param(31, marks=pytest.mark.slow),
            pytest.param(56, marks=pytest.mark.slow)]
-
-
-def panned_clip(num_frames: int, velocity, *, photo: str = "coffee", height: int = 240,
-                width: int = 320):
-    """A pan over a skimage.data photo with a known camera motion (areas off the photo are black).
-
-    Returns frames (T, H, W, 3) uint8 and offsets (T, 2) in frame pixels, zero at T // 2: content
-    at x in the centre frame is at x + offsets[t] in frame t.
-    """
-    source = getattr(skimage.data, photo)()
-    offsets = np.outer(np.arange(num_frames) - num_frames // 2, velocity).astype(np.float64)
-    x0, y0 = (source.shape[1] - width) // 2, (source.shape[0] - height) // 2
-    frames = np.stack([
-        cv2.warpAffine(source, np.array([[1.0, 0.0, dx - x0], [0.0, 1.0, dy - y0]]),
-                       (width, height), flags=cv2.INTER_LINEAR)
-        for dx, dy in offsets])
-    return frames, offsets
 
 
 def tracking_iou(labels: np.ndarray, offsets: np.ndarray, t: int, k: int) -> float:

@@ -5,23 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import skimage.data
 
 from synthgen.config import CameraMotionConfig
 from synthgen.steps import tvl1
 from synthgen.steps.tvl1 import optical_flow_tvl1, optical_flow_tvl1_batch
-
-
-def shifted_pair(dx: float, dy: float, *, size=(240, 320)):
-    """A photo and a copy whose content moved by (dx, dy) pixels (Lanczos, not our warp)."""
-    image = skimage.data.astronaut()
-    h, w = size
-    y0, x0 = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
-    frame0 = image[y0:y0 + h, x0:x0 + w]
-    # dst(x) = src(x - d): content at x of frame0 is at x + d in frame1.
-    matrix = np.float32([[1, 0, x0 - dx], [0, 1, y0 - dy]])
-    frame1 = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP)
-    return frame0, frame1
+from tests.made_inputs import shifted_pair
 
 
 @pytest.mark.parametrize("dx, dy", [(1.3, -0.4), (-2.7, 2.2), (0.25, 0.75)])

@@ -3,9 +3,7 @@ and named, rebuilt examples compared exactly, exit codes."""
 
 from __future__ import annotations
 
-import io
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,32 +13,8 @@ from click.testing import CliRunner
 
 from synthgen.tools import inspect as insp
 from synthgen import store
-from synthgen.build.synthetic import build
 from synthgen.cli import main
-from synthgen.config import Config
-
-CFG = Config(name="test").replace(clip={"length": 8}, store={"examples_per_shard": 2})
-NUM_EXAMPLES = 4
-
-
-@dataclass(frozen=True)
-class TinyStore:
-    url: str
-    cache: str
-
-
-def make_tiny_store(small_demo, tmp_path_factory) -> TinyStore:
-    """A 4-example store of 8-frame clips in 2 shards, built once per session (tests/tools/test_show.py
-    uses it too)."""
-    root = tmp_path_factory.getbasetemp() / "inspect_tiny_store"
-    out, cache = root / "tiny.zarr", root / "cache"
-    tiny = TinyStore(str(out), str(cache))
-    if out.exists() and store.finished_shards(store.open_group(tiny.url)).all():
-        return tiny
-    build(small_demo.kinetics_dir, small_demo.surreal_dir, str(out), num_examples=NUM_EXAMPLES,
-          seed=3, cfg=CFG, cache_dir=cache, splits=None, overwrite=True, serial=True,
-          stream=io.StringIO())
-    return tiny
+from tests.tools.tiny_store import NUM_EXAMPLES, TinyStore, make_tiny_store
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from synthgen.tools import show
 from synthgen.cli import main
-from tests.tools.test_inspect import make_tiny_store
+from tests.tools.tiny_store import make_tiny_store
 
 CELL = (show.TITLE_HEIGHT + show.CELL_HEIGHT, show.CELL_WIDTH)
 
