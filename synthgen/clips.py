@@ -170,21 +170,50 @@ def iter_clips(plan: VideoPlan, *, backend: FlowBackend | None,
     SourceError
         A frame that does not decode.
     """
-    size, length, track = plan.crop_size, plan.clip_length, plan.track
-    crop = track.joints2d_crop(size=size)
     for start, cover in zip(plan.starts[clips].tolist(), plan.first_cover[clips]):
-        window = slice(start, start + length)
+        window = slice(start, start + plan.clip_length)
         frames = np.stack([frame for _, frame in
-                           iter_source_frames(plan.video, np.arange(start, start + length))])
-        boxes = track.boxes[window]
-        rgb = crop_frames(frames, boxes, size=size)
-        yield VideoClip(
-            start=start, first_cover=cover.copy(), rgb=rgb,
-            flow=None if backend is None else backend.flow(
-                crop_pairs(frames, boxes, size=size, frame_crops=rgb)),
-            joints2d=track.joints2d[window].astype(np.float32),
-            joints2d_crop=crop[window].astype(np.float32),
-            visibility=track.visibility[window].copy(),
-            total_occlusion=track.total_occlusion[window].copy(),
-            boxes=boxes.astype(np.float32),
-            keypoint_confidence=track.confidence[window].astype(np.float32))
+                           iter_source_frames(plan.video, np.arange(window.start, window.stop))])
+        yield VideoClip(start=start, first_cover=cover.copy(),
+                        **tracked_clip(frames, plan.track, window, size=plan.crop_size,
+                                       backend=backend))
+
+
+def tracked_clip(frames: np.ndarray, track: ActorTrack, window: slice, *, size: int,
+                 backend: FlowBackend | None) -> dict:
+    """The arrays of one clip that its frames and its actor's track give, made in this one place
+    for ``synthgen build-3dpw`` and ``synthgen build-video`` (3DPW store row names).
+
+    Parameters
+    ----------
+    frames : ndarray, shape (L, H, W, 3), uint8
+        Frames ``window`` of the sequence or video, full resolution.
+    track : ActorTrack
+        The actor's protocol arrays over the whole sequence or video.
+    window : slice
+        The clip's frames (``L = window.stop - window.start``).
+    size : int
+        Crop side, pixels.
+    backend : FlowBackend or None
+        Crop flow of the paired crops; None leaves ``flow`` None.
+
+    Returns
+    -------
+    dict
+        The fields of :class:`VideoClip` from ``rgb`` to ``keypoint_confidence``, same dtypes
+        and frames (flow as the backend computed it, not quantised).
+    """
+    part = track.window(window)
+    boxes = part.boxes
+    rgb = crop_frames(frames, boxes, size=size)
+    return {
+        "rgb": rgb,
+        "flow": None if backend is None else backend.flow(
+            crop_pairs(frames, boxes, size=size, frame_crops=rgb)),
+        "joints2d": part.joints2d.astype(np.float32),
+        "joints2d_crop": part.joints2d_crop(size=size).astype(np.float32),
+        "visibility": part.visibility.copy(),
+        "total_occlusion": part.total_occlusion.copy(),
+        "boxes": boxes.astype(np.float32),
+        "keypoint_confidence": part.confidence.astype(np.float32),
+    }

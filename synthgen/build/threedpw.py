@@ -32,6 +32,7 @@ from synthgen import store
 from synthgen.build.engine import BuildRun, Job, ShardResult, StorePlan, build_store
 from synthgen.build.engine import flow_task_options, skipped_lines, sorted_skips
 from synthgen.build.executor import Executor, executor_for
+from synthgen.clips import tracked_clip
 from synthgen.config import Config, from_dict
 from synthgen.core.errors import Skip, SourceError
 from synthgen.core.joints import CONFIDENCE_THRESHOLD, MIN_VISIBLE, SMPL_FROM_OPENPOSE
@@ -145,7 +146,9 @@ def discover(root, cfg: Config, protocol: Protocol, *, splits=("test",)
 
 def clip_arrays(sequence, plan: ClipPlan, tracked: ActorTrack, frames: np.ndarray, backend,
                 cfg: Config) -> dict:
-    """One example's row of every 3DPW store array (stored dtypes).
+    """One example's row of every 3DPW store array (stored dtypes): the clip's crops, flow and
+    detections (:func:`synthgen.clips.tracked_clip`, as ``build-video`` makes them) with the
+    actor's ground truth.
 
     Parameters
     ----------
@@ -157,37 +160,24 @@ def clip_arrays(sequence, plan: ClipPlan, tracked: ActorTrack, frames: np.ndarra
         The clip's full-resolution frames.
     backend : synthgen.steps.crop_flow.FlowBackend
     """
-    from synthgen.steps.crops import crop_frames, crop_pairs
-
-    size = cfg.crops.size
     window = slice(plan.start, plan.start + len(plan.first_cover))
     actor = sequence.actors[plan.actor]
-    boxes = tracked.boxes[window]
-    rgb = crop_frames(frames, boxes, size=size)
-    flow = backend.flow(crop_pairs(frames, boxes, size=size, frame_crops=rgb))
-    occluded = tracked.total_occlusion[window]
+    row = tracked_clip(frames, tracked, window, size=cfg.crops.size, backend=backend)
     valid = actor.campose_valid[window]
-    frame_index = np.arange(window.start, window.stop)
-    return {
-        "rgb": rgb,
-        "flow": store.quantize_flow(flow, cfg.store.flow_quantum),
-        "boxes": boxes.astype(np.float32),
-        "betas": actor.betas.astype(np.float32),
-        "gender": np.uint8(store.GENDERS.index(actor.gender)),
-        "joints2d": tracked.joints2d[window].astype(np.float32),
-        "joints2d_crop": tracked.joints2d_crop(size=size)[window].astype(np.float32),
-        "joints3d": actor.joints_cam[window].astype(np.float32),
-        "visibility": tracked.visibility[window],
-        "total_occlusion": occluded.copy(),
-        "keypoint_confidence": tracked.confidence[window].astype(np.float32),
-        "pose": actor.poses[window].astype(np.float32),
-        "campose_valid": valid.copy(),
-        "evaluate": valid & ~occluded & np.asarray(plan.first_cover),
-        "sequence_index": np.int32(plan.sequence),
-        "actor": np.int32(plan.actor),
-        "frame_index": frame_index.astype(np.int32),
-        "image_id": sequence.img_frame_ids[window].astype(np.int32),
-    }
+    row.update(
+        flow=store.quantize_flow(row["flow"], cfg.store.flow_quantum),
+        betas=actor.betas.astype(np.float32),
+        gender=np.uint8(store.GENDERS.index(actor.gender)),
+        joints3d=actor.joints_cam[window].astype(np.float32),
+        pose=actor.poses[window].astype(np.float32),
+        campose_valid=valid.copy(),
+        evaluate=valid & ~row["total_occlusion"] & np.asarray(plan.first_cover),
+        sequence_index=np.int32(plan.sequence),
+        actor=np.int32(plan.actor),
+        frame_index=np.arange(window.start, window.stop).astype(np.int32),
+        image_id=sequence.img_frame_ids[window].astype(np.int32),
+    )
+    return row
 
 
 def _failed_row(plan: ClipPlan, cfg: Config) -> dict:

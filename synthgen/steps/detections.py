@@ -28,7 +28,7 @@ evaluation clips holds, with the conventions of training stores:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -193,6 +193,10 @@ class ActorTrack:
         crop = frame_to_crop(self.joints2d, self.boxes, size=size)
         crop[self.confidence <= 0] = 0.0
         return crop
+
+    def window(self, frames: slice) -> ActorTrack:
+        """The track over ``frames`` only (views of its arrays)."""
+        return ActorTrack(*(getattr(self, f.name)[frames] for f in fields(self)))
 
 
 def actor_track(keypoints: np.ndarray, confidence: np.ndarray, *, size: int, person_height: float,
