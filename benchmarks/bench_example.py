@@ -20,7 +20,7 @@ import numpy as np
 from synthgen.config import Config
 from synthgen.example import make_example
 from synthgen.core.types import BackgroundClip
-from tests.made_inputs import panned_clip, synthetic_person
+from synthgen.testing.made_inputs import panned_clip, synthetic_person
 
 PHOTOS = ("coffee", "astronaut", "chelsea", "rocket")
 STEPS = ("tracking", "superpixels", "occluder", "composite", "visibility", "crops")

@@ -1,6 +1,7 @@
 """Motion-compensated SLIC: speed, agreement with scikit-image, and tracking of a known pan.
 
-Inputs are synthetic (no files): camera pans over skimage.data photos (``tests.test_superpixels``).
+Inputs are synthetic (no files): camera pans over skimage.data photos
+(``synthgen.testing.made_inputs.panned_clip``); the measures are ``synthgen.testing.superpixels``.
 Everything runs on one thread at the paper's settings (position scale 5e-4, compactness 0.01,
 20 centres per frame).
 
@@ -27,8 +28,8 @@ import numpy as np
 import torch
 
 from synthgen.steps.superpixels import calibrated_slic, motion_compensated_slic
-from tests.made_inputs import panned_clip
-from tests.steps.test_superpixels import boundary_recall, tracking_iou, undersegmentation_error
+from synthgen.testing.made_inputs import panned_clip
+from synthgen.testing.superpixels import boundary_recall, tracking_iou, undersegmentation_error
 
 PAPER = dict(segments_per_frame=20, position_scale=5e-4, compactness=0.01)
 

@@ -253,15 +253,9 @@ class Config(Root):
     store: StoreConfig = field(default_factory=StoreConfig)
 
 
-def from_dict(data: dict) -> Config:
-    """Build a checked :class:`Config` from a nested dict.
-
-    Raises
-    ------
-    ConfigError
-        On an unknown section or key (naming it and the known ones) or a bad value.
-    """
-    return Config.from_dict(data)
+#: Build and check a :class:`Config` from a nested dict (``synthgen.core.config.Root.from_dict``:
+#: a :class:`ConfigError` names an unknown section or key, or a bad value).
+from_dict = Config.from_dict
 
 
 def load_config(pipeline: str | Path | None = None, *, overrides: dict | None = None,

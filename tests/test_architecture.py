@@ -2,6 +2,10 @@
 ``synthgen.store`` and ``synthgen.core`` only, and nothing in synthgen imports upward (the layers:
 core -> sources, steps -> example, clips -> store -> build -> tools, demo -> cli; testing on top).
 
+Tests are no library: benchmarks, synthgen and the trainer import nothing from ``tests``, and no
+test module imports another test module; what they share lives in ``synthgen.testing`` (or a
+support module of ``tests`` that holds no tests).
+
 Imports are read with :mod:`ast` from the source files (function-level imports included), so a
 lazy import inside a function counts like a top-level one.
 """
@@ -151,3 +155,37 @@ def test_joints_and_errors_live_in_core_only():
     assert not (ROOT / "synthgen" / "joints.py").exists()
     assert not (ROOT / "synthgen" / "errors.py").exists()
     assert not (ROOT / "trainer" / "joints.py").exists()
+
+
+def _imports_of_tests(folders, *, test_modules_only: bool = False) -> set[tuple[str, str]]:
+    """(file, module) for every import of a ``tests`` module by the files of ``folders``
+    (``test_modules_only``: of a ``test_*`` module only)."""
+    return {(str(path.relative_to(ROOT)), name) for folder in folders for path in _files(folder)
+            for name in imported_modules(path) if _within(name, ("tests",))
+            and (not test_modules_only
+                 or any(part.startswith("test_") for part in name.split(".")))}
+
+
+def test_benchmarks_synthgen_and_the_trainer_never_import_tests():
+    found = _imports_of_tests(("benchmarks", "synthgen", "trainer"))
+    assert found == set(), "move what is shared with tests to synthgen/testing/"
+    # The rule is not vacuous: the benchmarks do use the shared made inputs and measures.
+    used = set().union(*(imported_modules(p) for p in _files("benchmarks")))
+    assert {"synthgen.testing.made_inputs", "synthgen.testing.superpixels"} <= used
+
+
+def test_no_test_module_imports_another():
+    found = _imports_of_tests(("tests",), test_modules_only=True)
+    assert found == set(), "move what test modules share to synthgen/testing/ or a support module"
+
+
+def test_the_tests_import_check_sees_an_import_of_a_test_module(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    for name, text in [("benchmarks/bench_x.py", "from tests.steps.test_x import metric\n"),
+                       ("tests/steps/test_y.py", "from tests.steps import test_x\n"
+                                                 "from tests.trainer.support import store\n")]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert ("benchmarks/bench_x.py", "tests.steps.test_x") in _imports_of_tests(("benchmarks",))
+    assert {name for _, name in _imports_of_tests(("tests",), test_modules_only=True)} == {
+        "tests.steps.test_x"}

@@ -16,7 +16,7 @@ from synthgen.steps.tracking import shift_nearest
 from synthgen.steps.total_occlusion import draw_total_occlusion, total_occlusion_indicator
 from synthgen.steps.visibility import BEHIND_DEPTH, OCCLUDER, TOTAL_OCCLUSION
 from synthgen.core.types import BackgroundClip
-from tests.made_inputs import panned_clip, synthetic_person
+from synthgen.testing.made_inputs import panned_clip, synthetic_person
 
 T = 9
 

@@ -18,7 +18,7 @@ from synthgen.core import config as core_config
 from synthgen.core.config import PIPELINES_DIR, ConfigError, FieldError, Root, Section, setting
 
 __all__ = ["PIPELINES_DIR", "BACKBONE_NAMES", "MODALITIES", "ConfigError", "TrainConfig",
-           "from_dict", "load_train_config"]
+           "load_train_config"]
 
 #: Input modalities of Table 1 -> their parts, in channel order. RGB comes first when present,
 #: else flow: :func:`trainer.model.resnet.load_imagenet_weights` gives channels 0-2 the ImageNet
@@ -159,17 +159,6 @@ class TrainConfig(Root):
     run: RunConfig = field(default_factory=RunConfig)
 
     LABEL = "trainer config"
-
-
-def from_dict(data: dict) -> TrainConfig:
-    """Build a checked :class:`TrainConfig` from a nested dict.
-
-    Raises
-    ------
-    ConfigError
-        On an unknown section or key (naming it and the known ones) or an invalid value.
-    """
-    return TrainConfig.from_dict(data)
 
 
 def load_train_config(pipeline: str | Path | None = None, *, overrides: dict | None = None,

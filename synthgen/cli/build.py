@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from synthgen.cli import fail, set_option, user_errors
+from synthgen.cli.options import ray_options, store_options
 
 
 @click.command()
@@ -32,12 +33,8 @@ from synthgen.cli import fail, set_option, user_errors
 @click.option("--cache", "cache_dir", default=None,
               help="Camera-motion cache, shared by builds (default $SYNTHGEN_CACHE or "
                    "~/.cache/synthgen/camera_motion).")
-@click.option("--resume", is_flag=True, help="Continue a killed build: finished shards are kept.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing store.")
-@click.option("--address", default=None,
-              help="Ray cluster to join ('auto' or 'ray://host:port'); default a local Ray.")
-@click.option("--num-cpus", type=int, default=None, help="Cores for a local Ray (default: all).")
-@click.option("--serial", is_flag=True, help="Run in this process without Ray (debugging).")
+@store_options
+@ray_options
 @set_option
 def build(kinetics_dir, surreal_dir, smpl_dir, out, num_examples, seed, pipeline, flow_backend,
           flow_checkpoint, flow_device, splits, cache_dir, resume, overwrite, address, num_cpus,
@@ -50,8 +47,6 @@ def build(kinetics_dir, surreal_dir, smpl_dir, out, num_examples, seed, pipeline
     from synthgen.build.synthetic import build as run_build
     from synthgen.config import load_config
 
-    if resume and overwrite:
-        raise click.UsageError("give --resume or --overwrite, not both")
     flags = {k: v for k, v in (("backend", flow_backend), ("checkpoint", flow_checkpoint),
                                ("device", flow_device)) if v is not None}
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from synthgen.cli import fail, set_option, user_errors
+from synthgen.cli.options import ray_options, store_options
 
 
 @click.command("build-3dpw")
@@ -29,12 +30,8 @@ from synthgen.cli import fail, set_option, user_errors
 @click.option("--examples-per-shard", default=None, type=click.IntRange(min=1),
               help="Clips per shard file, which bounds worker memory (~11 MB per 31-frame clip) "
                    "[default: the pipeline's store.examples_per_shard].")
-@click.option("--resume", is_flag=True, help="Continue a killed build: finished shards are kept.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing store.")
-@click.option("--address", default=None,
-              help="Ray cluster to join ('auto' or 'ray://host:port'); default a local Ray.")
-@click.option("--num-cpus", type=int, default=None, help="Cores for a local Ray (default: all).")
-@click.option("--serial", is_flag=True, help="Run in this process without Ray.")
+@store_options
+@ray_options
 @set_option
 def build_3dpw(root, out, splits, pipeline, flow_backend, flow_checkpoint, flow_device,
                clip_length, match_store, examples_per_shard, resume, overwrite, address,
@@ -48,8 +45,6 @@ def build_3dpw(root, out, splits, pipeline, flow_backend, flow_checkpoint, flow_
     from synthgen.build.threedpw import build_3dpw as run
     from synthgen.config import load_config
 
-    if resume and overwrite:
-        raise click.UsageError("give --resume or --overwrite, not both")
     flags = {k: v for k, v in (("backend", flow_backend), ("checkpoint", flow_checkpoint),
                                ("device", flow_device)) if v is not None}
     overrides = {"crop_flow": flags,

@@ -6,6 +6,7 @@ import click
 
 from synthgen.build.video import DETECTORS, EXAMPLES_PER_SHARD
 from synthgen.cli import fail, user_errors
+from synthgen.cli.options import store_options
 
 
 @click.command("build-video")
@@ -32,8 +33,7 @@ from synthgen.cli import fail, user_errors
               help="Torch device for FlowNet (cpu, cuda).")
 @click.option("--examples-per-shard", default=EXAMPLES_PER_SHARD, show_default=True,
               type=click.IntRange(min=1), help="Clips per shard file.")
-@click.option("--resume", is_flag=True, help="Continue a killed build: finished shards are kept.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing store.")
+@store_options
 def build_video(video, keypoints, detector, match_store, out, clip_length, person_height,
                 no_flow, flow_checkpoint, flow_device, examples_per_shard, resume, overwrite):
     """Turn VIDEO and its 2D keypoints into a store of clips (crops, crop flow, keypoints,
@@ -42,8 +42,6 @@ def build_video(video, keypoints, detector, match_store, out, clip_length, perso
 
     if (keypoints is None) == (detector is None):
         raise click.UsageError("give exactly one of --keypoints and --detector")
-    if resume and overwrite:
-        raise click.UsageError("give --resume or --overwrite, not both")
     try:
         summary = run(video, out, match_store=match_store, keypoints=keypoints,
                       detector=detector, clip_length=clip_length, person_height=person_height,

@@ -22,7 +22,7 @@ from synthgen.steps.camera_motion import (ESTIMATES, camera_motion, global_trans
                                           integrate_camera_motion, pair_flows, pair_tile_motion,
                                           refine_tile_motion, reliability, tile_medians,
                                           tile_weights, window_camera_motion)
-from tests.made_inputs import shifted_pair
+from synthgen.testing.made_inputs import shifted_pair
 
 
 def _flow(frames, cfg=CameraMotionConfig()):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from synthgen.config import SuperpixelConfig
 from synthgen.demo.backgrounds import ground_truth_camera_motion, make_demo_backgrounds
@@ -14,53 +13,14 @@ from synthgen.sources.kinetics import read_clip
 from synthgen.steps.camera_motion import integrate_camera_motion
 from synthgen.steps.superpixels import (TOLERANCE, calibrated_slic, motion_compensated_slic,
                                         position_channels, superpixels_per_frame)
-from tests.made_inputs import panned_clip
+from synthgen.testing.made_inputs import panned_clip
+from synthgen.testing.superpixels import boundary_recall, tracking_iou, undersegmentation_error
 
 PAPER = dict(position_scale=5e-4, compactness=0.01)
 LIMITS = SuperpixelConfig().segments_per_frame  # the paper's 10..30 superpixels per image
 #: Clip lengths of the paper's Table 3; the two long ones take ~10-40 s each on one busy core.
 LENGTHS = [8, 16, pytest.param(31, marks=pytest.mark.slow),
            pytest.param(56, marks=pytest.mark.slow)]
-
-
-def tracking_iou(labels: np.ndarray, offsets: np.ndarray, t: int, k: int) -> float:
-    """Area-weighted mean IoU of each superpixel of frame t, moved by the camera motion from t to
-    t+k, with the same superpixel in frame t+k (over the area both frames see)."""
-    height, width = labels.shape[1:]
-    dx, dy = np.round(offsets[t + k] - offsets[t]).astype(int)
-    moved = labels[t, max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
-    later = labels[t + k, max(dy, 0):height - max(-dy, 0), max(dx, 0):width - max(-dx, 0)]
-    ious, areas = [], []
-    for label in np.unique(moved):
-        a, b = moved == label, later == label
-        ious.append(np.count_nonzero(a & b) / np.count_nonzero(a | b))
-        areas.append(np.count_nonzero(a))
-    return float(np.average(ious, weights=areas))
-
-
-def boundary_recall(labels: np.ndarray, reference: np.ndarray, *, tolerance: int = 2) -> float:
-    """Fraction of the reference's in-frame boundary pixels within ``tolerance`` px (square) of a
-    boundary of ``labels`` in the same frame. Both (T, H, W) int."""
-    def boundaries(segments):
-        edge = np.zeros(segments.shape, dtype=bool)
-        edge[:, :-1] |= segments[:, :-1] != segments[:, 1:]
-        edge[:, :, :-1] |= segments[:, :, :-1] != segments[:, :, 1:]
-        return edge
-    reference_edges = boundaries(reference)
-    near = ndimage.binary_dilation(boundaries(labels),
-                                   np.ones((1, 2 * tolerance + 1, 2 * tolerance + 1), dtype=bool))
-    return np.count_nonzero(reference_edges & near) / max(np.count_nonzero(reference_edges), 1)
-
-
-def undersegmentation_error(labels: np.ndarray, reference: np.ndarray) -> float:
-    """Neubert & Protzel's under-segmentation error of ``labels`` against ``reference`` segments:
-    sum over overlapping (segment, reference segment) pairs of min(inside, outside) / pixels."""
-    ours = labels.ravel().astype(np.int64)
-    pairs = np.bincount(reference.ravel().astype(np.int64) * (ours.max() + 1) + ours)
-    which = np.nonzero(pairs)[0]
-    inside = pairs[which]
-    size = np.bincount(ours)[which % (ours.max() + 1)]
-    return float(np.minimum(inside, size - inside).sum() / ours.size)
 
 
 def phase_correlation_offsets(frames: np.ndarray) -> np.ndarray:

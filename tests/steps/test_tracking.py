@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from synthgen.steps.tracking import BACKGROUND_DEPTH, shift_bilinear, shift_nearest, track_person
-from tests.made_inputs import synthetic_person
+from synthgen.testing.made_inputs import synthetic_person
 
 
 def test_shift_nearest_moves_by_the_rounded_offset():

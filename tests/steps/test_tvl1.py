@@ -9,7 +9,7 @@ import pytest
 from synthgen.config import CameraMotionConfig
 from synthgen.steps import tvl1
 from synthgen.steps.tvl1 import optical_flow_tvl1, optical_flow_tvl1_batch
-from tests.made_inputs import shifted_pair
+from synthgen.testing.made_inputs import shifted_pair
 
 
 @pytest.mark.parametrize("dx, dy", [(1.3, -0.4), (-2.7, 2.2), (0.25, 0.75)])

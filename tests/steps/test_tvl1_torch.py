@@ -17,7 +17,7 @@ from synthgen.steps.crop_flow import TVL1TorchBackend, backend_from_config, get_
 from synthgen.steps.tvl1 import optical_flow_tvl1_batch
 from synthgen.steps.tvl1_torch import optical_flow_tvl1_torch, tvl1_flow
 from synthgen.testing.flow_pairs import end_point_error, known_flow_pairs, known_limb_flow_pairs
-from tests.made_inputs import shifted_pair
+from synthgen.testing.made_inputs import shifted_pair
 
 #: Agreement of the torch and NumPy flows of the same pairs (px): mean difference, share of
 #: pixels off by more than 0.01 px, largest difference. Measured on CPU: mean 5e-6 (crops) and

@@ -1,5 +1,5 @@
-"""Made inputs with known motion shared by several test modules (pans over photos, a stick-figure
-SURREAL clip)."""
+"""Made inputs with known motion for tests and benchmarks (pans over photos, a shifted pair, a
+stick-figure SURREAL clip)."""
 
 from __future__ import annotations
 
