@@ -64,6 +64,9 @@ VIEW_FRACTION = 0.65  # the view covers at most this fraction of the photograph 
 JPEG_QUALITY = 95
 DEFAULT_NUM_FRAMES = 72  # frames at 30 fps per video (2.4 s)
 TEST_NUM_FRAMES = 16
+#: Steps per photograph pixel of OpenCV's interpolation grid: track translations are rounded to it
+#: before rendering, so the rendered motion is exactly the recorded one.
+OPENCV_GRID = 32.0
 
 _FOURCC = {"mp4": "mp4v", "avi": "MJPG", "mkv": "mp4v", "webm": "VP80"}
 _PHOTOS = ("astronaut", "motorcycle", "coffee", "chelsea", "rocket", "immunohistochemistry", "camera", "coins",
@@ -355,10 +358,19 @@ def _camera_track(spec: _Spec, photo_hw: tuple[int, int], n: int,
         gain = speed / (velocity * k_base * out_scale)  # photo px per unit at the target speed
         gain = min(gain, slack[axis] / np.abs(path).max())
         offsets[:, axis] = path * gain
+    return k, _on_grid_translation(spec, photo_hw, k, offsets)
+
+
+def _on_grid_translation(spec: _Spec, photo_hw: tuple[int, int], k: np.ndarray,
+                         offsets: np.ndarray) -> np.ndarray:
+    """Per-frame translation (photograph px) of a track showing the photograph's centre plus
+    ``offsets`` (N, 2) at the output centre under magnification ``k`` (N,); the warp's offset at
+    output pixel (0, 0) is rounded to 1 / :data:`OPENCV_GRID` px first."""
+    hi, wi = photo_hw
     p0 = np.array([(spec.width - 1) / 2, (spec.height - 1) / 2])
     translation = np.array([wi / 2, hi / 2]) + offsets - p0 / k[:, None]
-    translation = np.round(translation * 32.0) / 32.0  # OpenCV interpolates on a 1/32 px grid
-    return k, translation + p0 / k[:, None]
+    translation = np.round(translation * OPENCV_GRID) / OPENCV_GRID
+    return translation + p0 / k[:, None]
 
 
 def _whip_track(spec: _Spec, photo_hw: tuple[int, int], n: int,
@@ -369,7 +381,7 @@ def _whip_track(spec: _Spec, photo_hw: tuple[int, int], n: int,
     WHIP_PERIOD), -1, 1)``: two thirds of the frames hold the peak speed, the others accelerate,
     slow down or reverse, and the travel stays within about one photograph (OpenCV reflects the
     border only that far). Direction within 25 degrees of horizontal, sign random. Rounded to
-    1/32 photograph px like :func:`_camera_track`."""
+    1/32 photograph px (:func:`_on_grid_translation`)."""
     hi, wi = photo_hw
     k = np.full(n, max(MIN_MAGNIFICATION, spec.width / (VIEW_FRACTION * wi),
                        spec.height / (VIEW_FRACTION * hi)))
@@ -377,10 +389,7 @@ def _whip_track(spec: _Spec, photo_hw: tuple[int, int], n: int,
     steps = spec.speed * np.clip(2 * np.sin(2 * np.pi * np.arange(1, n) / WHIP_PERIOD), -1.0, 1.0)
     travel = np.concatenate([[0.0], np.cumsum(steps)]) / k  # photo px
     offsets = np.outer(travel - (travel.max() + travel.min()) / 2, [np.cos(angle), np.sin(angle)])
-    p0 = np.array([(spec.width - 1) / 2, (spec.height - 1) / 2])
-    translation = np.array([wi / 2, hi / 2]) + offsets - p0 / k[:, None]
-    translation = np.round(translation * 32.0) / 32.0
-    return k, translation + p0 / k[:, None]
+    return k, _on_grid_translation(spec, photo_hw, k, offsets)
 
 
 def _moving_object(spec: _Spec, n: int, rng: np.random.Generator, number: int) -> dict:

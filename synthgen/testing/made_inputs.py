@@ -9,7 +9,7 @@ import skimage.data
 
 from synthgen.core.camera import SURREAL_K
 from synthgen.core.joints import NUM_SMPL_JOINTS, SMPL_INDEX
-from synthgen.core.types import SurrealClip
+from synthgen.core.types import BACKGROUND_DEPTH, SurrealClip
 
 
 def panned_clip(num_frames: int, velocity, *, photo: str = "coffee", height: int = 240,
@@ -64,7 +64,7 @@ def synthetic_person(num_frames: int, *, drift=(1.0, 0.5)) -> SurrealClip:
     height, width = 240, 320
     rgb = np.zeros((num_frames, height, width, 3), np.uint8)
     segm = np.zeros((num_frames, height, width), np.uint8)
-    depth = np.full((num_frames, height, width), 1e10, np.float32)
+    depth = np.full((num_frames, height, width), BACKGROUND_DEPTH, np.float32)
     joints2d = np.zeros((num_frames, NUM_SMPL_JOINTS, 2), np.float32)
     z = np.full(NUM_SMPL_JOINTS, 3.0)
     z[[SMPL_INDEX[n] for n in _BEHIND]] = 3.4

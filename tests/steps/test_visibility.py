@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from synthgen.core.joints import COCO14
+from synthgen.core.types import BACKGROUND_DEPTH
 from synthgen.steps.visibility import (BEHIND_DEPTH, OCCLUDER, OUTSIDE_FRAME, TOTAL_OCCLUSION,
                                        behind_depth, covered_by_mask, joint_pixels, mean_visible,
                                        outside_frame, visibility_bitmask)
@@ -32,7 +33,7 @@ def test_covered_by_mask_reads_the_mask_at_the_joint_pixel():
 
 
 def test_behind_depth_needs_the_margin():
-    depth = np.full((1, H, W), 1e10, np.float32)
+    depth = np.full((1, H, W), BACKGROUND_DEPTH, np.float32)
     depth[0, 100, 200] = 3.0
     joints2d = np.array([[[200, 100], [200, 100], [200, 100], [10, 10], [-20, 10]]], float)
     z = np.array([[3.2, 3.19, 2.0, 50.0, 50.0]])
@@ -57,7 +58,7 @@ def test_reasons_from_hand_made_scene():
     # One frame: an occluder square, a depth map with a body at 2 m, four joints.
     occluder = np.zeros((1, H, W), bool)
     occluder[0, 0:50, 0:50] = True
-    depth = np.full((1, H, W), 1e10, np.float32)
+    depth = np.full((1, H, W), BACKGROUND_DEPTH, np.float32)
     depth[0, 100:200, 100:200] = 2.0
     joints2d = np.array([[[20, 20], [150, 150], [20, 20], [330, 20]]], float)
     joints3d = np.zeros((1, 4, 3))
