@@ -316,6 +316,18 @@ def test_boxes_from_detections_interpolated_over_total_occlusions():
     assert track.joints2d_crop(size=224)[0, SMPL_INDEX["head"]].tolist() == [0.0, 0.0]
 
 
+def test_a_track_window_holds_those_frames_of_every_array():
+    rng = np.random.default_rng(2)
+    keypoints = rng.uniform(50, 150, (6, 18, 2))
+    confidence = rng.uniform(0.0, 1.0, (6, 18))
+    track = actor_track(keypoints, confidence, size=64, person_height=40)
+    part = track.window(slice(2, 5))
+    for name in ("joints2d", "confidence", "visibility", "total_occlusion", "boxes"):
+        np.testing.assert_array_equal(getattr(part, name), getattr(track, name)[2:5])
+    # Crop coordinates are per frame: a window's are those frames' of the whole track, exactly.
+    np.testing.assert_array_equal(part.joints2d_crop(size=64), track.joints2d_crop(size=64)[2:5])
+
+
 def test_clip_windows_cover_sequence_once():
     starts, first = clip_windows(70, 31)
     assert starts.tolist() == [0, 31, 39]
