@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -363,6 +362,8 @@ def save_mat(path, variables: Mapping[str, object], *, mat_format: str = "v5", c
     values = {name: _matlab_array(v) for name, v in variables.items()}
     if mat_format == "v5":
         scipy.io.savemat(str(path), values, do_compression=compress)
+        with open(path, "r+b") as f:  # scipy's header text holds the time of writing
+            f.write(_header_text("5.0"))
         return path
     with h5py.File(path, "w", userblock_size=_USERBLOCK_BYTES, track_order=True) as f:
         refs = None
@@ -370,13 +371,17 @@ def save_mat(path, variables: Mapping[str, object], *, mat_format: str = "v5", c
             if isinstance(value, np.ndarray) and value.dtype == object and refs is None:
                 refs = f.create_group("#refs#")
             _h5_write(f, name, value, refs, compress)
-    text = (
-        f"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: {time.asctime()} HDF5 schema 1.00 ."
-    ).encode("ascii")
-    header = text.ljust(116, b" ") + b"\x00" * 8 + struct.pack("<H", 0x0200) + b"IM"
+    header = _header_text("7.3") + b"\x00" * 8 + struct.pack("<H", 0x0200) + b"IM"
     with open(path, "r+b") as f:
         f.write(header.ljust(_USERBLOCK_BYTES, b"\x00"))
     return path
+
+
+def _header_text(version: str) -> bytes:
+    """The 116-byte descriptive text that opens a MAT-file. MATLAB and scipy put the time of
+    writing there; ours names the writer instead, so that the same variables give the same bytes."""
+    schema = " HDF5 schema 1.00 ." if version == "7.3" else ""
+    return f"MATLAB {version} MAT-file, written by synthgen{schema}".encode("ascii").ljust(116, b" ")
 
 
 def _h5_write(group, name: str, value, refs, compress: bool):

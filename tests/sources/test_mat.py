@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import h5py
 import numpy as np
 import pytest
@@ -192,3 +194,17 @@ def test_v73_struct_is_refused(tmp_path):
         f.create_group("s").attrs["MATLAB_class"] = np.bytes_("struct")
     with pytest.raises(CorruptFileError, match=r"struct\.mat: corrupt: variable 's' is a MATLAB struct"):
         load_mat(path)
+
+
+@pytest.mark.parametrize("fmt", MAT_FORMATS)
+def test_same_variables_give_the_same_bytes_at_any_time(tmp_path, monkeypatch, fmt):
+    # scipy and MATLAB write the time into the header; demo data must rebuild to the same bytes.
+    paths = []
+    for i, when in enumerate(["Mon Jan  1 00:00:00 2024", "Tue Dec  1 14:59:59 2026"]):
+        monkeypatch.setattr(time, "asctime", lambda *_, when=when: when)
+        paths.append(save_mat(tmp_path / f"{i}.mat", _variables(), mat_format=fmt))
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert paths[0].read_bytes().startswith(f"MATLAB {'7.3' if fmt == 'v7.3' else '5.0'} MAT-file".encode())
+    np.testing.assert_array_equal(load_mat(paths[0])["joints"], _variables()["joints"])
+    if fmt == "v5":
+        assert "joints" in scipy.io.loadmat(paths[0])
