@@ -209,6 +209,12 @@ class CropFlowConfig(Section):
     dis_refinement_gamma: float = setting(10.0, min=0.0)
     dis_refinement_delta: float = setting(10.0, min=0.0)
     dis_full_resolution_iterations: int = setting(5, min=0)
+    dis_colour_warps: int = setting(0, min=0)
+    dis_colour_fixed_point_iterations: int = setting(2, min=1)
+    dis_colour_sor_iterations: int = setting(3, min=1)
+    dis_colour_omega: float = setting(1.95, min=0.0, max=2.0)
+    dis_colour_alpha: float = setting(30.0, min=0.0)
+    dis_colour_edge: float = setting(2.0, min=0.0)
 
 
 #: Arrays a store may leave out (``store.omit``, ``synthgen.store.create_store(omit=...)``): the
