@@ -30,7 +30,8 @@ _SOR_ITERATIONS, _SOR_OMEGA = 5, 1.6
 
 
 class DISBackend(FlowBackend):
-    """DIS optical flow (``cv2.DISOpticalFlow``) on the grey levels of each RGB crop pair.
+    """DIS optical flow (``cv2.DISOpticalFlow``) on the grey levels of each RGB crop pair (the
+    optional colour full-resolution pass on its RGB).
 
     Parameters
     ----------
