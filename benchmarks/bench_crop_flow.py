@@ -8,7 +8,9 @@ rendered demo people, whose renderer gives the ground-truth flow, over a panning
 on the limbs (hands, feet, forearms, shins: ``LIMB_PARTS``) and on the background (crop pixels
 outside the frame excluded), binned by
 true displacement, for our backends (``dis``, the default: DIS with a full-resolution variational
-refinement; ``dis`` without it, the previous default; ``tvl1``, the one before), scikit-image's
+refinement; ``dis`` without it, the previous default; ``dis`` with the colour, edge-aware
+full-resolution refinement instead, ``colour_warps=3``, an option; ``tvl1``, the default before
+DIS), scikit-image's
 TV-L1, OpenCV's DIS at its medium preset, and DeepFlow and DualTVL1 of ``cv2.optflow``, each
 timed on the same pairs (pairs/s per core from the process's CPU time, one thread), and the
 limb EPE of each as a ratio to ``tvl1``'s. ``--demo-seed`` draws other demo people (the default
@@ -135,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
                   sweep=DIS_SWEEP if args.sweep else ())
     default = get_backend("tvl1")
     methods = {"dis (crop-flow default)": get_backend("dis").flow,
+               "dis colour (option)": get_backend("dis", full_resolution_iterations=0,
+                                                  colour_warps=3).flow,
                "tvl1 default": default.flow,
                "tvl1 previous": get_backend("tvl1", **PREVIOUS_TVL1).flow,
                "skimage": skimage_flow}
@@ -174,6 +178,8 @@ def demo_accuracy(num_examples: int, pair_step: int, *, seed: int = 0,
     methods = {
         "dis (ours, default)": default.flow,
         "dis, no full-res refine (previous)": get_backend("dis", full_resolution_iterations=0).flow,
+        "dis, colour refine (option)": get_backend("dis", full_resolution_iterations=0,
+                                                   colour_warps=3).flow,
         "tvl1 (ours, before)": get_backend("tvl1").flow,
         "skimage tvl1": skimage_flow,
         "opencv DIS medium": opencv_flow(

@@ -4,7 +4,8 @@ The paper runs a frozen FlowNet on each pair (frames t and t+1 cropped with the 
 224x224). Backends:
 
 * ``"dis"``: OpenCV's DIS with variational refinement on the crops, refined once more at full
-  resolution, the classical default, needing no weights (:class:`.dis.DISBackend`).
+  resolution, the classical default, needing no weights (:class:`.dis.DISBackend`); optionally
+  that last pass on colour with edge-aware smoothness (:mod:`.colour_refine`).
 * ``"tvl1"``: TV-L1 (:mod:`synthgen.steps.tvl1`) on the crops, the classical default before DIS
   (:class:`.tvl1.TVL1Backend`).
 * ``"tvl1_torch"``: the same TV-L1 in PyTorch on any torch device, batched (GPU builds; the
