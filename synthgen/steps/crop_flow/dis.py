@@ -143,7 +143,10 @@ class DISBackend(FlowBackend):
 
     @property
     def params(self) -> dict:
-        return dict(self._params)
+        # The colour pass's settings only when it runs: a store of the grey default keeps the
+        # identity it had before the option existed.
+        return {k: v for k, v in self._params.items()
+                if self._params["colour_warps"] or not k.startswith("colour_")}
 
     def __reduce__(self):
         # OpenCV's solver does not pickle: a copy is a new backend of the same parameters.

@@ -328,6 +328,16 @@ def test_config_dis_colour_parameters_reach_the_backend():
     assert params["colour_omega"] == CropFlowConfig().dis_colour_omega
 
 
+def test_grey_default_records_no_colour_settings():
+    # A store of the default keeps the crop-flow identity it had before the colour option.
+    params = backend_from_config(CropFlowConfig()).params
+    assert not [k for k in params if k.startswith("colour_")]
+    assert sorted(params) == sorted(["finest_scale", "patch_size", "patch_stride",
+                                     "gradient_descent_iterations", "refinement_iterations",
+                                     "refinement_alpha", "refinement_gamma", "refinement_delta",
+                                     "full_resolution_iterations"])
+
+
 def test_config_selects_flownet_with_checkpoint(flownet2s_weights):
     cfg = from_dict({"crop_flow": {"backend": "flownet2s", "checkpoint": str(flownet2s_weights),
                                    "batch_size": 4}}).crop_flow
