@@ -125,18 +125,35 @@ def cluster_gpus() -> float:
 
 
 class _QueueTick:
-    """Picklable ``tick(n=1)`` for Ray tasks: puts ``n`` on the driver's progress queue."""
+    """Picklable ``tick(n=1)`` for Ray tasks: puts ``n`` on the driver's progress queue.
+
+    Progress is best effort: if the queue's actor is gone (Ray kills it, like any worker, when
+    the node runs out of memory), the tick does nothing and the task goes on.
+    """
 
     def __init__(self, queue):
         self.queue = queue
 
     def __call__(self, n: int = 1) -> None:
-        self.queue.put(n)
+        import ray
+
+        try:
+            self.queue.put(n)
+        except ray.exceptions.RayError:
+            pass
 
 
-def _drain(queue, progress) -> None:
-    while not queue.empty():
-        progress.update(queue.get_nowait())
+def _drain(queue, progress) -> bool:
+    """Move the units tasks reported to the progress line; False once the queue's actor is gone
+    (the line then stops, the tasks and their results do not depend on it)."""
+    import ray
+
+    try:
+        while not queue.empty():
+            progress.update(queue.get_nowait())
+    except ray.exceptions.RayError:
+        return False
+    return True
 
 
 class Executor:
@@ -259,10 +276,10 @@ class RayExecutor(Executor):
                 pending[submit(item)] = index
                 if len(pending) >= limit:
                     break
+            draining = queue is not None and progress is not None
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-                if queue is not None and progress:
-                    _drain(queue, progress)
+                draining = draining and _drain(queue, progress)
                 if not done:
                     continue
                 ref = done[0]
@@ -277,7 +294,7 @@ class RayExecutor(Executor):
                 yield index, result
                 if progress and not ticked:
                     progress.update()
-            if queue is not None and progress:
+            if draining:
                 _drain(queue, progress)
 
 

@@ -3,6 +3,7 @@ Ray that starts with token authentication on and without Ray's opt-out warning."
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -63,3 +64,21 @@ def test_executor_for_follows_the_flags():
 
 def worker_pid(_) -> int:
     return os.getpid()
+
+
+def test_ray_build_goes_on_when_the_progress_queue_dies():
+    # Ray kills actors too when the node runs low on memory: the progress queue must not take
+    # the build down (it did: RayActorError out of the progress drain), nor fail later tasks.
+    executor = RayExecutor(num_cpus=2, max_in_flight=2)
+    results = dict(executor.map(kill_progress_then_square, range(6), desc="items",
+                                ticks=6, progress_stream=io.StringIO()))
+    assert results == {i: i * i for i in range(6)}
+
+
+def kill_progress_then_square(item: int, tick) -> int:
+    if item == 0:
+        import ray
+
+        ray.kill(tick.queue.actor)
+    tick()
+    return item * item
