@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from synthgen.core.cli import OneLineGroup, fail, set_option
+from synthgen.core.cli import OneLineGroup, fail, num_cpus_option, set_option
 
-__all__ = ["fail", "main", "set_option", "user_errors"]
+__all__ = ["fail", "main", "num_cpus_option", "set_option", "user_errors"]
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

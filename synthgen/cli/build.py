@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from synthgen.cli import fail, set_option, user_errors
+from synthgen.cli import fail, num_cpus_option, set_option, user_errors
 
 
 @click.command()
@@ -36,7 +36,7 @@ from synthgen.cli import fail, set_option, user_errors
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
 @click.option("--address", default=None,
               help="Ray cluster to join ('auto' or 'ray://host:port'); default a local Ray.")
-@click.option("--num-cpus", type=int, default=None, help="Cores for a local Ray (default: all).")
+@num_cpus_option
 @click.option("--serial", is_flag=True, help="Run in this process without Ray (debugging).")
 @set_option
 def build(kinetics_dir, surreal_dir, smpl_dir, out, num_examples, seed, pipeline, flow_backend,

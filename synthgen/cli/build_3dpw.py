@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from synthgen.cli import fail, set_option, user_errors
+from synthgen.cli import fail, num_cpus_option, set_option, user_errors
 
 
 @click.command("build-3dpw")
@@ -33,7 +33,7 @@ from synthgen.cli import fail, set_option, user_errors
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
 @click.option("--address", default=None,
               help="Ray cluster to join ('auto' or 'ray://host:port'); default a local Ray.")
-@click.option("--num-cpus", type=int, default=None, help="Cores for a local Ray (default: all).")
+@num_cpus_option
 @click.option("--serial", is_flag=True, help="Run in this process without Ray.")
 @set_option
 def build_3dpw(root, out, splits, pipeline, flow_backend, flow_checkpoint, flow_device,

@@ -47,6 +47,8 @@ BUILD_CASES = [
     ("--set without a dot", ["--set", "length=8"], "write --set section.key=value"),
     ("--seed -1", ["--seed", "-1"], "'--seed': -1 is not in the range x>=0"),
     ("--num-examples 0", ["--num-examples", "0"], "'--num-examples': 0 is not in the range"),
+    ("--num-cpus 0", ["--num-cpus", "0"], "'--num-cpus': 0 is not in the range x>=1"),
+    ("--num-cpus -3", ["--num-cpus", "-3"], "'--num-cpus': -3 is not in the range x>=1"),
     ("unknown flow backend", ["--flow", "raft"], "unknown crop-flow backend 'raft'"),
     ("FlowNet without weights", ["--flow", "flownet2s"], "needs FlowNet weights"),
     ("refused FlowNet checkpoint", ["--flow", "flownet2s", "--flow-checkpoint", "{pipe:bad_base}"],
@@ -63,6 +65,7 @@ MOTION_CASES = [
     ("unknown key", ["--pipeline", "{pipe:unknown_key}"], "unknown config key clip.lenght"),
     ("TOML syntax", ["--pipeline", "{pipe:toml_syntax}"], "TOML syntax error"),
     ("wrong type", ["--set", "camera_motion.num_iter=0"], "camera_motion.num_iter = 0"),
+    ("--num-cpus 0", ["--num-cpus", "0"], "'--num-cpus': 0 is not in the range x>=1"),
 ]
 
 THREEDPW_CASES = [
@@ -72,6 +75,7 @@ THREEDPW_CASES = [
     ("wrong type", ["--pipeline", "{pipe:wrong_type}"], 'clip.length = "eight"'),
     ("negative shard size", ["--examples-per-shard", "-4"], "'--examples-per-shard': -4"),
     ("unknown flow backend", ["--flow", "raft"], "unknown crop-flow backend 'raft'"),
+    ("--num-cpus -1", ["--num-cpus", "-1"], "'--num-cpus': -1 is not in the range x>=1"),
 ]
 
 TRAIN_CASES = [
@@ -193,3 +197,4 @@ def test_an_out_folder_of_other_files_is_not_wiped(inputs):
     result = CliRunner().invoke(synthgen_cli, base)
     assert result.exit_code == 1 and "holds files but no store" in result.stderr
     assert (precious / "thesis.tex").read_text() == "years of work"
+
