@@ -198,3 +198,12 @@ def test_an_out_folder_of_other_files_is_not_wiped(inputs):
     assert result.exit_code == 1 and "holds files but no store" in result.stderr
     assert (precious / "thesis.tex").read_text() == "years of work"
 
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
+def test_an_unreachable_ray_address_fails_in_one_line(inputs, address):
+    # Without the check, ray.init waits minutes on a GCS address where nothing listens.
+    base = ["build", "--kinetics", str(inputs / "kinetics"), "--surreal", str(inputs / "surreal"),
+            "--out", str(inputs / "out.zarr"), "--cache", str(inputs / "cache"),
+            "--address", address]
+    result = CliRunner().invoke(synthgen_cli, base)
+    _check_one_line_failure(result, f"cannot reach a Ray cluster at --address {address}", inputs)
