@@ -9,13 +9,16 @@ import click
 
 @click.command("demo-data")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--seed", default=0, show_default=True, help="Seed of every random choice.")
-@click.option("--people", "num_people", default=24, show_default=True,
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of every random choice.")
+@click.option("--people", "num_people", default=24, show_default=True, type=click.IntRange(min=1),
               help="SURREAL-format clips to render.")
-@click.option("--people-frames", default=100, show_default=True, help="Frames per SURREAL clip.")
+@click.option("--people-frames", default=100, show_default=True, type=click.IntRange(min=2),
+              help="Frames per SURREAL clip.")
 @click.option("--backgrounds", "num_backgrounds", default=6, show_default=True,
-              help="Kinetics-like background videos.")
-@click.option("--workers", default=2, show_default=True, help="Processes to use.")
+              type=click.IntRange(min=1), help="Kinetics-like background videos.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Processes to use.")
 @click.option("--domain", default="A", show_default=True,
               help="People's appearance domain: A the demo's look, B another (clothing, light, "
                    "blur, body shapes) for transfer tests.")

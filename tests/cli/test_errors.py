@@ -78,6 +78,14 @@ THREEDPW_CASES = [
     ("--num-cpus -1", ["--num-cpus", "-1"], "'--num-cpus': -1 is not in the range x>=1"),
 ]
 
+DEMO_CASES = [
+    ("--people 0", ["--people", "0"], "'--people': 0 is not in the range x>=1"),
+    ("--people-frames 0", ["--people-frames", "0"], "'--people-frames': 0 is not in the range x>=2"),
+    ("--backgrounds 0", ["--backgrounds", "0"], "'--backgrounds': 0 is not in the range x>=1"),
+    ("--workers -1", ["--workers", "-1"], "'--workers': -1 is not in the range x>=1"),
+    ("--seed -1", ["--seed", "-1"], "'--seed': -1 is not in the range x>=0"),
+]
+
 TRAIN_CASES = [
     ("unknown pipeline", ["--pipeline", "train_nope"], "no trainer pipeline 'train_nope'"),
     ("TOML syntax", ["--pipeline", "{pipe:train_syntax}"], "TOML syntax error"),
@@ -141,6 +149,12 @@ def test_bad_build_3dpw_command_lines_fail_in_one_line(inputs, case, args, expec
     base = ["build-3dpw", "--3dpw", str(inputs / "kinetics"), "--out", str(inputs / "out.zarr"),
             "--serial"]
     result = CliRunner().invoke(synthgen_cli, base + _expand(args, inputs))
+    _check_one_line_failure(result, expected, inputs)
+
+
+@pytest.mark.parametrize("case,args,expected", DEMO_CASES, ids=[c[0] for c in DEMO_CASES])
+def test_bad_demo_data_command_lines_fail_in_one_line(inputs, case, args, expected):
+    result = CliRunner().invoke(synthgen_cli, ["demo-data", str(inputs / "demo")] + args)
     _check_one_line_failure(result, expected, inputs)
 
 
