@@ -452,11 +452,15 @@ def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None
         No store at ``url``, or an object store that cannot be reached (credentials, endpoint).
     ValueError
         A store of another schema version (say which, and what to do).
+    StoreDamageError
+        Metadata that does not parse, an unknown kind, missing sizes or a missing array.
     """
     try:
         group = zarr.open_group(url, mode=mode, storage_options=storage_options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
         raise FileNotFoundError(f"no synthgen store at {url}") from exc
+    except ValueError as exc:  # json.JSONDecodeError and zarr's metadata errors
+        raise _damaged(url, f"its zarr.json is not a Zarr group's metadata ({exc})") from exc
     except Exception as exc:  # each fsspec backend raises its own (botocore's NoCredentialsError)
         if "://" not in url:
             raise
@@ -465,7 +469,31 @@ def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None
     if version != SCHEMA_VERSION:
         raise ValueError(f"{url}: store schema version {version!r}, this synthgen reads "
                          f"{SCHEMA_VERSION}; rebuild the store with this version of synthgen")
+    _check_structure(url, group)
     return group
+
+
+def _damaged(url: str, detail: str) -> StoreDamageError:
+    return StoreDamageError(f"{url}: damaged store: {detail}; rebuild the store")
+
+
+def _check_structure(url: str, group: zarr.Group) -> None:
+    """Raise :class:`StoreDamageError` unless the root attributes name a known kind and sizes and
+    every array of the store's schema (and ``shard_done``) has readable metadata."""
+    attrs = group.attrs
+    if attrs.get("kind", "synthetic") not in KINDS:
+        raise _damaged(url, f"unknown store kind {attrs['kind']!r} (known: {sorted(KINDS)})")
+    sizes = ("num_examples", "num_frames", "crop_size", "examples_per_shard")
+    bad = [key for key in sizes if not isinstance(attrs.get(key), int) or attrs[key] < 1]
+    if bad:
+        raise _damaged(url, f"root attribute(s) {bad} missing or not positive integers")
+    for name in (*store_schema(attrs), "shard_done"):
+        try:
+            group[name]
+        except KeyError as exc:
+            raise _damaged(url, f"array {name} is missing") from exc
+        except ValueError as exc:
+            raise _damaged(url, f"{name}/zarr.json is not a Zarr array's metadata ({exc})") from exc
 
 
 def shard_slice(group: zarr.Group, shard: int) -> slice:
