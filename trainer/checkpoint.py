@@ -15,12 +15,11 @@ Portability: :func:`portable_location` makes every recorded path absolute at tra
 from __future__ import annotations
 
 import os
-import pickle
-import re
 from pathlib import Path
 
 import torch
 
+from synthgen.core.torch_file import TorchFileError, load_weights_only
 from trainer.config import TrainConfig
 from trainer.model.build import build_model
 from trainer.model.motion_hmr import MotionHMR
@@ -79,18 +78,10 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if found is None:
-            detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
-            raise ValueError(f"{path}: not a readable torch checkpoint "
-                             f"({detail.group(1).strip() if detail else exc})") from exc
-        raise ValueError(f"{path}: refused: it holds pickled objects other than tensors and "
-                         f"plain data ({found.group(1)}), which could run code when loaded; "
-                         f"trainer checkpoints never do") from exc
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from exc
+        checkpoint = load_weights_only(path)
+    except TorchFileError as exc:
+        never = "; trainer checkpoints never do" if exc.unsafe else ""
+        raise ValueError(f"{exc}{never}") from exc
     if not isinstance(checkpoint, dict) or not {"model", "config"} <= set(checkpoint):
         raise ValueError(f"{path}: not a trainer checkpoint (needs 'model' and 'config')")
     return checkpoint

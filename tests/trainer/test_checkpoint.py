@@ -4,6 +4,7 @@ and recorded paths work from any folder."""
 from __future__ import annotations
 
 import builtins
+import os
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from trainer.checkpoint import (CHECKPOINT, checkpoint_smpl, load_checkpoint, po
                                 save_checkpoint)
 from trainer.cli import main
 from trainer.evaluate import evaluate
+from trainer.model.resnet import ResNet50, load_imagenet_weights
 
 
 class _Payload:
@@ -24,6 +26,39 @@ class _Payload:
 
     def __reduce__(self):
         return builtins.exec, (f"open({self.marker!r}, 'w').close()",)
+
+
+class _SystemPayload(_Payload):
+    """Unpickling this runs ``os.system`` (a module torch blocks, refused in other words)."""
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("payload", [_Payload, _SystemPayload])
+def test_a_refused_file_is_named_and_never_advises_loading_it_fully(tmp_path, payload):
+    """torch's message for a refused file says to re-run with weights_only=False (running the
+    payload): what the user reads says what was refused and why, and nothing else."""
+    marker = tmp_path / "ran"
+    checkpoint, weights = tmp_path / "evil.pt", tmp_path / "evil.pth"
+    torch.save({"model": {}, "config": {}, "payload": payload(marker)}, checkpoint)
+    torch.save({"conv1.weight": payload(marker)}, weights)
+    with pytest.raises(ValueError) as caught:
+        load_checkpoint(checkpoint)
+    with pytest.raises(ValueError) as caught_weights:
+        load_imagenet_weights(ResNet50(), weights)
+    for error, path in ((caught.value, checkpoint), (caught_weights.value, weights)):
+        text = str(error)
+        assert text.startswith(f"{path}: refused") and "could run code" in text
+        assert "weights_only" not in text and "\n" not in text
+    assert not marker.exists()
+
+
+def test_an_empty_checkpoint_says_so(tmp_path):
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.pt: empty file"):
+        load_checkpoint(path)
 
 
 def _malicious(path, marker, smpl_dir):
@@ -100,3 +135,4 @@ def test_recorded_paths_are_absolute_and_a_gone_smpl_names_the_override(
     with pytest.raises(FileNotFoundError, match="--smpl"):
         checkpoint_smpl(tiny_config(smpl_dir), str(tmp_path / "nope"))
     assert load_checkpoint(path)["stores"] == [training_store]
+

@@ -201,7 +201,7 @@ def test_a_trained_checkpoint_evaluates_on_a_synthetic_store(tmp_path, smpl_dir,
 def test_bad_checkpoint_is_refused(tmp_path, threedpw_store):
     path = tmp_path / "bad.pt"
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable torch checkpoint"):
+    with pytest.raises(ValueError, match="not a readable PyTorch file"):
         load_checkpoint(path)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")

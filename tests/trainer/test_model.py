@@ -123,7 +123,7 @@ def test_non_state_dict_files_are_rejected(tmp_path):
         load_imagenet_weights(ResNet50(), tmp_path / "missing.pth")
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelFileError, match="not a readable PyTorch state dict"):
+    with pytest.raises(ModelFileError, match="not a readable PyTorch file"):
         load_imagenet_weights(ResNet50(), garbage)
     listing = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], listing)
