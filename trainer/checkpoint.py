@@ -71,8 +71,8 @@ def load_checkpoint(path: str | Path) -> dict:
         No such file.
     ValueError
         A file holding pickled objects other than tensors and plain data (refused unread: it
-        could run code), an unreadable file, or not a trainer checkpoint (no ``model`` and
-        ``config``).
+        could run code), an unreadable file, not a trainer checkpoint (no ``model`` and
+        ``config``), or a recorded config this trainer refuses.
     """
     path = Path(path)
     if not path.is_file():
@@ -84,6 +84,10 @@ def load_checkpoint(path: str | Path) -> dict:
         raise ValueError(f"{exc}{never}") from exc
     if not isinstance(checkpoint, dict) or not {"model", "config"} <= set(checkpoint):
         raise ValueError(f"{path}: not a trainer checkpoint (needs 'model' and 'config')")
+    try:
+        checkpoint_config(checkpoint)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: its recorded training config does not load ({exc})") from exc
     return checkpoint
 
 
@@ -98,12 +102,23 @@ def load_model(checkpoint: dict, *, device: torch.device) -> tuple[MotionHMR, Tr
     The ImageNet and mean-parameter files of the training config are not read: the state dict
     holds every weight and the regressors' starting point. ``run.num_threads`` > 0 sets torch's
     CPU threads, as in training.
+
+    Raises
+    ------
+    ValueError
+        Weights of other names or shapes than the network the recorded config builds.
     """
     config = checkpoint_config(checkpoint)
     if config.run.num_threads > 0:
         torch.set_num_threads(config.run.num_threads)
     model = build_model(config.replace(model={"imagenet_weights": "", "mean_params": ""}))
-    model.load_state_dict(checkpoint["model"])
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:  # torch's lists every mismatch
+        problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()] or [exc]
+        raise ValueError(f"the checkpoint's weights do not fit the network its config describes "
+                         f"({len(problems)} problem(s), e.g. {problems[0]}): a damaged "
+                         f"checkpoint, or one written by another trainer version") from exc
     return model.to(device).eval(), config
 
 

@@ -136,3 +136,26 @@ def test_recorded_paths_are_absolute_and_a_gone_smpl_names_the_override(
         checkpoint_smpl(tiny_config(smpl_dir), str(tmp_path / "nope"))
     assert load_checkpoint(path)["stores"] == [training_store]
 
+
+def test_a_checkpoint_of_another_network_or_config_is_one_line(tmp_path, smpl_dir,
+                                                              training_store):
+    """Weights that do not fit the recorded network, or a recorded config this trainer refuses:
+    eval says so in one line (was a load_state_dict traceback / a message about --set)."""
+    config = tiny_config(smpl_dir)
+    path = tmp_path / "other.pt"
+    write_checkpoint(path, config, [training_store])
+    state = torch.load(path, weights_only=True)
+    state["model"] = {k: v[..., :1] if v.ndim else v for k, v in state["model"].items()}
+    torch.save(state, path)
+    bad_config = tmp_path / "config.pt"
+    write_checkpoint(bad_config, config, [training_store])
+    state = torch.load(bad_config, weights_only=True)
+    state["config"]["data"]["clip_length"] = "eight"
+    torch.save(state, bad_config)
+    for checkpoint, expected in ((path, "weights do not fit the network its config describes"),
+                                 (bad_config, "its recorded training config does not load")):
+        result = CliRunner().invoke(main, ["eval", "--checkpoint", str(checkpoint), "--store",
+                                           training_store, "--device", "cpu"])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and expected in lines[0], result.output
