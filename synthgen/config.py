@@ -76,10 +76,10 @@ class CameraMotionConfig(Section):
     num_iter: int = setting(12, min=1)
     num_levels: int = setting(3, min=1)
     tile: int = setting(16, min=1)
-    inlier_radius: float = setting(0.5, min=0.0)
+    inlier_radius: float = setting(0.5, min=0.0, infinite=True)
     batch_pairs: int = setting(1, min=1)
     phase_correlation: bool = setting(True)
-    fallback_px: float = setting(2.0, min=0.0)
+    fallback_px: float = setting(2.0, min=0.0, infinite=True)
     refine_iterations: int = setting(3, min=0)
     blend_weak_tiles: bool = setting(True)
 
