@@ -343,7 +343,8 @@ def load_h36m_regressor(path: str | Path, *, num_vertices: int) -> torch.Tensor:
     with open(path, "rb") as f:
         magic = f.read(len(_NPY_MAGIC))
     if magic != _NPY_MAGIC:
-        raise ValueError(f"{path}: not a .npy file ({'empty' if not magic else f'starts {magic!r}'})")
+        start = "empty" if not magic else f"starts {magic!r}"
+        raise ValueError(f"{path}: not a .npy file ({start})")
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:

@@ -34,8 +34,9 @@ def select_device(name: str) -> torch.device:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (device.index or 0) >= count:
+            others = f", or cuda:0..{count - 1}" if count else ""
             raise ValueError(f"device {name!r}: this machine has {count} usable CUDA GPU(s); use "
-                             f"--device auto or cpu" + (f", or cuda:0..{count - 1}" if count else ""))
+                             f"--device auto or cpu{others}")
     return device
 
 
