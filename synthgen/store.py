@@ -443,6 +443,22 @@ def unreachable(url: str, exc: BaseException) -> str:
             f"storage)")
 
 
+def check_not_input(out: str, source: str, what: str) -> None:
+    """Refuse to build into ``out`` when it is the store ``source`` read as input (``what``, the
+    option naming it): ``--overwrite`` would wipe it. Local paths are compared resolved.
+
+    Raises
+    ------
+    ValueError
+        ``out`` and ``source`` name the same store.
+    """
+    def location(url: str) -> str:
+        return url.rstrip("/") if "://" in url else os.path.realpath(os.path.expanduser(url))
+
+    if location(str(out)) == location(str(source)):
+        raise ValueError(f"--out {out} is the {what} this build reads: choose another --out")
+
+
 def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None) -> zarr.Group:
     """Open a store's group and check its schema version.
 

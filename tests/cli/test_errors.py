@@ -221,3 +221,25 @@ def test_an_unreachable_ray_address_fails_in_one_line(inputs, address):
             "--address", address]
     result = CliRunner().invoke(synthgen_cli, base)
     _check_one_line_failure(result, f"cannot reach a Ray cluster at --address {address}", inputs)
+
+
+@pytest.mark.parametrize("command", ["build-video", "build-3dpw"])
+def test_out_cannot_be_the_match_store_it_reads(tmp_path, command):
+    """With --overwrite the training store was wiped and replaced by the new store."""
+    from synthgen import store
+
+    train = tmp_path / "train.zarr"
+    store.create_store(str(train), num_examples=1, num_frames=2, crop_size=8,
+                       examples_per_shard=1, attrs={})
+    before = sorted(p.relative_to(train) for p in train.rglob("*"))
+    (tmp_path / "video").mkdir()
+    args = {"build-video": ["build-video", str(tmp_path / "video"), "--keypoints",
+                            str(tmp_path / "video")],
+            "build-3dpw": ["build-3dpw", "--3dpw", str(tmp_path / "video"), "--serial"]}[command]
+    result = CliRunner().invoke(synthgen_cli, args + ["--match-store", str(train), "--out",
+                                                      str(tmp_path / "." / "train.zarr"),
+                                                      "--overwrite"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (f"error: --out {tmp_path / '.' / 'train.zarr'} is the training "
+                                     f"store (--match-store) this build reads: choose another --out")
+    assert sorted(p.relative_to(train) for p in train.rglob("*")) == before
