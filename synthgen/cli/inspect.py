@@ -15,7 +15,7 @@ import click
 @click.option("--verify-all", is_flag=True, help="Rebuild and compare every finished example.")
 @click.option("--verify-seed", default=0, show_default=True,
               help="Seed of the --verify sample.")
-@click.option("--cache", "cache_dir", default=None,
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
               help="Camera-motion cache the store was built with (for --verify; default "
                    "$SYNTHGEN_CACHE or ~/.cache/synthgen/camera_motion).")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")

@@ -54,6 +54,7 @@ BUILD_CASES = [
     ("refused FlowNet checkpoint", ["--flow", "flownet2s", "--flow-checkpoint", "{pipe:bad_base}"],
      "corrupt"),
     ("--resume with --overwrite", ["--resume", "--overwrite"], "--resume or --overwrite, not both"),
+    ("--cache is a file", ["--cache", "{pipe:bad_base}"], "is a file"),
     ("--out through a file", ["--out", "{pipe:bad_base}/out.zarr"], "cannot write"),
     ("unknown option", ["--no-such-option"], "No such option"),
     ("unknown URL protocol", ["--out", "nope://bucket/out.zarr"], "cannot open nope://"),
