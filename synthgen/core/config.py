@@ -282,10 +282,12 @@ def read_pipeline(pipeline: str | Path, *, trainer: bool, _seen: tuple = ()) -> 
     if path.resolve() in _seen:
         raise ConfigError(f"{path}: base cycle through {[p.name for p in _seen]}; remove a base")
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a leading BOM is fine
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}; fix the file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}): a pipeline is a "
+                          f"TOML text file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     base = data.pop("base", None)

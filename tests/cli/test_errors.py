@@ -26,6 +26,7 @@ PIPELINES = {
     "negative_shard": "[store]\nexamples_per_shard = -4\n",
     "bad_choice": '[superpixels]\nmethod = "opencv"\n',
     "train_syntax": "[data\n",
+    "binary": "\udc9f\udcff[clip]\n",
 }
 
 #: (case, arguments after the command, text the one line must contain). ``{dir}`` is the test's
@@ -35,6 +36,7 @@ BUILD_CASES = [
     ("bad base", ["--pipeline", "{pipe:bad_base}"], "bad base: no pipeline 'no_such_base'"),
     ("base not a name", ["--pipeline", "{pipe:base_not_a_name}"], "base must be a pipeline name"),
     ("TOML syntax", ["--pipeline", "{pipe:toml_syntax}"], "TOML syntax error"),
+    ("binary pipeline file", ["--pipeline", "{pipe:binary}"], "binary.toml: not a UTF-8 text file"),
     ("unknown section", ["--pipeline", "{pipe:unknown_section}"], "unknown config section 'clips'"),
     ("unknown key", ["--pipeline", "{pipe:unknown_key}"], "unknown config key clip.lenght"),
     ("wrong type", ["--pipeline", "{pipe:wrong_type}"], 'clip.length = "eight": must be an integer'),
@@ -103,7 +105,7 @@ def _expand(args, root: Path) -> list[str]:
         if arg.startswith("{pipe:"):
             name = arg[len("{pipe:"):arg.index("}")]
             path = root / f"{name}.toml"
-            path.write_text(PIPELINES[name])
+            path.write_text(PIPELINES[name], errors="surrogateescape")
             arg = str(path) + arg[arg.index("}") + 1:]
         out.append(arg)
     return out

@@ -94,3 +94,10 @@ def test_bases_chain_and_bad_bases_are_one_line_errors(tmp_path):
     (tmp_path / "t.toml").write_text("[clip]\nlength = = 3\n")
     with pytest.raises(ConfigError, match=r"t.toml: TOML syntax error: .*line 2"):
         load_config(tmp_path / "t.toml")
+
+
+def test_a_pipeline_file_saved_with_a_byte_order_mark_loads(tmp_path):
+    """Windows editors write a UTF-8 BOM; it was a 'TOML syntax error at line 1, column 1'."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf[clip]\nlength = 8\n")
+    assert load_config(path).clip.length == 8
