@@ -246,3 +246,21 @@ def test_out_cannot_be_the_match_store_it_reads(tmp_path, command):
     assert result.stderr.strip() == (f"error: --out {tmp_path / '.' / 'train.zarr'} is the training "
                                      f"store (--match-store) this build reads: choose another --out")
     assert sorted(p.relative_to(train) for p in train.rglob("*")) == before
+
+
+def test_train_refuses_an_out_holding_a_run_unless_resumed_or_overwritten(inputs):
+    """Training again into a run folder replaced its last.pt, a finished run, without a word."""
+    run = inputs / "run"
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"a finished run")
+    base = ["train", "--store", str(inputs / "no_store.zarr"), "--out", str(run)]
+    result = CliRunner().invoke(trainer_cli, base)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip() == (f"error: {run} holds a training run (last.pt): pass --resume "
+                                     f"to continue it, --overwrite to start again (replacing it), "
+                                     f"or choose another --out")
+    assert (run / "last.pt").read_bytes() == b"a finished run"
+    result = CliRunner().invoke(trainer_cli, base + ["--overwrite"])  # goes on (to fail later)
+    assert result.exit_code == 1 and "holds a training run" not in result.stderr
+    result = CliRunner().invoke(trainer_cli, base + ["--overwrite", "--resume"])
+    assert result.exit_code == 2 and "--resume or --overwrite, not both" in result.stderr
