@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from synthgen.core.cli import OneLineGroup, set_option
+from synthgen.core.cli import OneLineGroup, set_option, user_errors
 
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,7 +76,7 @@ def train(stores, pipeline, out_dir, resume, overwrite, allow_mixed_flow, smpl, 
     try:
         run_training(config, list(stores), out_dir=out_dir, resume=resume,
                      log=lambda line: click.echo(line, err=True))
-    except (FileNotFoundError, ValueError) as exc:
+    except user_errors() as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -111,7 +111,7 @@ def eval_command(checkpoint, store, out_dir, training_store, smpl, device, batch
                           smpl=smpl, device=device, batch_size=batch_size,
                           h36m_regressor=h36m_regressor,
                           log=lambda line: click.echo(line, err=True))
-    except (FileNotFoundError, ValueError) as exc:
+    except user_errors() as exc:
         raise click.ClickException(str(exc)) from exc
     for line in result.lines():
         click.echo(line)
@@ -139,5 +139,5 @@ def predict_command(checkpoint, store_url, out_dir, training_store, video, smpl,
     try:
         predict(store_url, checkpoint, out_dir, training_store=training_store, video=video,
                 smpl=smpl, device=device, log=lambda line: click.echo(line, err=True))
-    except (FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
+    except user_errors() as exc:
         raise click.ClickException(str(exc)) from exc

@@ -6,6 +6,8 @@ import time
 
 import click
 
+from synthgen.cli import fail
+
 
 @click.command("demo-data")
 @click.argument("out", type=click.Path(file_okay=False))
@@ -42,6 +44,8 @@ def demo_data(out, seed, num_people, people_frames, num_backgrounds, workers, do
                               motions=motions)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    except OSError as exc:  # an OUT that cannot be written
+        fail(exc)
     click.echo(f"demo data in {data.root}: {len(data.people)} SURREAL clips in {data.surreal_dir}, "
                f"{len(data.backgrounds)} background videos in {data.kinetics_dir}, SMPL models in "
                f"{data.smpl_dir} ({time.perf_counter() - start:.1f} s)")

@@ -37,6 +37,13 @@ class OneLineGroup(click.Group):
             sys.exit(1)
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input or arguments (not a bug): reported in one line."""
+    from synthgen.core.errors import SourceError
+
+    return ValueError, OSError, RuntimeError, SourceError
+
+
 def fail(exc: BaseException):
     """Print ``error: <what is wrong and what to do>`` as one line on stderr and exit 1."""
     click.echo("error: " + " ".join(str(exc).split()), err=True)

@@ -161,6 +161,15 @@ def test_bad_demo_data_command_lines_fail_in_one_line(inputs, case, args, expect
     _check_one_line_failure(result, expected, inputs)
 
 
+def test_demo_data_into_an_unwritable_folder_fails_in_one_line(inputs):
+    blocker = inputs / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(synthgen_cli, ["demo-data", str(blocker / "demo"), "--people",
+                                               "1", "--people-frames", "2", "--backgrounds", "1"])
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and \
+        len(result.stderr.strip().splitlines()) == 1, result.output
+
+
 @pytest.mark.parametrize("case,args,expected", TRAIN_CASES, ids=[c[0] for c in TRAIN_CASES])
 def test_bad_train_command_lines_fail_in_one_line(inputs, case, args, expected):
     base = ["train", "--store", str(inputs / "no_store.zarr"), "--out", str(inputs / "run")]

@@ -159,3 +159,23 @@ def test_a_checkpoint_of_another_network_or_config_is_one_line(tmp_path, smpl_di
         assert result.exit_code == 1 and "Traceback" not in result.output, result.output
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert len(lines) == 1 and expected in lines[0], result.output
+
+
+def test_an_unwritable_out_is_one_line_in_train_and_eval(tmp_path, smpl_dir, training_store):
+    """An OSError (here --out below a file) was a traceback in train and eval."""
+    config = tiny_config(smpl_dir)
+    checkpoint = tmp_path / "c.pt"
+    write_checkpoint(checkpoint, config, [training_store])
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    runs = {"eval": ["eval", "--checkpoint", str(checkpoint), "--store", training_store,
+                     "--device", "cpu", "--out", str(blocker / "eval")],
+            "train": ["train", "--store", training_store, "--smpl", str(smpl_dir), "--steps", "1",
+                      "--set", "data.clip_length=4", "--set", "data.batch_size=2",
+                      "--set", "data.num_workers=0", "--set", "model.backbone=small",
+                      "--out", str(blocker / "run")]}
+    for name, args in runs.items():
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and "Traceback" not in result.output, (name, result.output)
+        assert result.output.strip().splitlines()[-1].startswith("error: [Errno 20] Not a "
+                                                                  "directory"), result.output
