@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from synthgen.config import MAX_EXAMPLES_PER_SHARD
 from synthgen.build.video import DETECTORS, EXAMPLES_PER_SHARD
 from synthgen.cli import fail, user_errors
 
@@ -31,7 +32,7 @@ from synthgen.cli import fail, user_errors
 @click.option("--flow-device", default="cpu", show_default=True,
               help="Torch device for FlowNet (cpu, cuda).")
 @click.option("--examples-per-shard", default=EXAMPLES_PER_SHARD, show_default=True,
-              type=click.IntRange(min=1), help="Clips per shard file.")
+              type=click.IntRange(1, MAX_EXAMPLES_PER_SHARD), help="Clips per shard file.")
 @click.option("--resume", is_flag=True, help="Continue a killed build: finished shards are kept.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
 def build_video(video, keypoints, detector, match_store, out, clip_length, person_height,

@@ -43,6 +43,8 @@ BUILD_CASES = [
     ("clip.length = 1", ["--pipeline", "{pipe:clip_length_1}"], "clip.length = 1: must be an integer >= 2"),
     ("examples_per_shard = -4", ["--pipeline", "{pipe:negative_shard}"],
      "store.examples_per_shard = -4"),
+    ("examples_per_shard = 10**9", ["--set", "store.examples_per_shard=1000000000"],
+     "store.examples_per_shard = 1000000000: must be an integer >= 1 and <= 65536"),
     ("unknown SLIC method", ["--pipeline", "{pipe:bad_choice}"], "must be one of ['synthgen', 'skimage']"),
     ("--set wrong type", ["--set", "clip.length=eight"], 'clip.length = "eight"'),
     ("--set unknown key", ["--set", "clip.lenght=8"], "unknown config key clip.lenght"),
@@ -77,6 +79,8 @@ THREEDPW_CASES = [
     ("unknown section", ["--pipeline", "{pipe:unknown_section}"], "unknown config section"),
     ("wrong type", ["--pipeline", "{pipe:wrong_type}"], 'clip.length = "eight"'),
     ("negative shard size", ["--examples-per-shard", "-4"], "'--examples-per-shard': -4"),
+    ("huge shard size", ["--examples-per-shard", "1000000000"],
+     "'--examples-per-shard': 1000000000 is not in the range 1<=x<=65536"),
     ("unknown flow backend", ["--flow", "raft"], "unknown crop-flow backend 'raft'"),
     ("--num-cpus -1", ["--num-cpus", "-1"], "'--num-cpus': -1 is not in the range x>=1"),
 ]
