@@ -51,6 +51,8 @@ BUILD_CASES = [
     ("--set without a dot", ["--set", "length=8"], "write --set section.key=value"),
     ("--seed -1", ["--seed", "-1"], "'--seed': -1 is not in the range x>=0"),
     ("--num-examples 0", ["--num-examples", "0"], "'--num-examples': 0 is not in the range"),
+    ("--num-examples 10**12", ["--num-examples", "1000000000000"],
+     "--num-examples 1000000000000: give 1 to 100000000"),
     ("--num-cpus 0", ["--num-cpus", "0"], "'--num-cpus': 0 is not in the range x>=1"),
     ("--num-cpus -3", ["--num-cpus", "-3"], "'--num-cpus': -3 is not in the range x>=1"),
     ("unknown flow backend", ["--flow", "raft"], "unknown crop-flow backend 'raft'"),
