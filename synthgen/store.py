@@ -805,6 +805,36 @@ class StoreReader:
                     raise self._missing(name, int(shard))
 
 
+def damaged_shards(url: str, group: zarr.Group) -> dict[int, str]:
+    """Finished shards one of whose array files is missing or truncated (its shard index fails
+    its checksum), with the first problem found: one small read per array and shard.
+
+    Returns
+    -------
+    dict of int to str
+        Shard number to what is wrong (empty when every finished shard's index reads).
+    """
+    reader = StoreReader(url, group)
+    damaged = {}
+    for shard in np.flatnonzero(finished_shards(group)).tolist():
+        for name in reader.specs:
+            try:
+                reader.shard_index(name, shard)
+            except StoreDamageError as exc:
+                damaged[shard] = f"array {name}: {exc.detail}"
+                break
+    return damaged
+
+
+def discard_shard(url: str, group: zarr.Group, shard: int) -> None:
+    """Mark shard ``shard`` unfinished and delete its array files, so that :func:`write_shard`
+    writes it afresh (zarr reads a damaged shard file back before writing into it)."""
+    group["shard_done"][shard] = False
+    reader = StoreReader(url, group)
+    for key in reader._keys.values():
+        _sync(group.store.delete(key.format(shard)))
+
+
 def _list_prefix(zstore, prefix: str) -> list[str]:
     async def collect():
         return [key async for key in zstore.list_prefix(prefix)]
