@@ -475,7 +475,10 @@ def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None
         group = zarr.open_group(url, mode=mode, storage_options=storage_options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
         raise FileNotFoundError(f"no synthgen store at {url}") from exc
-    except ValueError as exc:  # json.JSONDecodeError and zarr's metadata errors
+    except ValueError as exc:  # json.JSONDecodeError and zarr's metadata errors; for a URL, also
+        # fsspec's "Protocol not known"
+        if "://" in url and not isinstance(exc, json.JSONDecodeError):
+            raise FileNotFoundError(unreachable(url, exc)) from exc
         raise _damaged(url, f"its zarr.json is not a Zarr group's metadata ({exc})") from exc
     except Exception as exc:  # each fsspec backend raises its own (botocore's NoCredentialsError)
         if "://" not in url:

@@ -283,3 +283,8 @@ def test_check_compatible_names_both_sides_and_the_field():
     taller = store.StoreSpec("eval.zarr", person_height=12.0, crop_flow=a.crop_flow)
     with pytest.raises(ValueError, match="person height in the crops"):
         store.check_compatible(a, taller, what="x")
+
+
+def test_an_unknown_url_protocol_is_unreachable_not_damaged():
+    with pytest.raises(FileNotFoundError, match="cannot reach nope://b/x.zarr: Protocol not known"):
+        store.open_group("nope://b/x.zarr")
