@@ -254,9 +254,18 @@ class EvalStore:
 
 
 def open_eval_store(url: str) -> tuple[EvalStore, dict]:
-    """A 3DPW or synthetic store's examples and people, and its root attributes."""
+    """A 3DPW or synthetic store's examples and people, and its root attributes.
+
+    Raises
+    ------
+    ValueError
+        A video store (no ground truth), or one without a finished shard.
+    """
     group = synthstore.open_group(url)
     attrs = dict(group.attrs)
+    if attrs.get("kind") == "video":
+        raise ValueError(f"{url} is a video store, without ground truth to evaluate against: "
+                         f"give a 3DPW or synthetic store, or run trainer predict on it")
     if attrs.get("kind", "synthetic") == "synthetic":
         info = open_stores([url])[0]
         return EvalStore(info, info.persons, "synthetic"), attrs

@@ -41,6 +41,12 @@ def inspect(store_url, verify_count, verify_all, verify_seed, cache_dir, quiet):
     except (FileNotFoundError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    kind = group.attrs.get("kind", "synthetic")
+    if (verify_count is not None or verify_all) and kind != "synthetic":
+        click.echo(f"error: {store_url} is a '{kind}' store: --verify rebuilds the examples of "
+                   f"a synthetic training store from their seeds; inspect it without --verify",
+                   err=True)
+        sys.exit(1)
     infos = insp.describe(group)
     statistics, problems, finished = insp.scan(group, progress_stream=stream)
     verifications = None

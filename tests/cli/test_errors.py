@@ -279,3 +279,40 @@ def test_train_refuses_an_out_holding_a_run_unless_resumed_or_overwritten(inputs
     assert result.exit_code == 1 and "holds a training run" not in result.stderr
     result = CliRunner().invoke(trainer_cli, base + ["--overwrite", "--resume"])
     assert result.exit_code == 2 and "--resume or --overwrite, not both" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["3dpw", "video"])
+def test_show_and_verify_of_a_store_that_is_not_synthetic_fail_in_one_line(tmp_path, kind):
+    """They were KeyError tracebacks ('seed', 'joints3d')."""
+    from synthgen import store
+
+    url = str(tmp_path / f"{kind}.zarr")
+    store.create_store(url, num_examples=1, num_frames=2, crop_size=8, examples_per_shard=1,
+                       attrs={}, kind=kind)
+    runner = CliRunner()
+    shown = runner.invoke(synthgen_cli, ["show", url, "--example", "0", "--out",
+                                         str(tmp_path / "x.png")])
+    verified = runner.invoke(synthgen_cli, ["inspect", url, "--verify", "1", "--quiet"])
+    for result, words in ((shown, "show draws the examples of a synthetic training store"),
+                          (verified, "--verify rebuilds the examples of a synthetic")):
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert result.stderr.strip() == f"error: {url} is a '{kind}' store: " + \
+            result.stderr.strip().split("' store: ", 1)[1] and words in result.stderr
+
+
+def test_inspect_reads_a_video_store_without_3d_joints(tmp_path):
+    """inspect of a build-video store was a KeyError traceback ('joints3d')."""
+    import numpy as np
+
+    from synthgen import store
+
+    url = str(tmp_path / "v.zarr")
+    group = store.create_store(url, num_examples=1, num_frames=2, crop_size=8,
+                               examples_per_shard=1, attrs={}, kind="video")
+    arrays = {name: np.ones((1, *spec.shape), spec.dtype)
+              for name, spec in store.full_schema(group.attrs).items()}
+    store.write_shard(group, 0, arrays)
+    store.mark_done(group, 0)
+    result = CliRunner().invoke(synthgen_cli, ["inspect", url, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "integrity: 1 of 1 finished shards readable: OK" in result.output

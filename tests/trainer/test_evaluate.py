@@ -29,7 +29,7 @@ from tests.trainer.support import (CFG, CLIP, FOCAL, HEIGHT, WIDTH, mean_pose_jo
 from trainer.cli import main
 from trainer.checkpoint import load_checkpoint
 from trainer.evaluate import (H36M_JOINTS, H36M_TO_J14, evaluate, load_h36m_regressor,
-                              protocol_means, training_data)
+                              open_eval_store, protocol_means, training_data)
 from trainer.metrics import pa_mpjpe
 from trainer.model import mean_params
 from trainer.smpl import SMPLJoints
@@ -221,6 +221,16 @@ def test_bad_h36m_regressor_files_are_refused_saying_why(tmp_path):
         text = str(caught.value)
         assert text.startswith(f"{tmp_path / name}: ") and message in text, text
         assert "allow_pickle" not in text
+
+
+def test_a_video_store_is_refused_for_evaluation(tmp_path):
+    """It has no ground truth (was a KeyError traceback: 'sources')."""
+    url = str(tmp_path / "v.zarr")
+    synthstore.create_store(url, num_examples=1, num_frames=2, crop_size=8, examples_per_shard=1,
+                            attrs={}, kind="video")
+    with pytest.raises(ValueError, match="is a video store, without ground truth .* trainer "
+                                         "predict"):
+        open_eval_store(url)
 
 
 def test_bad_checkpoint_is_refused(tmp_path, threedpw_store):
