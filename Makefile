@@ -51,7 +51,8 @@ clean:
 # ---- trainer (Motion HMR) -------------------------------------------------------------------
 # `make train`: a small Motion HMR on the demo store (`make demo` builds it when missing), CPU.
 # `make train STORE=stores/full.zarr PIPELINE=train_full` trains the paper's model (a name of
-# synthgen/pipelines/ or a path to your own TOML file).
+# synthgen/pipelines/ or a path to your own TOML file). A run folder that holds a run is refused:
+# `make train TRAIN_ARGS=--overwrite` starts it again, `TRAIN_ARGS=--resume` continues it.
 STORE ?= $(DEMO_STORE)
 PIPELINE ?= train_demo
 .PHONY: train
@@ -60,7 +61,7 @@ $(DEMO_STORE):
 	$(MAKE) demo
 
 train: install $(if $(filter $(DEMO_STORE),$(STORE)),$(DEMO_STORE))
-	$(VENV)/bin/trainer train --store $(STORE) --pipeline $(PIPELINE)
+	$(VENV)/bin/trainer train --store $(STORE) --pipeline $(PIPELINE) $(TRAIN_ARGS)
 
 # ---- 2D keypoint detector (isolated environment) ---------------------------------------------
 # `make detector`: MediaPipe Pose for `synthgen build-video --detector mediapipe`. mediapipe 0.10.21

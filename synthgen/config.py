@@ -76,10 +76,10 @@ class CameraMotionConfig(Section):
     num_iter: int = setting(12, min=1)
     num_levels: int = setting(3, min=1)
     tile: int = setting(16, min=1)
-    inlier_radius: float = setting(0.5, min=0.0)
+    inlier_radius: float = setting(0.5, min=0.0, infinite=True)
     batch_pairs: int = setting(1, min=1)
     phase_correlation: bool = setting(True)
-    fallback_px: float = setting(2.0, min=0.0)
+    fallback_px: float = setting(2.0, min=0.0, infinite=True)
     refine_iterations: int = setting(3, min=0)
     blend_weak_tiles: bool = setting(True)
 
@@ -231,6 +231,12 @@ class CropFlowConfig(Section):
 OMITTABLE = ("rgb", "flow", "occluder_mask")
 
 
+#: Most examples one shard file may hold. A shard's index has 16 bytes per example slot and a
+#: worker holds a shard's examples in memory (~1.2 MB each for 8 frames, ~11 MB for 31): 10**9
+#: per shard exhausted memory before one example was written.
+MAX_EXAMPLES_PER_SHARD = 65536
+
+
 @dataclass(frozen=True)
 class StoreConfig(Section):
     """Zarr store layout: ``examples_per_shard`` examples per shard file, Blosc zstd ``clevel``,
@@ -239,7 +245,7 @@ class StoreConfig(Section):
     :data:`OMITTABLE` not stored (``["rgb"]`` for flow + keypoints training; the store checks
     them against its kind's arrays, ``synthgen.store.check_omit``)."""
 
-    examples_per_shard: int = setting(128, min=1)
+    examples_per_shard: int = setting(128, min=1, max=MAX_EXAMPLES_PER_SHARD)
     clevel: int = setting(5, min=0, max=9)
     flow_quantum: float = setting(DEFAULT_FLOW_QUANTUM, min=1e-6)
     omit: tuple[str, ...] = ()

@@ -443,6 +443,22 @@ def unreachable(url: str, exc: BaseException) -> str:
             f"storage)")
 
 
+def check_not_input(out: str, source: str, what: str) -> None:
+    """Refuse to build into ``out`` when it is the store ``source`` read as input (``what``, the
+    option naming it): ``--overwrite`` would wipe it. Local paths are compared resolved.
+
+    Raises
+    ------
+    ValueError
+        ``out`` and ``source`` name the same store.
+    """
+    def location(url: str) -> str:
+        return url.rstrip("/") if "://" in url else os.path.realpath(os.path.expanduser(url))
+
+    if location(str(out)) == location(str(source)):
+        raise ValueError(f"--out {out} is the {what} this build reads: choose another --out")
+
+
 def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None) -> zarr.Group:
     """Open a store's group and check its schema version.
 
@@ -452,11 +468,18 @@ def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None
         No store at ``url``, or an object store that cannot be reached (credentials, endpoint).
     ValueError
         A store of another schema version (say which, and what to do).
+    StoreDamageError
+        Metadata that does not parse, an unknown kind, missing sizes or a missing array.
     """
     try:
         group = zarr.open_group(url, mode=mode, storage_options=storage_options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
         raise FileNotFoundError(f"no synthgen store at {url}") from exc
+    except ValueError as exc:  # json.JSONDecodeError and zarr's metadata errors; for a URL, also
+        # fsspec's "Protocol not known"
+        if "://" in url and not isinstance(exc, json.JSONDecodeError):
+            raise FileNotFoundError(unreachable(url, exc)) from exc
+        raise _damaged(url, f"its zarr.json is not a Zarr group's metadata ({exc})") from exc
     except Exception as exc:  # each fsspec backend raises its own (botocore's NoCredentialsError)
         if "://" not in url:
             raise
@@ -465,7 +488,31 @@ def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None
     if version != SCHEMA_VERSION:
         raise ValueError(f"{url}: store schema version {version!r}, this synthgen reads "
                          f"{SCHEMA_VERSION}; rebuild the store with this version of synthgen")
+    _check_structure(url, group)
     return group
+
+
+def _damaged(url: str, detail: str) -> StoreDamageError:
+    return StoreDamageError(f"{url}: damaged store: {detail}; rebuild the store")
+
+
+def _check_structure(url: str, group: zarr.Group) -> None:
+    """Raise :class:`StoreDamageError` unless the root attributes name a known kind and sizes and
+    every array of the store's schema (and ``shard_done``) has readable metadata."""
+    attrs = group.attrs
+    if attrs.get("kind", "synthetic") not in KINDS:
+        raise _damaged(url, f"unknown store kind {attrs['kind']!r} (known: {sorted(KINDS)})")
+    sizes = ("num_examples", "num_frames", "crop_size", "examples_per_shard")
+    bad = [key for key in sizes if not isinstance(attrs.get(key), int) or attrs[key] < 1]
+    if bad:
+        raise _damaged(url, f"root attribute(s) {bad} missing or not positive integers")
+    for name in (*store_schema(attrs), "shard_done"):
+        try:
+            group[name]
+        except KeyError as exc:
+            raise _damaged(url, f"array {name} is missing") from exc
+        except ValueError as exc:
+            raise _damaged(url, f"{name}/zarr.json is not a Zarr array's metadata ({exc})") from exc
 
 
 def shard_slice(group: zarr.Group, shard: int) -> slice:
@@ -759,6 +806,36 @@ class StoreReader:
             for shard in done:
                 if str(int(shard)) not in present:
                     raise self._missing(name, int(shard))
+
+
+def damaged_shards(url: str, group: zarr.Group) -> dict[int, str]:
+    """Finished shards one of whose array files is missing or truncated (its shard index fails
+    its checksum), with the first problem found: one small read per array and shard.
+
+    Returns
+    -------
+    dict of int to str
+        Shard number to what is wrong (empty when every finished shard's index reads).
+    """
+    reader = StoreReader(url, group)
+    damaged = {}
+    for shard in np.flatnonzero(finished_shards(group)).tolist():
+        for name in reader.specs:
+            try:
+                reader.shard_index(name, shard)
+            except StoreDamageError as exc:
+                damaged[shard] = f"array {name}: {exc.detail}"
+                break
+    return damaged
+
+
+def discard_shard(url: str, group: zarr.Group, shard: int) -> None:
+    """Mark shard ``shard`` unfinished and delete its array files, so that :func:`write_shard`
+    writes it afresh (zarr reads a damaged shard file back before writing into it)."""
+    group["shard_done"][shard] = False
+    reader = StoreReader(url, group)
+    for key in reader._keys.values():
+        _sync(group.store.delete(key.format(shard)))
 
 
 def _list_prefix(zstore, prefix: str) -> list[str]:

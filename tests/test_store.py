@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -183,6 +184,41 @@ def test_damage_is_an_error_naming_store_array_and_shard(tmp_path, damage):
             zarr.open_group(url, mode="r")["pose"][2]
 
 
+@pytest.mark.parametrize("damage,message", [
+    ("empty root zarr.json", "its zarr.json is not a Zarr group's metadata"),
+    ("truncated root zarr.json", "its zarr.json is not a Zarr group's metadata"),
+    ("array folder deleted", "array joints2d_crop is missing"),
+    ("empty array zarr.json", "flow/zarr.json is not a Zarr array's metadata"),
+    ("unknown kind", "unknown store kind 'weird'"),
+    ("no num_frames", "root attribute(s) ['num_frames'] missing"),
+])
+def test_damaged_metadata_is_one_line_naming_the_store(tmp_path, damage, message):
+    _written(tmp_path)
+    root = tmp_path / "s.zarr"
+    meta = root / "zarr.json"
+    if damage == "empty root zarr.json":
+        meta.write_bytes(b"")
+    elif damage == "truncated root zarr.json":
+        meta.write_bytes(meta.read_bytes()[:40])
+    elif damage == "array folder deleted":
+        shutil.rmtree(root / "joints2d_crop")
+    elif damage == "empty array zarr.json":
+        (root / "flow" / "zarr.json").write_bytes(b"")
+    else:
+        doc = json.loads(meta.read_text())
+        if damage == "unknown kind":
+            doc["attributes"]["kind"] = "weird"
+        else:
+            del doc["attributes"]["num_frames"]
+        meta.write_text(json.dumps(doc))
+    for open_ in (store.open_group, store.StoreReader, store.open_store):
+        with pytest.raises(store.StoreDamageError) as caught:
+            open_(str(root))
+        text = str(caught.value)
+        assert "\n" not in text and text.startswith(f"{root}: damaged store: ")
+        assert message in text and text.endswith("rebuild the store")
+
+
 def test_omitted_arrays_are_not_stored_and_the_rest_reads(tmp_path):
     group, arrays = _written(tmp_path, omit=["rgb"])
     assert "rgb" not in group and list(group.attrs["omitted"]) == ["rgb"]
@@ -247,3 +283,8 @@ def test_check_compatible_names_both_sides_and_the_field():
     taller = store.StoreSpec("eval.zarr", person_height=12.0, crop_flow=a.crop_flow)
     with pytest.raises(ValueError, match="person height in the crops"):
         store.check_compatible(a, taller, what="x")
+
+
+def test_an_unknown_url_protocol_is_unreachable_not_damaged():
+    with pytest.raises(FileNotFoundError, match="cannot reach nope://b/x.zarr: Protocol not known"):
+        store.open_group("nope://b/x.zarr")

@@ -15,12 +15,11 @@ Portability: :func:`portable_location` makes every recorded path absolute at tra
 from __future__ import annotations
 
 import os
-import pickle
-import re
 from pathlib import Path
 
 import torch
 
+from synthgen.core.torch_file import TorchFileError, load_weights_only
 from trainer.config import TrainConfig
 from trainer.model.build import build_model
 from trainer.model.motion_hmr import MotionHMR
@@ -72,27 +71,23 @@ def load_checkpoint(path: str | Path) -> dict:
         No such file.
     ValueError
         A file holding pickled objects other than tensors and plain data (refused unread: it
-        could run code), an unreadable file, or not a trainer checkpoint (no ``model`` and
-        ``config``).
+        could run code), an unreadable file, not a trainer checkpoint (no ``model`` and
+        ``config``), or a recorded config this trainer refuses.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if found is None:
-            detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
-            raise ValueError(f"{path}: not a readable torch checkpoint "
-                             f"({detail.group(1).strip() if detail else exc})") from exc
-        raise ValueError(f"{path}: refused: it holds pickled objects other than tensors and "
-                         f"plain data ({found.group(1)}), which could run code when loaded; "
-                         f"trainer checkpoints never do") from exc
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from exc
+        checkpoint = load_weights_only(path)
+    except TorchFileError as exc:
+        never = "; trainer checkpoints never do" if exc.unsafe else ""
+        raise ValueError(f"{exc}{never}") from exc
     if not isinstance(checkpoint, dict) or not {"model", "config"} <= set(checkpoint):
         raise ValueError(f"{path}: not a trainer checkpoint (needs 'model' and 'config')")
+    try:
+        checkpoint_config(checkpoint)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: its recorded training config does not load ({exc})") from exc
     return checkpoint
 
 
@@ -107,12 +102,23 @@ def load_model(checkpoint: dict, *, device: torch.device) -> tuple[MotionHMR, Tr
     The ImageNet and mean-parameter files of the training config are not read: the state dict
     holds every weight and the regressors' starting point. ``run.num_threads`` > 0 sets torch's
     CPU threads, as in training.
+
+    Raises
+    ------
+    ValueError
+        Weights of other names or shapes than the network the recorded config builds.
     """
     config = checkpoint_config(checkpoint)
     if config.run.num_threads > 0:
         torch.set_num_threads(config.run.num_threads)
     model = build_model(config.replace(model={"imagenet_weights": "", "mean_params": ""}))
-    model.load_state_dict(checkpoint["model"])
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:  # torch's lists every mismatch
+        problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()] or [exc]
+        raise ValueError(f"the checkpoint's weights do not fit the network its config describes "
+                         f"({len(problems)} problem(s), e.g. {problems[0]}): a damaged "
+                         f"checkpoint, or one written by another trainer version") from exc
     return model.to(device).eval(), config
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from synthgen.core.cli import OneLineGroup, set_option
+from synthgen.core.cli import OneLineGroup, set_option, user_errors
 
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +24,8 @@ def main():
 @click.option("--resume", is_flag=True,
               help="Continue from <out>/last.pt (its saved config and stores are used). Under "
                    "torchrun, every process resumes.")
+@click.option("--overwrite", is_flag=True,
+              help="Start again in an --out that holds a run (its last.pt is replaced).")
 @click.option("--allow-mixed-flow", is_flag=True,
               help="Accept stores made with different crop-flow backends.")
 @click.option("--smpl", help="SMPL model directory (overrides model.smpl).")
@@ -32,16 +36,19 @@ def main():
 @click.option("--steps", type=int, help="Optimiser steps (overrides optim.steps).")
 @click.option("--seed", type=click.IntRange(min=0), help="Run seed (overrides run.seed).")
 @set_option
-def train(stores, pipeline, out_dir, resume, allow_mixed_flow, smpl, imagenet_weights,
+def train(stores, pipeline, out_dir, resume, overwrite, allow_mixed_flow, smpl, imagenet_weights,
           real_stores, device, steps, seed, sets):
     """Train Motion HMR; print validation PA-MPJPE against two baselines at the end.
 
     Several processes: `torchrun --nproc_per_node N $(which trainer) train ...` (one per GPU;
     data.batch_size is the global batch, split over the processes).
     """
+    from trainer.checkpoint import CHECKPOINT
     from trainer.config import load_train_config
     from trainer.train import train as run_training
 
+    if resume and overwrite:
+        raise click.UsageError("give --resume or --overwrite, not both")
     overrides = {"data": {}, "model": {}, "optim": {}, "run": {}, "dann": {}}
     if allow_mixed_flow:
         overrides["data"]["allow_mixed_flow"] = True
@@ -62,10 +69,14 @@ def train(stores, pipeline, out_dir, resume, allow_mixed_flow, smpl, imagenet_we
     except ValueError as exc:  # ConfigError: one line naming the field
         raise click.ClickException(str(exc)) from exc
     out_dir = out_dir or f"runs/{config.name}"
+    if not (resume or overwrite) and (Path(out_dir) / CHECKPOINT).exists():
+        raise click.ClickException(
+            f"{out_dir} holds a training run ({CHECKPOINT}): pass --resume to continue it, "
+            f"--overwrite to start again (replacing it), or choose another --out")
     try:
         run_training(config, list(stores), out_dir=out_dir, resume=resume,
                      log=lambda line: click.echo(line, err=True))
-    except (FileNotFoundError, ValueError) as exc:
+    except user_errors() as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -100,7 +111,7 @@ def eval_command(checkpoint, store, out_dir, training_store, smpl, device, batch
                           smpl=smpl, device=device, batch_size=batch_size,
                           h36m_regressor=h36m_regressor,
                           log=lambda line: click.echo(line, err=True))
-    except (FileNotFoundError, ValueError) as exc:
+    except user_errors() as exc:
         raise click.ClickException(str(exc)) from exc
     for line in result.lines():
         click.echo(line)
@@ -128,5 +139,5 @@ def predict_command(checkpoint, store_url, out_dir, training_store, video, smpl,
     try:
         predict(store_url, checkpoint, out_dir, training_store=training_store, video=video,
                 smpl=smpl, device=device, log=lambda line: click.echo(line, err=True))
-    except (FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
+    except user_errors() as exc:
         raise click.ClickException(str(exc)) from exc

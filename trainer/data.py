@@ -155,9 +155,9 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
     synthgen.store.StoreDamageError
         A file of a finished shard is missing.
     ValueError
-        No URL; a store without finished examples; a store whose ``joints_convention`` is not one
-        of ``synthgen.store.JOINTS_CONVENTIONS`` (its joints3d would be misread); stores with
-        different crop sizes; stores with different crop-flow backends (unless
+        No URL; a 3DPW or video store; a store without finished examples; a store whose
+        ``joints_convention`` is not one of ``synthgen.store.JOINTS_CONVENTIONS`` (its joints3d
+        would be misread); stores with different crop sizes; stores with different crop-flow backends (unless
         ``allow_mixed_flow``); NaN or infinite values (:func:`check_finite`). Messages name the
         stores.
     """
@@ -167,6 +167,11 @@ def open_stores(urls: list[str], *, allow_mixed_flow: bool = False) -> list[Stor
     for url in urls:
         group = synthstore.open_group(str(url))
         attrs = dict(group.attrs)
+        kind = attrs.get("kind", "synthetic")
+        if kind != "synthetic":
+            use = "trainer eval" if kind == "3dpw" else "trainer predict"
+            raise ValueError(f"{url} is a '{kind}' store: training reads synthetic stores "
+                             f"(synthgen build); use it with {use}")
         convention = attrs.get("joints_convention")
         if convention not in synthstore.JOINTS_CONVENTIONS:
             raise ValueError(f"{url}: joints convention {convention!r} is unknown to this trainer "

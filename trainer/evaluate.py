@@ -254,9 +254,18 @@ class EvalStore:
 
 
 def open_eval_store(url: str) -> tuple[EvalStore, dict]:
-    """A 3DPW or synthetic store's examples and people, and its root attributes."""
+    """A 3DPW or synthetic store's examples and people, and its root attributes.
+
+    Raises
+    ------
+    ValueError
+        A video store (no ground truth), or one without a finished shard.
+    """
     group = synthstore.open_group(url)
     attrs = dict(group.attrs)
+    if attrs.get("kind") == "video":
+        raise ValueError(f"{url} is a video store, without ground truth to evaluate against: "
+                         f"give a 3DPW or synthetic store, or run trainer predict on it")
     if attrs.get("kind", "synthetic") == "synthetic":
         info = open_stores([url])[0]
         return EvalStore(info, info.persons, "synthetic"), attrs
@@ -319,6 +328,10 @@ class SMPLMesh(SMPLJoints):
         return verts.reshape(*lead, self.num_vertices, 3)
 
 
+#: The first bytes of every .npy file.
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def load_h36m_regressor(path: str | Path, *, num_vertices: int) -> torch.Tensor:
     """An H36M joint regressor ``.npy`` (SPIN's ``J_regressor_h36m.npy``), read without pickle.
 
@@ -336,10 +349,18 @@ def load_h36m_regressor(path: str | Path, *, num_vertices: int) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such H36M joint regressor file")
+    with open(path, "rb") as f:
+        magic = f.read(len(_NPY_MAGIC))
+    if magic != _NPY_MAGIC:
+        start = "empty" if not magic else f"starts {magic!r}"
+        raise ValueError(f"{path}: not a .npy file ({start})")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"{path}: not a plain .npy array ({exc})") from exc
+    except (ValueError, OSError, EOFError) as exc:
+        if "allow_pickle" in str(exc):  # numpy's advice (allow_pickle=True) could run code
+            raise ValueError(f"{path}: refused: it holds pickled Python objects, which could "
+                             f"run code when loaded; a regressor is a plain numeric array") from exc
+        raise ValueError(f"{path}: truncated or damaged .npy file ({exc})") from exc
     if array.shape != (H36M_JOINTS, num_vertices) or not np.issubdtype(array.dtype, np.number):
         raise ValueError(f"{path}: an H36M joint regressor must be a ({H36M_JOINTS}, "
                          f"{num_vertices}) numeric array (joints x SMPL vertices), got "

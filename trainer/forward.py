@@ -18,10 +18,26 @@ from trainer.smpl import SMPLJoints
 
 
 def select_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; anything else as torch spells it."""
+    """``auto`` -> CUDA when available, else CPU; anything else as torch spells it.
+
+    Raises
+    ------
+    ValueError
+        A name torch does not know, or a CUDA device this machine does not have.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from exc
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            others = f", or cuda:0..{count - 1}" if count else ""
+            raise ValueError(f"device {name!r}: this machine has {count} usable CUDA GPU(s); use "
+                             f"--device auto or cpu{others}")
+    return device
 
 
 def network_inputs(batch: dict[str, torch.Tensor], *, config: DataConfig, crop_size: int,

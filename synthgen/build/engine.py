@@ -222,6 +222,10 @@ def build_store(job: Job, out: str, *, executor: Executor, resume: bool = False,
     with claim_store(out, resume=resume, overwrite=overwrite), executor.session():
         plan = job.prepare(executor, stream)
         group = _open(out, plan, resume)
+        if resume:  # a finished shard damaged since (a truncated copy...) is made again
+            for shard, problem in store.damaged_shards(out, group).items():
+                print(f"shard {shard} is damaged ({problem}): building it again", file=stream)
+                store.discard_shard(out, group, shard)
         done = store.finished_shards(group)
         todo = [int(s) for s in range(len(done)) if not done[s]]
         tasks = job.tasks(out, group, todo)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -77,6 +78,32 @@ def single_threaded():
         torch.set_num_threads(torch_threads)
 
 
+#: Seconds to wait for a cluster named by ``--address`` to accept a connection.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once, naming ``address``, when a ``host:port`` or ``ray://host:port`` Ray address
+    accepts no connection (``ray.init`` would wait minutes on a GCS address where nothing
+    listens). ``"auto"`` and malformed addresses are left to Ray, whose messages say what to do.
+
+    Raises
+    ------
+    ConnectionError
+        Nothing answers at the address within :data:`CONNECT_TIMEOUT_S`.
+    """
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ConnectionError(
+            f"cannot reach a Ray cluster at --address {address} ({exc.strerror or exc}): start "
+            f"one there (ray start --head), fix the address, or leave --address out for a local "
+            f"Ray") from exc
+
+
 @contextmanager
 def ray_session(address: str | None = None, *, num_cpus: int | None = None,
                 temp_dir: str | None = None):
@@ -93,6 +120,11 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         Ray's session files for a local Ray (default: Ray's own temp dir).
 
     A Ray already initialised in this process is reused and left running.
+
+    Raises
+    ------
+    ConnectionError
+        Nothing answers at a ``host:port`` or ``ray://host:port`` address.
     """
     import ray
 
@@ -110,6 +142,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
             kwargs["_temp_dir"] = temp_dir
         ray.init(**kwargs)
     else:
+        _check_reachable(address)
         ray.init(address=address, **kwargs)
     try:
         yield ray

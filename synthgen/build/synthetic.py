@@ -42,6 +42,9 @@ from synthgen.steps.occluder import OCCLUDED, REASONS as OCCLUDER_REASONS
 
 #: Attempts at one example before the build gives up on it (each with other inputs).
 MAX_ATTEMPTS = 8
+#: Most examples one store may hold (100 M examples are ~120 TB at 8 frames). The build plans
+#: every shard's task before it starts: 10**12 examples exhausted memory in planning.
+MAX_EXAMPLES = 100_000_000
 
 
 def default_cache_dir() -> Path:
@@ -581,8 +584,9 @@ def build(kinetics_dir, surreal_dir, out: str, *, num_examples: int, seed: int =
     cfg = cfg or Config()
     if seed < 0:
         raise ValueError(f"the build seed must be >= 0, got {seed}: pass --seed 0 or more")
-    if num_examples < 1:
-        raise ValueError(f"need at least one example, got --num-examples {num_examples}")
+    if not 1 <= num_examples <= MAX_EXAMPLES:
+        raise ValueError(f"--num-examples {num_examples}: give 1 to {MAX_EXAMPLES} (build a larger "
+                         f"set as several stores; the trainer reads several --store)")
     flow_backend = backend_from_config(cfg.crop_flow)  # refuse a bad backend before any work
     job = SyntheticJob(kinetics_dir, surreal_dir, num_examples=num_examples, seed=seed, cfg=cfg,
                        flow_backend=flow_backend, cache_dir=str(cache_dir or default_cache_dir()),

@@ -357,7 +357,8 @@ def build_3dpw(root, out: str, *, cfg: Config | None = None, splits=("test",),
     synthgen.build.lock.StoreLockedError, synthgen.build.lock.StoreAccessError
         Another build is writing ``out``, or it cannot be written.
     ValueError
-        Backend or crops differ from ``match_store``; ``resume`` on a store of other inputs.
+        Backend or crops differ from ``match_store``, or ``out`` is it; ``resume`` on a store of
+        other inputs.
     RuntimeError
         No usable clip, or shards that failed (their errors are listed).
     """
@@ -367,6 +368,7 @@ def build_3dpw(root, out: str, *, cfg: Config | None = None, splits=("test",),
     backend = backend_from_config(cfg.crop_flow)
     crop_flow = {"name": backend.name, "params": backend.params}
     if match_store is not None:
+        store.check_not_input(out, match_store, "training store (--match-store)")
         check_same_backend(match_store, crop_flow, cfg)
     job = ThreeDPWJob(root, cfg=cfg, crop_flow=crop_flow, splits=splits)
     run = build_store(job, out, resume=resume, overwrite=overwrite, stream=stream,

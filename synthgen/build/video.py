@@ -253,14 +253,15 @@ def build_video(video, out: str, *, match_store: str, keypoints=None, detector: 
     FileExistsError, synthgen.build.lock.StoreLockedError, synthgen.build.lock.StoreAccessError
         As :func:`synthgen.build.lock.claim_store`.
     FileNotFoundError, ValueError
-        No training store; a person height missing or differing; a flow that cannot be rebuilt;
-        ``resume`` on a store of another video.
+        No training store, or ``out`` is it; a person height missing or differing; a flow that
+        cannot be rebuilt; ``resume`` on a store of another video.
     SourceError
         An unreadable video or keypoint file, mismatching keypoints, no frame with enough
         keypoints.
     """
     if examples_per_shard < 1:
         raise ValueError(f"need at least 1 clip per shard, got {examples_per_shard}")
+    store.check_not_input(out, match_store, "training store (--match-store)")
     group = store.open_group(str(match_store))
     theirs = store.spec(group, source=f"training store {match_store}")
     height = theirs.person_height if person_height is None else float(person_height)

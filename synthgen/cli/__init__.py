@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import click
 
-from synthgen.core.cli import OneLineGroup, fail, set_option
+from synthgen.core.cli import OneLineGroup, fail, num_cpus_option, set_option, user_errors
 
-__all__ = ["fail", "main", "set_option", "user_errors"]
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean bad input or arguments (not a bug): reported in one line."""
-    from synthgen.core.errors import SourceError
-
-    return ValueError, OSError, RuntimeError, SourceError
+__all__ = ["fail", "main", "num_cpus_option", "set_option", "user_errors"]
 
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -30,7 +30,7 @@ from synthgen.cli.options import ray_options, store_options
               help="Torch device of FlowNet crop flow ('cuda' puts shard tasks on GPU nodes).")
 @click.option("--split", "splits", multiple=True, default=("train",), show_default=True,
               help="SURREAL split(s) to draw people from; 'all' for every clip.")
-@click.option("--cache", "cache_dir", default=None,
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
               help="Camera-motion cache, shared by builds (default $SYNTHGEN_CACHE or "
                    "~/.cache/synthgen/camera_motion).")
 @store_options

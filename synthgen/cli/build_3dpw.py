@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from synthgen.config import MAX_EXAMPLES_PER_SHARD
 from synthgen.cli import fail, set_option, user_errors
 from synthgen.cli.options import ray_options, store_options
 
@@ -27,7 +28,8 @@ from synthgen.cli.options import ray_options, store_options
               help="Frames per clip [default: the pipeline's clip.length, 31 in the paper's].")
 @click.option("--match-store", default=None,
               help="A training store: refuse if its crop-flow backend or crops differ.")
-@click.option("--examples-per-shard", default=None, type=click.IntRange(min=1),
+@click.option("--examples-per-shard", default=None,
+              type=click.IntRange(1, MAX_EXAMPLES_PER_SHARD),
               help="Clips per shard file, which bounds worker memory (~11 MB per 31-frame clip) "
                    "[default: the pipeline's store.examples_per_shard].")
 @store_options

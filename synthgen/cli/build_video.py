@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from synthgen.config import MAX_EXAMPLES_PER_SHARD
 from synthgen.build.video import DETECTORS, EXAMPLES_PER_SHARD
 from synthgen.cli import fail, user_errors
 from synthgen.cli.options import store_options
@@ -32,7 +33,7 @@ from synthgen.cli.options import store_options
 @click.option("--flow-device", default="cpu", show_default=True,
               help="Torch device for FlowNet (cpu, cuda).")
 @click.option("--examples-per-shard", default=EXAMPLES_PER_SHARD, show_default=True,
-              type=click.IntRange(min=1), help="Clips per shard file.")
+              type=click.IntRange(1, MAX_EXAMPLES_PER_SHARD), help="Clips per shard file.")
 @store_options
 def build_video(video, keypoints, detector, match_store, out, clip_length, person_height,
                 no_flow, flow_checkpoint, flow_device, examples_per_shard, resume, overwrite):

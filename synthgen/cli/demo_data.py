@@ -6,16 +6,21 @@ import time
 
 import click
 
+from synthgen.cli import fail
+
 
 @click.command("demo-data")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--seed", default=0, show_default=True, help="Seed of every random choice.")
-@click.option("--people", "num_people", default=24, show_default=True,
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of every random choice.")
+@click.option("--people", "num_people", default=24, show_default=True, type=click.IntRange(min=1),
               help="SURREAL-format clips to render.")
-@click.option("--people-frames", default=100, show_default=True, help="Frames per SURREAL clip.")
+@click.option("--people-frames", default=100, show_default=True, type=click.IntRange(min=2),
+              help="Frames per SURREAL clip.")
 @click.option("--backgrounds", "num_backgrounds", default=6, show_default=True,
-              help="Kinetics-like background videos.")
-@click.option("--workers", default=2, show_default=True, help="Processes to use.")
+              type=click.IntRange(min=1), help="Kinetics-like background videos.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Processes to use.")
 @click.option("--domain", default="A", show_default=True,
               help="People's appearance domain: A the demo's look, B another (clothing, light, "
                    "blur, body shapes) for transfer tests.")
@@ -39,6 +44,8 @@ def demo_data(out, seed, num_people, people_frames, num_backgrounds, workers, do
                               motions=motions)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    except OSError as exc:  # an OUT that cannot be written
+        fail(exc)
     click.echo(f"demo data in {data.root}: {len(data.people)} SURREAL clips in {data.surreal_dir}, "
                f"{len(data.backgrounds)} background videos in {data.kinetics_dir}, SMPL models in "
                f"{data.smpl_dir} ({time.perf_counter() - start:.1f} s)")

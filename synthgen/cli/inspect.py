@@ -15,7 +15,7 @@ import click
 @click.option("--verify-all", is_flag=True, help="Rebuild and compare every finished example.")
 @click.option("--verify-seed", default=0, show_default=True,
               help="Seed of the --verify sample.")
-@click.option("--cache", "cache_dir", default=None,
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
               help="Camera-motion cache the store was built with (for --verify; default "
                    "$SYNTHGEN_CACHE or ~/.cache/synthgen/camera_motion).")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
@@ -40,6 +40,12 @@ def inspect(store_url, verify_count, verify_all, verify_seed, cache_dir, quiet):
         group = store.open_group(store_url)
     except (FileNotFoundError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    kind = group.attrs.get("kind", "synthetic")
+    if (verify_count is not None or verify_all) and kind != "synthetic":
+        click.echo(f"error: {store_url} is a '{kind}' store: --verify rebuilds the examples of "
+                   f"a synthetic training store from their seeds; inspect it without --verify",
+                   err=True)
         sys.exit(1)
     infos = insp.describe(group)
     statistics, problems, finished = insp.scan(group, progress_stream=stream)

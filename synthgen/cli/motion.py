@@ -6,7 +6,7 @@ import collections
 
 import click
 
-from synthgen.cli import fail, set_option, user_errors
+from synthgen.cli import fail, num_cpus_option, set_option, user_errors
 from synthgen.config import load_config
 
 
@@ -20,7 +20,7 @@ from synthgen.config import load_config
               "[clip] sections are used); default: the paper's recipe.")
 @click.option("--address", default=None, help="Ray cluster to join ('auto', 'ray://host:port'); "
               "default: a local Ray.")
-@click.option("--num-cpus", type=int, default=None, help="Cores for a local Ray (default: all).")
+@num_cpus_option
 @click.option("--serial", is_flag=True, help="Run in this process without Ray (debugging).")
 @set_option
 def motion(kinetics_dir, cache_dir, pipeline, address, num_cpus, serial, sets):

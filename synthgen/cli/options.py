@@ -6,6 +6,8 @@ import functools
 
 import click
 
+from synthgen.core.cli import num_cpus_option
+
 
 def store_options(command):
     """``--resume`` and ``--overwrite`` of a command that writes a store (given together: a usage
@@ -25,8 +27,7 @@ def ray_options(command):
     """``--address``, ``--num-cpus`` and ``--serial``: where a build's shard tasks run."""
     command = click.option("--serial", is_flag=True,
                            help="Run in this process without Ray (debugging).")(command)
-    command = click.option("--num-cpus", type=int, default=None,
-                           help="Cores for a local Ray (default: all).")(command)
+    command = num_cpus_option(command)
     return click.option("--address", default=None,
                         help="Ray cluster to join ('auto' or 'ray://host:port'); default a local "
                              "Ray.")(command)

@@ -17,7 +17,7 @@ import click
               help="Frame of a PNG (default: the centre frame); ignored for .mp4.")
 @click.option("--fps", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Frame rate of an .mp4.")
-@click.option("--cache", "cache_dir", default=None,
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
               help="Camera-motion cache the store was built with (default $SYNTHGEN_CACHE or "
                    "~/.cache/synthgen/camera_motion).")
 def show(store_url, index, out, frame, fps, cache_dir):

@@ -11,6 +11,12 @@ set_option = click.option(
     "--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
     help="Override one pipeline field (repeatable), e.g. --set clip.length=8.")
 
+#: The ``--num-cpus`` option of every command that can start a local Ray (at least one core: Ray
+#: refuses a negative count only once work has started, and 0 would mean every core).
+num_cpus_option = click.option(
+    "--num-cpus", type=click.IntRange(min=1), default=None,
+    help="Cores for a local Ray (default: all).")
+
 
 class OneLineGroup(click.Group):
     """A click group whose usage errors are one line (``error: ...``, exit 2), no usage block."""
@@ -29,6 +35,13 @@ class OneLineGroup(click.Group):
         except click.Abort:
             click.echo("aborted", err=True)
             sys.exit(1)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input or arguments (not a bug): reported in one line."""
+    from synthgen.core.errors import SourceError
+
+    return ValueError, OSError, RuntimeError, SourceError
 
 
 def fail(exc: BaseException):

@@ -12,6 +12,7 @@ sections or keys are errors, so a typo never falls back to a default silently. E
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -31,14 +32,16 @@ class UnknownPipelineError(ConfigError, FileNotFoundError):
     """A pipeline name or path that names no file."""
 
 
-def setting(default, *, min=None, max=None, choices=None):
+def setting(default, *, min=None, max=None, choices=None, infinite=False):
     """A section field with its rules: ``length: int = setting(31, min=2)``.
 
     ``min``/``max`` bound numbers (and every element of a tuple), inclusive; ``choices`` lists the
-    allowed values.
+    allowed values. A number is never NaN, and infinite only where ``infinite`` (a field whose
+    ``inf`` means "never" or "no limit").
     """
-    return dataclasses.field(default=default,
-                             metadata={"min": min, "max": max, "choices": choices})
+    return dataclasses.field(default=default, metadata={"min": min, "max": max,
+                                                        "choices": choices,
+                                                        "infinite": infinite})
 
 
 class FieldError(ConfigError):
@@ -104,6 +107,10 @@ def _check_rules(value, meta, key: str) -> None:
     if choices is not None and value not in choices:
         raise FieldError(key, value, f"one of {list(choices)}")
     for v in value if isinstance(value, tuple) else (value,):
+        if isinstance(v, float) and (math.isnan(v) or (math.isinf(v)
+                                                      and not meta.get("infinite"))):
+            raise FieldError(key, value, "a finite number" if not meta.get("infinite")
+                             else "a number (not NaN)")
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if (lo is not None and not v >= lo) or (hi is not None and not v <= hi):
                 bounds = [f">= {lo}"] * (lo is not None) + [f"<= {hi}"] * (hi is not None)
@@ -275,10 +282,12 @@ def read_pipeline(pipeline: str | Path, *, trainer: bool, _seen: tuple = ()) -> 
     if path.resolve() in _seen:
         raise ConfigError(f"{path}: base cycle through {[p.name for p in _seen]}; remove a base")
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a leading BOM is fine
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}; fix the file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}): a pipeline is a "
+                          f"TOML text file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     base = data.pop("base", None)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 
 class SourceError(Exception):
     """An input (file, directory or clip) that cannot be used.
@@ -78,6 +80,22 @@ class NonFiniteError(SourceError):
     """Values a step would use that are NaN or infinite (joints, pose, shape, depth...)."""
 
     reason = "non_finite"
+
+
+def check_finite(path: str | Path, arrays: dict) -> None:
+    """Refuse NaN or infinite values in any of ``arrays`` (name -> array) read from ``path``.
+
+    Raises
+    ------
+    NonFiniteError
+        Naming the first such variable and how many of its values are not finite.
+    """
+    for name, values in arrays.items():
+        values = np.asarray(values)
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            bad = int(np.size(values) - np.isfinite(values).sum())
+            raise NonFiniteError(path, f"{name} has {bad} NaN or infinite values of "
+                                       f"{np.size(values)}")
 
 
 @dataclass(frozen=True, order=True)

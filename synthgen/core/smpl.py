@@ -222,6 +222,14 @@ def _check_shapes(path: Path, model: dict[str, np.ndarray]) -> None:
     if model["shapedirs"].shape[2] < MIN_BETAS:
         raise ModelFileError(path, f"shapedirs has {model['shapedirs'].shape[2]} shape "
                                    f"components, need at least {MIN_BETAS}")
+    for key, value in model.items():
+        bad = int(np.count_nonzero(~np.isfinite(value)))
+        if bad:
+            raise ModelFileError(path, f"SMPL key {key!r} has {bad} NaN or infinite values")
+    parents = model["kintree_table"][0, 1:]
+    if np.any((parents < 0) | (parents >= np.arange(1, NUM_SMPL_JOINTS))):
+        raise ModelFileError(path, "kintree_table is not SMPL's kinematic tree: the parent of "
+                                   "joint j must be a joint before it (0..j-1)")
 
 
 def load_smpl_model(path: str | Path) -> dict[str, np.ndarray]:
@@ -246,7 +254,9 @@ def load_smpl_model(path: str | Path) -> dict[str, np.ndarray]:
         When ``path`` does not exist.
     ModelFileError
         When the file is empty, truncated, holds a forbidden global (e.g. ``os.system``), is not a
-        dict, lacks a key or has a key of the wrong shape; the message names the file and why.
+        dict, lacks a key, has a key of the wrong shape, a non-numeric, NaN or infinite value, or
+        a kinematic tree whose parents do not precede their joints; the message names the file
+        and why.
     """
     path = Path(path)
     if not path.is_file():
@@ -271,7 +281,10 @@ def load_smpl_model(path: str | Path) -> dict[str, np.ndarray]:
         value = raw[key]
         value = value.toarray() if scipy.sparse.issparse(value) else np.asarray(value)
         dtype = np.int64 if key in ("kintree_table", "f") else np.float64
-        model[key] = value.astype(dtype)
+        try:
+            model[key] = value.astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(path, f"SMPL key {key!r} is not numeric ({exc})") from exc
     _check_shapes(path, model)
     return model
 

@@ -32,15 +32,20 @@ Coordinates are frame pixels, x then y, of the video the keypoints were made on.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from synthgen.core.errors import (CorruptFileError, EmptyInputError, MissingFileError,
-                                  MissingKeyError)
+                                  MissingKeyError, check_finite)
 from synthgen.sources.video import natural_key
 from synthgen.core.joints import CONFIDENCE_THRESHOLD, OPENPOSE_INDEX, OPENPOSE_NAMES
+
+#: Most frames a keypoint file may index (9 h at 30 fps): a COCO results list's ``image_id`` is a
+#: frame index, and the keypoints of every frame up to the largest are held in memory.
+MAX_FRAMES = 1_000_000
 
 #: OpenPose BODY_25 keypoint order (``pose_keypoints_2d`` of the default OpenPose model).
 BODY25_NAMES: tuple[str, ...] = (
@@ -302,6 +307,9 @@ def read_coco_keypoints(path: str | Path) -> VideoKeypoints:
             raise MissingKeyError(path, "a COCO result lacks an integer 'image_id'") from exc
         if ids and min(ids) < 0:
             raise CorruptFileError(path, f"negative image_id {min(ids)} (read as a frame index)")
+        if ids and max(ids) >= MAX_FRAMES:
+            raise CorruptFileError(path, f"image_id {max(ids)} (read as a frame index) is beyond "
+                                         f"any video ({MAX_FRAMES} frames at most)")
         num_frames = max(ids) + 1 if ids else 0
     else:
         raise CorruptFileError(path, "neither a COCO dataset object nor a results list")
@@ -339,10 +347,10 @@ def read_blazepose_npz(path: str | Path) -> VideoKeypoints:
     if not path.is_file():
         raise MissingFileError(path, "no such detector output")
     try:
-        with np.load(path) as data:
+        with open(path, "rb") as f, np.load(f) as data:  # numpy leaks its own handle on a bad zip
             arrays = {name: np.asarray(data[name]) for name in data.files}
-    except (OSError, ValueError) as exc:
-        raise CorruptFileError(path, f"not a readable .npz ({exc})") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise CorruptFileError(path, f"not a readable .npz ({exc or 'empty file'})") from exc
     for name in ("landmarks", "visibility", "detected"):
         if name not in arrays:
             raise MissingKeyError(path, f"detector output lacks {name!r}")
@@ -364,16 +372,26 @@ def read_keypoints(path: str | Path) -> VideoKeypoints:
     ------
     SourceError
         As the readers; a missing path or another suffix (``MissingFileError`` /
-        ``CorruptFileError``).
+        ``CorruptFileError``); a file whose structure is not its format's
+        (``CorruptFileError``); NaN or infinite keypoints or confidences (``NonFiniteError``).
     """
     path = Path(path)
     if path.is_dir():
-        return read_openpose_folder(path)
-    if not path.exists():
+        reader = read_openpose_folder
+    elif not path.exists():
         raise MissingFileError(path, "no such keypoint file or folder")
-    if path.suffix.lower() == ".npz":
-        return read_blazepose_npz(path)
-    if path.suffix.lower() == ".json":
-        return read_coco_keypoints(path)
-    raise CorruptFileError(path, "unknown keypoint format: give an OpenPose JSON folder, a COCO "
-                                 ".json file or a detector .npz")
+    elif path.suffix.lower() == ".npz":
+        reader = read_blazepose_npz
+    elif path.suffix.lower() == ".json":
+        reader = read_coco_keypoints
+    else:
+        raise CorruptFileError(path, "unknown keypoint format: give an OpenPose JSON folder, a "
+                                     "COCO .json file or a detector .npz")
+    try:
+        found = reader(path)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        # JSON of another structure than the format's, arrays of mismatched shapes
+        raise CorruptFileError(path, f"not laid out as its format ({type(exc).__name__}: "
+                                     f"{exc})") from exc
+    check_finite(path, {"keypoints": found.keypoints, "confidence": found.confidence})
+    return found

@@ -20,6 +20,7 @@ Geometry
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def find_videos(root: str | Path) -> tuple[list[Path], list[Skip]]:
     videos : list of Path
         Sorted (natural order of the full path), deterministic.
     skipped : list of Skip
-        Zero-byte video files and leaf directories with nothing usable.
+        Zero-byte video files, broken symbolic links and leaf directories with nothing usable.
+        A directory link back to a folder above it is not followed.
 
     Raises
     ------
@@ -82,17 +84,24 @@ def find_videos(root: str | Path) -> tuple[list[Path], list[Skip]]:
     return sorted(videos, key=key), sorted(skipped, key=lambda s: natural_key(s.file))
 
 
-def _visit(folder: Path, videos: list[Path], skipped: list[Skip]) -> None:
+def _visit(folder: Path, videos: list[Path], skipped: list[Skip], seen: frozenset = frozenset()
+           ) -> None:
+    # ``seen``: the resolved folders above this one; a link back to one of them is not followed
+    # (it would list the same videos again, ~40 times, until the path grows too long).
+    seen = seen | {folder.resolve()}
     entries = sorted((e for e in folder.iterdir() if not e.name.startswith(".")), key=lambda e: natural_key(e.name))
     if any(e.is_file() and e.suffix.lower() in IMAGE_EXTENSIONS for e in entries):
         videos.append(folder)
         return
-    subdirs = [e for e in entries if e.is_dir()]
+    for link in (e for e in entries if e.is_symlink() and not e.exists()):
+        skipped.append(Skip(link, MissingFileError.reason,
+                            f"broken symbolic link (to {os.readlink(link)})"))
+    subdirs = [e for e in entries if e.is_dir() and e.resolve() not in seen]
     files = [e for e in entries if e.is_file() and e.suffix.lower() in VIDEO_EXTENSIONS]
     for f in files:
         _add_video_file(f, videos, skipped)
     for d in subdirs:
-        _visit(d, videos, skipped)
+        _visit(d, videos, skipped, seen)
     if not subdirs and not files:
         skipped.append(Skip(folder, EmptyInputError.reason, "directory holds no video files or frame images"))
 

@@ -154,15 +154,19 @@ def save(motion: VideoMotion, file: str | Path) -> None:
 
 
 def load(file: str | Path) -> VideoMotion | None:
-    """Read a cache file; ``None`` if it is absent, unreadable or of another version."""
+    """Read a cache file; ``None`` (computed again) if it is absent, unreadable, of another
+    version or holds infinite medians or a non-finite reliability (NaN medians are tiles without
+    a match, as computed)."""
     try:
-        with np.load(file) as data:
+        with open(file, "rb") as f, np.load(f) as data:  # numpy leaks its handle on a bad zip
             if int(data["version"]) != CACHE_VERSION:
                 return None
-            return VideoMotion(medians=data["medians"].astype(np.float32),
-                               frame_shape=tuple(int(v) for v in data["frame_shape"]),
-                               tile=int(data["tile"]), path=str(data["path"]),
-                               estimate=data["estimate"].astype(np.uint8),
-                               reliability=data["reliability"].astype(np.float32))
+            motion = VideoMotion(medians=data["medians"].astype(np.float32),
+                                 frame_shape=tuple(int(v) for v in data["frame_shape"]),
+                                 tile=int(data["tile"]), path=str(data["path"]),
+                                 estimate=data["estimate"].astype(np.uint8),
+                                 reliability=data["reliability"].astype(np.float32))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
+    sound = not np.isinf(motion.medians).any() and np.isfinite(motion.reliability).all()
+    return motion if sound else None

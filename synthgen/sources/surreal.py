@@ -52,10 +52,10 @@ from synthgen.core.errors import (
     InconsistentDataError,
     MissingFileError,
     MissingKeyError,
-    NonFiniteError,
     ShortClipError,
     Skip,
     SourceError,
+    check_finite,
 )
 from synthgen.core.joints import (JOINT_PART_LABEL, LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS, SMPL_INDEX,
                                   SMPL_PARENTS)
@@ -442,22 +442,6 @@ def _checked_info(mp4: Path, info_path: Path, segm_path: Path, depth_path: Path)
         raise FrameCountMismatchError(mp4, f"the clip's files disagree on the number of frames: {listing}")
     arrays = dict(per_variable, camLoc=cam_loc, gender_code=gender_code)
     return arrays, video
-
-
-def check_finite(path: Path, arrays: dict) -> None:
-    """Refuse NaN or infinite values in any of ``arrays`` (name -> array) read from ``path``.
-
-    Raises
-    ------
-    NonFiniteError
-        Naming the first such variable and how many of its values are not finite.
-    """
-    for name, values in arrays.items():
-        values = np.asarray(values)
-        if values.dtype.kind in "fc" and not np.isfinite(values).all():
-            bad = int(np.size(values) - np.isfinite(values).sum())
-            raise NonFiniteError(path, f"{name} has {bad} NaN or infinite values of "
-                                       f"{np.size(values)}")
 
 
 def probe_clip(mp4_path) -> int:

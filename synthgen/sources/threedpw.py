@@ -43,6 +43,7 @@ from synthgen.core.errors import (
     MissingKeyError,
     Skip,
     SourceError,
+    check_finite,
 )
 
 SPLITS = ("train", "validation", "test")
@@ -315,7 +316,8 @@ def read_sequence(path) -> Sequence:
         Missing, empty, truncated or unsafe file (:func:`load_pickle`); ``MissingKeyError`` for a
         key of :data:`REQUIRED_KEYS` absent; ``InconsistentDataError`` for a wrong shape, an
         unknown gender or a non-finite camera pose; ``FrameCountMismatchError`` when arrays
-        disagree on the number of frames. Messages name the file and the key.
+        disagree on the number of frames; ``NonFiniteError`` for NaN or infinite betas, poses,
+        translations, joints or 2D keypoints. Messages name the file and the key.
     """
     path = Path(path)
     data = load_pickle(path)
@@ -357,6 +359,8 @@ def read_sequence(path) -> Sequence:
         if len(set(lengths.values())) > 1:
             raise FrameCountMismatchError(path, "arrays disagree on the number of frames: "
                                           + ", ".join(f"{k} {n}" for k, n in lengths.items()))
+        check_finite(path, {f"betas[{a}]": betas, f"poses[{a}]": poses, f"trans[{a}]": trans,
+                            f"jointPositions[{a}]": joints, f"poses2d[{a}]": poses2d})
         joints_world = joints.reshape(num_frames, 24, 3)
         actors.append(Actor(
             gender=_GENDERS[str(gender)], betas=betas[:10], poses=poses, trans=trans,

@@ -248,9 +248,9 @@ def _value_problems(arrays: dict) -> list[tuple[str, str]]:
     blank = [i for i in range(len(rgb)) if not rgb[i].any()]
     if blank:
         problems.append(("rgb", f"all-zero crops in {len(blank)} example(s) of the shard"))
-    if not np.all(arrays["boxes"][..., 2] > 0):
+    if "boxes" in arrays and not np.all(arrays["boxes"][..., 2] > 0):
         problems.append(("boxes", "non-positive box side"))
-    if not np.all(arrays["joints3d"][..., 2] > 0):
+    if "joints3d" in arrays and not np.all(arrays["joints3d"][..., 2] > 0):  # video: no 3D truth
         problems.append(("joints3d", "joint depth z <= 0"))
     for name, value in arrays.items():
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):

@@ -181,6 +181,8 @@ def load_view(url: str, index: int, *, cache_dir=None) -> ExampleView:
     ------
     IndexError
         ``index`` is outside the store or its shard is not finished.
+    ValueError
+        Not a synthetic training store (a 3DPW or video store).
     """
     from synthgen import store
     from synthgen.build.synthetic import default_cache_dir, example_inputs, stored_plan, stored_sources
@@ -189,6 +191,10 @@ def load_view(url: str, index: int, *, cache_dir=None) -> ExampleView:
     from synthgen.tools.inspect import stored_row
 
     group = store.open_group(url)
+    kind = group.attrs.get("kind", "synthetic")
+    if kind != "synthetic":
+        raise ValueError(f"{url} is a '{kind}' store: show draws the examples of a synthetic "
+                         f"training store (synthgen build)")
     if not 0 <= index < group.attrs["num_examples"]:
         raise IndexError(f"example {index} is outside the store ({group.attrs['num_examples']} "
                          f"examples)")

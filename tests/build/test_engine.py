@@ -137,3 +137,21 @@ def test_shard_tasks_ask_for_a_gpu_share_only_when_crop_flow_runs_on_cuda():
 def test_every_crop_flow_job_makes_the_gpu_request(job):
     assert job.task_options(GPUCluster()) == {"num_cpus": 1, "num_gpus": 0.5}
     assert job.task_options(SerialExecutor()) == {"num_cpus": 1}
+
+
+def test_resume_builds_a_damaged_finished_shard_again(tmp_path):
+    """A truncated file of a finished shard was kept as finished: the resumed build said done
+    and the store failed to read."""
+    url, stream = str(tmp_path / "toy.zarr"), io.StringIO()
+    build_store(ToyJob(), url, executor=SerialExecutor(), stream=io.StringIO())
+    [shard_file] = [p for p in (tmp_path / "toy.zarr" / "frame_index" / "c" / "1").rglob("*")
+                    if p.is_file()]
+    intact = shard_file.read_bytes()
+    shard_file.write_bytes(intact[: len(intact) // 2])
+    job = ToyJob()
+    run = build_store(job, url, executor=SerialExecutor(), resume=True, stream=stream)
+    assert job.built == [1] and (run.shards_built, run.shards_reused) == (1, 2)
+    assert "shard 1 is damaged (array frame_index: shard index checksum mismatch" in \
+        stream.getvalue()
+    assert shard_file.read_bytes() == intact
+    assert store.damaged_shards(url, store.open_group(url)) == {}

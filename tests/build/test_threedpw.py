@@ -25,6 +25,7 @@ from synthgen.core.errors import (
     InconsistentDataError,
     MissingFileError,
     MissingKeyError,
+    NonFiniteError,
     SourceError,
 )
 from synthgen.core.joints import COCO14, SMPL_INDEX
@@ -235,6 +236,21 @@ def test_a_reflecting_camera_pose_is_refused(dataset, tmp_path):
     with open(path, "wb") as f:
         dump_py2_pickle(data, f)
     with pytest.raises(InconsistentDataError, match=r"mirror\.pkl: .*determinant -1\.0000, not \+1"):
+        threedpw.read_sequence(path)
+
+
+@pytest.mark.parametrize("key,index", [("jointPositions", (3, 5)), ("poses2d", (3, 0, 5)),
+                                       ("poses", (2, 7)), ("trans", (0, 1)), ("betas", (4,))])
+def test_nan_or_infinite_annotations_are_refused(dataset, tmp_path, key, index):
+    """They were stored as they were (NaN joints3d / joints2d in the evaluation store)."""
+    root, truths = dataset
+    data = threedpw.load_pickle(truths["courtyard_a"]["path"])
+    data[key][0] = np.array(data[key][0], dtype=np.float64)
+    data[key][0][index] = np.inf if key == "trans" else np.nan
+    path = tmp_path / "nan.pkl"
+    with open(path, "wb") as f:
+        dump_py2_pickle(data, f)
+    with pytest.raises(NonFiniteError, match=rf"nan\.pkl: .*{key}\[0\] has 1 NaN or infinite"):
         threedpw.read_sequence(path)
 
 

@@ -26,6 +26,7 @@ PIPELINES = {
     "negative_shard": "[store]\nexamples_per_shard = -4\n",
     "bad_choice": '[superpixels]\nmethod = "opencv"\n',
     "train_syntax": "[data\n",
+    "binary": "\udc9f\udcff[clip]\n",
 }
 
 #: (case, arguments after the command, text the one line must contain). ``{dir}`` is the test's
@@ -35,23 +36,31 @@ BUILD_CASES = [
     ("bad base", ["--pipeline", "{pipe:bad_base}"], "bad base: no pipeline 'no_such_base'"),
     ("base not a name", ["--pipeline", "{pipe:base_not_a_name}"], "base must be a pipeline name"),
     ("TOML syntax", ["--pipeline", "{pipe:toml_syntax}"], "TOML syntax error"),
+    ("binary pipeline file", ["--pipeline", "{pipe:binary}"], "binary.toml: not a UTF-8 text file"),
     ("unknown section", ["--pipeline", "{pipe:unknown_section}"], "unknown config section 'clips'"),
     ("unknown key", ["--pipeline", "{pipe:unknown_key}"], "unknown config key clip.lenght"),
     ("wrong type", ["--pipeline", "{pipe:wrong_type}"], 'clip.length = "eight": must be an integer'),
     ("clip.length = 1", ["--pipeline", "{pipe:clip_length_1}"], "clip.length = 1: must be an integer >= 2"),
     ("examples_per_shard = -4", ["--pipeline", "{pipe:negative_shard}"],
      "store.examples_per_shard = -4"),
+    ("examples_per_shard = 10**9", ["--set", "store.examples_per_shard=1000000000"],
+     "store.examples_per_shard = 1000000000: must be an integer >= 1 and <= 65536"),
     ("unknown SLIC method", ["--pipeline", "{pipe:bad_choice}"], "must be one of ['synthgen', 'skimage']"),
     ("--set wrong type", ["--set", "clip.length=eight"], 'clip.length = "eight"'),
     ("--set unknown key", ["--set", "clip.lenght=8"], "unknown config key clip.lenght"),
     ("--set without a dot", ["--set", "length=8"], "write --set section.key=value"),
     ("--seed -1", ["--seed", "-1"], "'--seed': -1 is not in the range x>=0"),
     ("--num-examples 0", ["--num-examples", "0"], "'--num-examples': 0 is not in the range"),
+    ("--num-examples 10**12", ["--num-examples", "1000000000000"],
+     "--num-examples 1000000000000: give 1 to 100000000"),
+    ("--num-cpus 0", ["--num-cpus", "0"], "'--num-cpus': 0 is not in the range x>=1"),
+    ("--num-cpus -3", ["--num-cpus", "-3"], "'--num-cpus': -3 is not in the range x>=1"),
     ("unknown flow backend", ["--flow", "raft"], "unknown crop-flow backend 'raft'"),
     ("FlowNet without weights", ["--flow", "flownet2s"], "needs FlowNet weights"),
     ("refused FlowNet checkpoint", ["--flow", "flownet2s", "--flow-checkpoint", "{pipe:bad_base}"],
      "corrupt"),
     ("--resume with --overwrite", ["--resume", "--overwrite"], "--resume or --overwrite, not both"),
+    ("--cache is a file", ["--cache", "{pipe:bad_base}"], "is a file"),
     ("--out through a file", ["--out", "{pipe:bad_base}/out.zarr"], "cannot write"),
     ("unknown option", ["--no-such-option"], "No such option"),
     ("unknown URL protocol", ["--out", "nope://bucket/out.zarr"], "cannot open nope://"),
@@ -63,6 +72,7 @@ MOTION_CASES = [
     ("unknown key", ["--pipeline", "{pipe:unknown_key}"], "unknown config key clip.lenght"),
     ("TOML syntax", ["--pipeline", "{pipe:toml_syntax}"], "TOML syntax error"),
     ("wrong type", ["--set", "camera_motion.num_iter=0"], "camera_motion.num_iter = 0"),
+    ("--num-cpus 0", ["--num-cpus", "0"], "'--num-cpus': 0 is not in the range x>=1"),
 ]
 
 THREEDPW_CASES = [
@@ -71,7 +81,18 @@ THREEDPW_CASES = [
     ("unknown section", ["--pipeline", "{pipe:unknown_section}"], "unknown config section"),
     ("wrong type", ["--pipeline", "{pipe:wrong_type}"], 'clip.length = "eight"'),
     ("negative shard size", ["--examples-per-shard", "-4"], "'--examples-per-shard': -4"),
+    ("huge shard size", ["--examples-per-shard", "1000000000"],
+     "'--examples-per-shard': 1000000000 is not in the range 1<=x<=65536"),
     ("unknown flow backend", ["--flow", "raft"], "unknown crop-flow backend 'raft'"),
+    ("--num-cpus -1", ["--num-cpus", "-1"], "'--num-cpus': -1 is not in the range x>=1"),
+]
+
+DEMO_CASES = [
+    ("--people 0", ["--people", "0"], "'--people': 0 is not in the range x>=1"),
+    ("--people-frames 0", ["--people-frames", "0"], "'--people-frames': 0 is not in the range x>=2"),
+    ("--backgrounds 0", ["--backgrounds", "0"], "'--backgrounds': 0 is not in the range x>=1"),
+    ("--workers -1", ["--workers", "-1"], "'--workers': -1 is not in the range x>=1"),
+    ("--seed -1", ["--seed", "-1"], "'--seed': -1 is not in the range x>=0"),
 ]
 
 TRAIN_CASES = [
@@ -90,7 +111,7 @@ def _expand(args, root: Path) -> list[str]:
         if arg.startswith("{pipe:"):
             name = arg[len("{pipe:"):arg.index("}")]
             path = root / f"{name}.toml"
-            path.write_text(PIPELINES[name])
+            path.write_text(PIPELINES[name], errors="surrogateescape")
             arg = str(path) + arg[arg.index("}") + 1:]
         out.append(arg)
     return out
@@ -138,6 +159,21 @@ def test_bad_build_3dpw_command_lines_fail_in_one_line(inputs, case, args, expec
             "--serial"]
     result = CliRunner().invoke(synthgen_cli, base + _expand(args, inputs))
     _check_one_line_failure(result, expected, inputs)
+
+
+@pytest.mark.parametrize("case,args,expected", DEMO_CASES, ids=[c[0] for c in DEMO_CASES])
+def test_bad_demo_data_command_lines_fail_in_one_line(inputs, case, args, expected):
+    result = CliRunner().invoke(synthgen_cli, ["demo-data", str(inputs / "demo")] + args)
+    _check_one_line_failure(result, expected, inputs)
+
+
+def test_demo_data_into_an_unwritable_folder_fails_in_one_line(inputs):
+    blocker = inputs / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(synthgen_cli, ["demo-data", str(blocker / "demo"), "--people",
+                                               "1", "--people-frames", "2", "--backgrounds", "1"])
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and \
+        len(result.stderr.strip().splitlines()) == 1, result.output
 
 
 @pytest.mark.parametrize("case,args,expected", TRAIN_CASES, ids=[c[0] for c in TRAIN_CASES])
@@ -193,3 +229,90 @@ def test_an_out_folder_of_other_files_is_not_wiped(inputs):
     result = CliRunner().invoke(synthgen_cli, base)
     assert result.exit_code == 1 and "holds files but no store" in result.stderr
     assert (precious / "thesis.tex").read_text() == "years of work"
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
+def test_an_unreachable_ray_address_fails_in_one_line(inputs, address):
+    # Without the check, ray.init waits minutes on a GCS address where nothing listens.
+    base = ["build", "--kinetics", str(inputs / "kinetics"), "--surreal", str(inputs / "surreal"),
+            "--out", str(inputs / "out.zarr"), "--cache", str(inputs / "cache"),
+            "--address", address]
+    result = CliRunner().invoke(synthgen_cli, base)
+    _check_one_line_failure(result, f"cannot reach a Ray cluster at --address {address}", inputs)
+
+
+@pytest.mark.parametrize("command", ["build-video", "build-3dpw"])
+def test_out_cannot_be_the_match_store_it_reads(tmp_path, command):
+    """With --overwrite the training store was wiped and replaced by the new store."""
+    from synthgen import store
+
+    train = tmp_path / "train.zarr"
+    store.create_store(str(train), num_examples=1, num_frames=2, crop_size=8,
+                       examples_per_shard=1, attrs={})
+    before = sorted(p.relative_to(train) for p in train.rglob("*"))
+    (tmp_path / "video").mkdir()
+    args = {"build-video": ["build-video", str(tmp_path / "video"), "--keypoints",
+                            str(tmp_path / "video")],
+            "build-3dpw": ["build-3dpw", "--3dpw", str(tmp_path / "video"), "--serial"]}[command]
+    result = CliRunner().invoke(synthgen_cli, args + ["--match-store", str(train), "--out",
+                                                      str(tmp_path / "." / "train.zarr"),
+                                                      "--overwrite"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (f"error: --out {tmp_path / '.' / 'train.zarr'} is the training "
+                                     f"store (--match-store) this build reads: choose another --out")
+    assert sorted(p.relative_to(train) for p in train.rglob("*")) == before
+
+
+def test_train_refuses_an_out_holding_a_run_unless_resumed_or_overwritten(inputs):
+    """Training again into a run folder replaced its last.pt, a finished run, without a word."""
+    run = inputs / "run"
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"a finished run")
+    base = ["train", "--store", str(inputs / "no_store.zarr"), "--out", str(run)]
+    result = CliRunner().invoke(trainer_cli, base)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip() == (f"error: {run} holds a training run (last.pt): pass --resume "
+                                     f"to continue it, --overwrite to start again (replacing it), "
+                                     f"or choose another --out")
+    assert (run / "last.pt").read_bytes() == b"a finished run"
+    result = CliRunner().invoke(trainer_cli, base + ["--overwrite"])  # goes on (to fail later)
+    assert result.exit_code == 1 and "holds a training run" not in result.stderr
+    result = CliRunner().invoke(trainer_cli, base + ["--overwrite", "--resume"])
+    assert result.exit_code == 2 and "--resume or --overwrite, not both" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["3dpw", "video"])
+def test_show_and_verify_of_a_store_that_is_not_synthetic_fail_in_one_line(tmp_path, kind):
+    """They were KeyError tracebacks ('seed', 'joints3d')."""
+    from synthgen import store
+
+    url = str(tmp_path / f"{kind}.zarr")
+    store.create_store(url, num_examples=1, num_frames=2, crop_size=8, examples_per_shard=1,
+                       attrs={}, kind=kind)
+    runner = CliRunner()
+    shown = runner.invoke(synthgen_cli, ["show", url, "--example", "0", "--out",
+                                         str(tmp_path / "x.png")])
+    verified = runner.invoke(synthgen_cli, ["inspect", url, "--verify", "1", "--quiet"])
+    for result, words in ((shown, "show draws the examples of a synthetic training store"),
+                          (verified, "--verify rebuilds the examples of a synthetic")):
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert result.stderr.strip() == f"error: {url} is a '{kind}' store: " + \
+            result.stderr.strip().split("' store: ", 1)[1] and words in result.stderr
+
+
+def test_inspect_reads_a_video_store_without_3d_joints(tmp_path):
+    """inspect of a build-video store was a KeyError traceback ('joints3d')."""
+    import numpy as np
+
+    from synthgen import store
+
+    url = str(tmp_path / "v.zarr")
+    group = store.create_store(url, num_examples=1, num_frames=2, crop_size=8,
+                               examples_per_shard=1, attrs={}, kind="video")
+    arrays = {name: np.ones((1, *spec.shape), spec.dtype)
+              for name, spec in store.full_schema(group.attrs).items()}
+    store.write_shard(group, 0, arrays)
+    store.mark_done(group, 0)
+    result = CliRunner().invoke(synthgen_cli, ["inspect", url, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "integrity: 1 of 1 finished shards readable: OK" in result.output

@@ -44,6 +44,18 @@ def test_the_trainer_config_follows_the_same_rules():
         TrainConfig().replace(data={"batch_size": 0})
     with pytest.raises(ConfigError, match=r"dann.real_stores = \[1\]: must be a list of items each a string"):
         TrainConfig().replace(dann={"real_stores": [1]})
+    # inf passed every ">= 0" rule (optim.lr = inf trained into a linalg traceback), and NaN
+    # passed fields without bounds; inf stays allowed where it means "never".
+    with pytest.raises(ConfigError, match=r"optim.lr = inf: must be a finite number"):
+        TrainConfig().replace(optim={"lr": math.inf})
+    with pytest.raises(ConfigError, match=r"optim.lr = nan: must be a finite number"):
+        load_train_config("train_demo", sets=["optim.lr=nan"])
+    with pytest.raises(ConfigError, match=r"camera_motion.inlier_radius = nan: must be a number "
+                                          r"\(not NaN\)"):
+        load_config(None, sets=["camera_motion.inlier_radius=nan"])
+    with pytest.raises(ConfigError, match=r"superpixels.position_scale = \(inf, 0.1\): must be a "
+                                          r"finite number"):
+        Config().replace(superpixels={"position_scale": [math.inf, 0.1]})
     with pytest.raises(ConfigError, match=r"unknown trainer config section 'optimiser'"):
         TrainConfig.from_dict({"optimiser": {}})
 
@@ -82,3 +94,10 @@ def test_bases_chain_and_bad_bases_are_one_line_errors(tmp_path):
     (tmp_path / "t.toml").write_text("[clip]\nlength = = 3\n")
     with pytest.raises(ConfigError, match=r"t.toml: TOML syntax error: .*line 2"):
         load_config(tmp_path / "t.toml")
+
+
+def test_a_pipeline_file_saved_with_a_byte_order_mark_loads(tmp_path):
+    """Windows editors write a UTF-8 BOM; it was a 'TOML syntax error at line 1, column 1'."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf[clip]\nlength = 8\n")
+    assert load_config(path).clip.length == 8

@@ -169,6 +169,14 @@ def test_bad_smpl_files_are_rejected_with_reasons(tmp_path, small_model):
                                    protocol=2), "SMPL key 'weights' has shape"),
         "betas.pkl": (pickle.dumps(dict(small_model, shapedirs=small_model["shapedirs"][..., :5]),
                                    protocol=2), "need at least 10"),
+        "nan.pkl": (pickle.dumps(dict(small_model, v_template=np.where(
+            np.arange(40)[:, None] == 5, np.nan, small_model["v_template"])), protocol=2),
+            "SMPL key 'v_template' has 3 NaN or infinite values"),
+        "parents.pkl": (pickle.dumps(dict(small_model, kintree_table=np.array(
+            [SMPL_PARENTS[:5] + [99] + SMPL_PARENTS[6:], list(range(NUM_SMPL_JOINTS))],
+            dtype=np.uint32)), protocol=2), "kintree_table is not SMPL's kinematic tree"),
+        "text.pkl": (pickle.dumps(dict(small_model, weights="abc"), protocol=2),
+                     "SMPL key 'weights' is not numeric"),
     }
     for name, (data, message) in cases.items():
         path = tmp_path / name

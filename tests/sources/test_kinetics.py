@@ -313,3 +313,16 @@ def test_seek_lands_exactly_and_fallback_gives_same_frames(demo, kind, monkeypat
     seeked = read_clip(path, start=7, length=4, info=info).frames
     monkeypatch.setattr(video, "_seek", lambda cap, index, fps: -1)
     np.testing.assert_array_equal(read_clip(path, start=7, length=4, info=info).frames, seeked)
+
+
+def test_find_videos_reports_broken_links_and_does_not_follow_loops(tmp_path):
+    """A link back to a parent listed the same video ~40 times; a broken link was left unsaid."""
+    (tmp_path / "cls").mkdir()
+    (tmp_path / "cls" / "a.mp4").write_bytes(b"not empty")
+    (tmp_path / "cls" / "up").symlink_to("..")
+    (tmp_path / "cls" / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    videos, skipped = find_videos(tmp_path)
+    assert videos == [tmp_path / "cls" / "a.mp4"]
+    assert [(s.file, s.reason) for s in skipped] == [(str(tmp_path / "cls" / "gone.mp4"),
+                                                      "missing_file")]
+    assert "broken symbolic link" in skipped[0].detail

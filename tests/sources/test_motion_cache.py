@@ -8,7 +8,9 @@ the cache, i.e. on the window medians the pipeline actually uses.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
+import warnings
 
 import cv2
 import numpy as np
@@ -126,6 +128,20 @@ def test_unreadable_cache_file_is_recomputed(demo_videos, tmp_path):
     assert motion_cache.load(file) is None
     motion = motion_build.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
     assert motion_cache.load(file) is not None and motion.num_frames == 32
+
+
+def test_a_damaged_cache_file_is_recomputed_without_leaking_its_handle(demo_videos, tmp_path):
+    video = next(v for v in demo_videos if v.stem == "frames_coins")
+    file = motion_cache.cache_file(tmp_path, video, CFG, CLIP)
+    motion = motion_build.load_or_compute(video, tmp_path, cfg=CFG, clip=CLIP)
+    motion_cache.save(dataclasses.replace(motion, reliability=motion.reliability * np.inf), file)
+    assert motion_cache.load(file) is None  # infinite values: computed again
+    file.write_bytes(b"PK\x03\x04 not a whole zip")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert motion_cache.load(file) is None
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_short_stream_rejected():

@@ -4,6 +4,7 @@ and recorded paths work from any folder."""
 from __future__ import annotations
 
 import builtins
+import os
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from trainer.checkpoint import (CHECKPOINT, checkpoint_smpl, load_checkpoint, po
                                 save_checkpoint)
 from trainer.cli import main
 from trainer.evaluate import evaluate
+from trainer.model.resnet import ResNet50, load_imagenet_weights
 
 
 class _Payload:
@@ -24,6 +26,39 @@ class _Payload:
 
     def __reduce__(self):
         return builtins.exec, (f"open({self.marker!r}, 'w').close()",)
+
+
+class _SystemPayload(_Payload):
+    """Unpickling this runs ``os.system`` (a module torch blocks, refused in other words)."""
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("payload", [_Payload, _SystemPayload])
+def test_a_refused_file_is_named_and_never_advises_loading_it_fully(tmp_path, payload):
+    """torch's message for a refused file says to re-run with weights_only=False (running the
+    payload): what the user reads says what was refused and why, and nothing else."""
+    marker = tmp_path / "ran"
+    checkpoint, weights = tmp_path / "evil.pt", tmp_path / "evil.pth"
+    torch.save({"model": {}, "config": {}, "payload": payload(marker)}, checkpoint)
+    torch.save({"conv1.weight": payload(marker)}, weights)
+    with pytest.raises(ValueError) as caught:
+        load_checkpoint(checkpoint)
+    with pytest.raises(ValueError) as caught_weights:
+        load_imagenet_weights(ResNet50(), weights)
+    for error, path in ((caught.value, checkpoint), (caught_weights.value, weights)):
+        text = str(error)
+        assert text.startswith(f"{path}: refused") and "could run code" in text
+        assert "weights_only" not in text and "\n" not in text
+    assert not marker.exists()
+
+
+def test_an_empty_checkpoint_says_so(tmp_path):
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.pt: empty file"):
+        load_checkpoint(path)
 
 
 def _malicious(path, marker, smpl_dir):
@@ -100,3 +135,47 @@ def test_recorded_paths_are_absolute_and_a_gone_smpl_names_the_override(
     with pytest.raises(FileNotFoundError, match="--smpl"):
         checkpoint_smpl(tiny_config(smpl_dir), str(tmp_path / "nope"))
     assert load_checkpoint(path)["stores"] == [training_store]
+
+
+def test_a_checkpoint_of_another_network_or_config_is_one_line(tmp_path, smpl_dir,
+                                                              training_store):
+    """Weights that do not fit the recorded network, or a recorded config this trainer refuses:
+    eval says so in one line (was a load_state_dict traceback / a message about --set)."""
+    config = tiny_config(smpl_dir)
+    path = tmp_path / "other.pt"
+    write_checkpoint(path, config, [training_store])
+    state = torch.load(path, weights_only=True)
+    state["model"] = {k: v[..., :1] if v.ndim else v for k, v in state["model"].items()}
+    torch.save(state, path)
+    bad_config = tmp_path / "config.pt"
+    write_checkpoint(bad_config, config, [training_store])
+    state = torch.load(bad_config, weights_only=True)
+    state["config"]["data"]["clip_length"] = "eight"
+    torch.save(state, bad_config)
+    for checkpoint, expected in ((path, "weights do not fit the network its config describes"),
+                                 (bad_config, "its recorded training config does not load")):
+        result = CliRunner().invoke(main, ["eval", "--checkpoint", str(checkpoint), "--store",
+                                           training_store, "--device", "cpu"])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and expected in lines[0], result.output
+
+
+def test_an_unwritable_out_is_one_line_in_train_and_eval(tmp_path, smpl_dir, training_store):
+    """An OSError (here --out below a file) was a traceback in train and eval."""
+    config = tiny_config(smpl_dir)
+    checkpoint = tmp_path / "c.pt"
+    write_checkpoint(checkpoint, config, [training_store])
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    runs = {"eval": ["eval", "--checkpoint", str(checkpoint), "--store", training_store,
+                     "--device", "cpu", "--out", str(blocker / "eval")],
+            "train": ["train", "--store", training_store, "--smpl", str(smpl_dir), "--steps", "1",
+                      "--set", "data.clip_length=4", "--set", "data.batch_size=2",
+                      "--set", "data.num_workers=0", "--set", "model.backbone=small",
+                      "--out", str(blocker / "run")]}
+    for name, args in runs.items():
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and "Traceback" not in result.output, (name, result.output)
+        assert result.output.strip().splitlines()[-1].startswith("error: [Errno 20] Not a "
+                                                                  "directory"), result.output

@@ -415,3 +415,15 @@ def test_a_pinned_slot_batch_is_a_copy_and_frees_its_buffer(stores, monkeypatch)
     assert loaded.slots.take() == slot  # free again: reused, the copy stays as it was
     loaded.__getitems__(SlotKeys(keys[::-1], slot))
     _assert_batches_equal([pinned], [expected])
+
+
+@pytest.mark.parametrize("kind,use", [("3dpw", "trainer eval"), ("video", "trainer predict")])
+def test_a_store_of_another_kind_is_refused_for_training(tmp_path, kind, use):
+    """A 3DPW store was a KeyError traceback ('surreal_index'); a video store was told to be
+    rebuilt for its joints convention."""
+    url = str(tmp_path / f"{kind}.zarr")
+    synthstore.create_store(url, num_examples=1, num_frames=2, crop_size=8, examples_per_shard=1,
+                            attrs={}, kind=kind)
+    with pytest.raises(ValueError, match=f"is a '{kind}' store: training reads synthetic stores "
+                                         f"\\(synthgen build\\); use it with {use}"):
+        open_stores([url])

@@ -28,7 +28,8 @@ from tests.trainer.support import (CFG, CLIP, FOCAL, HEIGHT, WIDTH, mean_pose_jo
                                     tvl1_record, write_checkpoint)
 from trainer.cli import main
 from trainer.checkpoint import load_checkpoint
-from trainer.evaluate import H36M_JOINTS, H36M_TO_J14, evaluate, protocol_means, training_data
+from trainer.evaluate import (H36M_JOINTS, H36M_TO_J14, evaluate, load_h36m_regressor,
+                              open_eval_store, protocol_means, training_data)
 from trainer.metrics import pa_mpjpe
 from trainer.model import mean_params
 from trainer.smpl import SMPLJoints
@@ -198,10 +199,44 @@ def test_a_trained_checkpoint_evaluates_on_a_synthetic_store(tmp_path, smpl_dir,
     assert (tmp_path / "o" / "plots" / "synthetic_person_0.png").is_file()
 
 
+def test_bad_h36m_regressor_files_are_refused_saying_why(tmp_path):
+    """No message advises allow_pickle (it would run the file's code); an empty file is not
+    reported as an abort."""
+
+    class Payload:
+        def __reduce__(self):
+            return print, ("ran",)
+
+    cases = {"objects.npy": "refused: it holds pickled Python objects",
+             "empty.npy": "not a .npy file (empty)", "text.npy": "not a .npy file (starts",
+             "truncated.npy": "truncated or damaged .npy file"}
+    np.save(tmp_path / "objects.npy", np.array([Payload()], dtype=object), allow_pickle=True)
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "text.npy").write_text("hello")
+    np.save(tmp_path / "truncated.npy", np.zeros((H36M_JOINTS, 10)))
+    (tmp_path / "truncated.npy").write_bytes((tmp_path / "truncated.npy").read_bytes()[:200])
+    for name, message in cases.items():
+        with pytest.raises(ValueError) as caught:
+            load_h36m_regressor(tmp_path / name, num_vertices=10)
+        text = str(caught.value)
+        assert text.startswith(f"{tmp_path / name}: ") and message in text, text
+        assert "allow_pickle" not in text
+
+
+def test_a_video_store_is_refused_for_evaluation(tmp_path):
+    """It has no ground truth (was a KeyError traceback: 'sources')."""
+    url = str(tmp_path / "v.zarr")
+    synthstore.create_store(url, num_examples=1, num_frames=2, crop_size=8, examples_per_shard=1,
+                            attrs={}, kind="video")
+    with pytest.raises(ValueError, match="is a video store, without ground truth .* trainer "
+                                         "predict"):
+        open_eval_store(url)
+
+
 def test_bad_checkpoint_is_refused(tmp_path, threedpw_store):
     path = tmp_path / "bad.pt"
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable torch checkpoint"):
+    with pytest.raises(ValueError, match="not a readable PyTorch file"):
         load_checkpoint(path)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")

@@ -123,7 +123,7 @@ def test_non_state_dict_files_are_rejected(tmp_path):
         load_imagenet_weights(ResNet50(), tmp_path / "missing.pth")
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelFileError, match="not a readable PyTorch state dict"):
+    with pytest.raises(ModelFileError, match="not a readable PyTorch file"):
         load_imagenet_weights(ResNet50(), garbage)
     listing = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], listing)
@@ -158,6 +158,11 @@ def test_mean_params_read_from_hmr_h5(tmp_path):
     not_h5.write_bytes(b"junk")
     with pytest.raises(ModelFileError, match="not an HDF5"):
         mean_params(not_h5)
+    with h5py.File(path, "w") as f:  # was accepted, and training failed in an SVD traceback
+        f["pose"] = np.where(np.arange(72) == 3, np.nan, pose)
+        f["shape"] = shape
+    with pytest.raises(ModelFileError, match="dataset 'pose' holds NaN or infinite values"):
+        mean_params(path)
 
 
 def test_regressor_starts_from_mean_and_iterates_three_times():

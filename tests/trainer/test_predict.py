@@ -20,7 +20,7 @@ from synthgen.sources import detector
 from synthgen import store as synthstore
 from synthgen.cli import main as synthgen_main
 from synthgen.core.errors import (CorruptFileError, EmptyInputError, FrameCountMismatchError,
-                             MissingKeyError)
+                             MissingKeyError, NonFiniteError)
 from synthgen.sources.video import probe
 from synthgen.steps.crops import frame_to_crop
 from synthgen.core.joints import OPENPOSE_INDEX, OPENPOSE_NAMES
@@ -148,6 +148,38 @@ def test_bad_keypoint_files_name_the_file_and_reason(tmp_path):
     (tmp_path / "k.txt").write_text("x")
     with pytest.raises(CorruptFileError, match="unknown keypoint format"):
         read_keypoints(tmp_path / "k.txt")
+
+
+@pytest.mark.parametrize("name,content,error,words", [
+    ("huge.json", [{"image_id": 10 ** 12, "keypoints": [1, 2, 1] * 17}], CorruptFileError,
+     "image_id 1000000000000 .* beyond any video"),  # was a 10**12-frame allocation (OOM kill)
+    ("nan.json", [{"image_id": 0, "keypoints": [float("nan"), 2, 1] * 17}], NonFiniteError,
+     r"keypoints has \d+ NaN"),
+    ("images.json", {"images": 5, "annotations": []}, CorruptFileError,
+     "not laid out as its format \\(TypeError"),
+    ("name.json", {"images": [{"id": 1}], "annotations": []}, CorruptFileError,
+     "not laid out as its format \\(KeyError: 'file_name'"),
+    ("annotation.json", {"images": [{"id": 1, "file_name": "a"}], "annotations": [5]},
+     CorruptFileError, "not laid out as its format"),
+    ("empty.npz", b"", CorruptFileError, "not a readable .npz"),
+    ("truncated.npz", b"PK\x03\x04 not a whole zip", CorruptFileError, "not a readable .npz"),
+    ("lengths.npz", {"landmarks": np.zeros((3, 33, 2)), "visibility": np.ones((3, 33)),
+                     "detected": np.ones(5, bool)}, CorruptFileError, "not laid out"),
+])
+def test_hostile_keypoint_files_are_source_errors_naming_the_file(tmp_path, name, content,
+                                                                  error, words):
+    """Each was a traceback (TypeError, KeyError, BadZipFile, broadcasting), an 'aborted' (empty
+    .npz), NaN keypoints passed on, or a process killed for memory."""
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, dict) and name.endswith(".npz"):
+        np.savez(path, **content)
+    else:
+        path.write_text(json.dumps(content))
+    with pytest.raises(error, match=words) as caught:
+        read_keypoints(path)
+    assert caught.value.path == str(path)
 
 
 # ---------------------------------------------------------------------------------------------

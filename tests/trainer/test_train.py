@@ -17,7 +17,7 @@ from trainer.config import PIPELINES_DIR, TrainConfig, load_train_config
 from trainer.data import (ClipBatchSampler, ClipDataset, arrays_for, hidden_keypoints,
                           make_inputs, make_loader, make_targets, open_stores, split_stores)
 from trainer.checkpoint import load_checkpoint
-from trainer.forward import training_loss
+from trainer.forward import select_device, training_loss
 from trainer.model import ResNet50, SmallCNN
 from trainer.model.build import build_model
 from trainer.smpl import SMPLJoints
@@ -213,3 +213,12 @@ def test_imagenet_weights_are_refused_for_the_small_backbone(tmp_path):
     with pytest.raises(ValueError, match=r'need model.backbone = "resnet50", not \'small\''):
         TrainConfig().replace(model={"backbone": "small", "imagenet_weights": str(weights)})
     TrainConfig().replace(model={"imagenet_weights": str(weights)})  # resnet50: accepted
+
+
+@pytest.mark.parametrize("name", ["nonsense", "cuda:{count}"])
+def test_an_unusable_device_is_a_value_error_saying_what_to_use(name):
+    """Every CLI reports a ValueError in one line (torch raised RuntimeError / AssertionError)."""
+    name = name.format(count=torch.cuda.device_count())  # one past the last GPU, or none at all
+    with pytest.raises(ValueError, match=f"device '{name}'.*(use auto, cpu|--device auto or cpu)"):
+        select_device(name)
+    assert select_device("cpu") == torch.device("cpu")

@@ -52,7 +52,8 @@ def mean_params(path: str | Path | None = None) -> np.ndarray:
     FileNotFoundError
         When ``path`` is given and does not exist.
     synthgen.core.smpl.ModelFileError
-        When the file is not HDF5 or lacks ``pose``/``shape`` of the right sizes.
+        When the file is not HDF5 or lacks ``pose``/``shape`` of the right sizes and finite
+        values.
     """
     theta = np.zeros(NUM_PARAMS, dtype=np.float32)
     theta[CAMERA] = MEAN_CAMERA
@@ -74,6 +75,8 @@ def mean_params(path: str | Path | None = None) -> np.ndarray:
         if fields[name].size != size:
             raise ModelFileError(path, f"dataset {name!r} has {fields[name].size} values, "
                                        f"expected {size}")
+        if not np.isfinite(fields[name]).all():
+            raise ModelFileError(path, f"dataset {name!r} holds NaN or infinite values")
     theta[POSE] = fields["pose"]
     theta[BETAS] = fields["shape"]
     return theta

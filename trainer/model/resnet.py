@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from synthgen.core.smpl import ModelFileError
+from synthgen.core.torch_file import TorchFileError, load_weights_only
 
 #: Blocks per stage of ResNet-50.
 RESNET50_LAYERS = (3, 4, 6, 3)
@@ -150,9 +151,9 @@ def load_imagenet_weights(model: ResNet50, path: str | Path) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such ImageNet weights file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt file
-        raise ModelFileError(path, f"not a readable PyTorch state dict ({exc})") from exc
+        state = load_weights_only(path)
+    except TorchFileError as exc:
+        raise ModelFileError(path, exc.detail) from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelFileError(path, "expected a dict of tensors (torchvision resnet50 state dict)")
 
