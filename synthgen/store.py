@@ -488,7 +488,7 @@ def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None
     if version != SCHEMA_VERSION:
         raise ValueError(f"{url}: store schema version {version!r}, this synthgen reads "
                          f"{SCHEMA_VERSION}; rebuild the store with this version of synthgen")
-    _check_structure(url, group)
+    _check_structure(url, group, arrays=mode == "r")
     return group
 
 
@@ -496,9 +496,11 @@ def _damaged(url: str, detail: str) -> StoreDamageError:
     return StoreDamageError(f"{url}: damaged store: {detail}; rebuild the store")
 
 
-def _check_structure(url: str, group: zarr.Group) -> None:
-    """Raise :class:`StoreDamageError` unless the root attributes name a known kind and sizes and
-    every array of the store's schema (and ``shard_done``) has readable metadata."""
+def _check_structure(url: str, group: zarr.Group, *, arrays: bool = True) -> None:
+    """Raise :class:`StoreDamageError` unless the root attributes name a known kind and sizes
+    and, with ``arrays``, every array of the store's schema (and ``shard_done``) has readable
+    metadata: one small read per array, ~7 ms CPU locally, left to readers (a build's shard
+    tasks open the store for writing once each)."""
     attrs = group.attrs
     if attrs.get("kind", "synthetic") not in KINDS:
         raise _damaged(url, f"unknown store kind {attrs['kind']!r} (known: {sorted(KINDS)})")
@@ -506,7 +508,7 @@ def _check_structure(url: str, group: zarr.Group) -> None:
     bad = [key for key in sizes if not isinstance(attrs.get(key), int) or attrs[key] < 1]
     if bad:
         raise _damaged(url, f"root attribute(s) {bad} missing or not positive integers")
-    for name in (*store_schema(attrs), "shard_done"):
+    for name in (*store_schema(attrs), "shard_done") if arrays else ():
         try:
             group[name]
         except KeyError as exc:
