@@ -488,7 +488,7 @@ def open_group(url: str, *, mode: str = "r", storage_options: dict | None = None
     if version != SCHEMA_VERSION:
         raise ValueError(f"{url}: store schema version {version!r}, this synthgen reads "
                          f"{SCHEMA_VERSION}; rebuild the store with this version of synthgen")
-    _check_structure(url, group)
+    _check_structure(url, group, arrays=mode == "r")
     return group
 
 
@@ -496,9 +496,11 @@ def _damaged(url: str, detail: str) -> StoreDamageError:
     return StoreDamageError(f"{url}: damaged store: {detail}; rebuild the store")
 
 
-def _check_structure(url: str, group: zarr.Group) -> None:
-    """Raise :class:`StoreDamageError` unless the root attributes name a known kind and sizes and
-    every array of the store's schema (and ``shard_done``) has readable metadata."""
+def _check_structure(url: str, group: zarr.Group, *, arrays: bool = True) -> None:
+    """Raise :class:`StoreDamageError` unless the root attributes name a known kind and sizes
+    and, with ``arrays``, every array of the store's schema (and ``shard_done``) has readable
+    metadata: one small read per array, ~7 ms CPU locally, left to readers (a build's shard
+    tasks open the store for writing once each)."""
     attrs = group.attrs
     if attrs.get("kind", "synthetic") not in KINDS:
         raise _damaged(url, f"unknown store kind {attrs['kind']!r} (known: {sorted(KINDS)})")
@@ -506,7 +508,7 @@ def _check_structure(url: str, group: zarr.Group) -> None:
     bad = [key for key in sizes if not isinstance(attrs.get(key), int) or attrs[key] < 1]
     if bad:
         raise _damaged(url, f"root attribute(s) {bad} missing or not positive integers")
-    for name in (*store_schema(attrs), "shard_done"):
+    for name in (*store_schema(attrs), "shard_done") if arrays else ():
         try:
             group[name]
         except KeyError as exc:
@@ -801,32 +803,45 @@ class StoreReader:
         self._reopen_if_forked()
         done = np.flatnonzero(finished_shards(self.group)) if shards is None else shards
         for name in self.specs:
-            prefix = self._keys[name].split("/c/")[0] + "/c/"
-            present = {key[len(prefix):].split("/")[0] for key in _list_prefix(self._store, prefix)}
+            present = self.present_shards(name)
             for shard in done:
                 if str(int(shard)) not in present:
                     raise self._missing(name, int(shard))
 
+    def present_shards(self, name: str) -> set[str]:
+        """The shards of array ``name`` that have a file (their numbers as text), from one
+        listing."""
+        self._reopen_if_forked()
+        prefix = self._keys[name].split("/c/")[0] + "/c/"
+        return {key[len(prefix):].split("/")[0] for key in _list_prefix(self._store, prefix)}
+
 
 def damaged_shards(url: str, group: zarr.Group) -> dict[int, str]:
-    """Finished shards one of whose array files is missing or truncated (its shard index fails
-    its checksum), with the first problem found: one small read per array and shard.
+    """Finished shards one of whose array files is missing (one listing per array) or, for a
+    local store, truncated (its shard index fails its checksum: one small read per array and
+    shard, ~1 ms CPU per shard; on object storage each would be a request, so URLs get the
+    listing only), with the first problem found.
 
     Returns
     -------
     dict of int to str
-        Shard number to what is wrong (empty when every finished shard's index reads).
+        Shard number to what is wrong (empty when every finished shard is sound).
     """
     reader = StoreReader(url, group)
+    done = np.flatnonzero(finished_shards(group)).tolist()
     damaged = {}
-    for shard in np.flatnonzero(finished_shards(group)).tolist():
-        for name in reader.specs:
+    for name in reader.specs:
+        present = reader.present_shards(name)
+        for shard in done:
+            if str(shard) not in present and shard not in damaged:
+                damaged[shard] = f"array {name}: shard file missing"
+    for shard in ([] if "://" in url else done):
+        for name in (n for n in reader.specs if shard not in damaged):
             try:
                 reader.shard_index(name, shard)
             except StoreDamageError as exc:
                 damaged[shard] = f"array {name}: {exc.detail}"
-                break
-    return damaged
+    return dict(sorted(damaged.items()))
 
 
 def discard_shard(url: str, group: zarr.Group, shard: int) -> None:

@@ -373,7 +373,7 @@ class Trainer:
         A missing store or model file.
     ValueError
         Unusable stores, too few examples for one batch, DANN without real stores, a batch not
-        divisible by the processes.
+        divisible by the processes, an ``initial_state`` that does not load.
     """
 
     def __init__(self, config: TrainConfig, stores: list[str], *, out_dir: str | Path,
@@ -457,7 +457,13 @@ class Trainer:
         self.figures: dict[str, float] = {}
         self.last_val = float("nan")
         if initial_state is not None:
-            self.load_state_dict(initial_state)
+            try:
+                self.load_state_dict(initial_state)
+            except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+                raise ValueError(f"the checkpoint's trainer state does not load "
+                                 f"({type(exc).__name__}: {exc}): a damaged checkpoint, or one "
+                                 f"written by another trainer version; start again with "
+                                 f"--overwrite") from exc
 
     def close(self) -> None:
         """End the process group this trainer started (if any)."""

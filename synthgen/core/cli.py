@@ -32,8 +32,13 @@ class OneLineGroup(click.Group):
             hint = f" (see {exc.ctx.command_path} -h)" if getattr(exc, "ctx", None) else ""
             click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
             sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("aborted", err=True)
+        except click.Abort as exc:
+            cause = exc.__cause__
+            if isinstance(cause, EOFError):  # click turns every EOFError into an Abort
+                click.echo(f"error: a file ended early (EOFError: {cause or 'no data'}): an "
+                           f"empty or truncated input", err=True)
+            else:
+                click.echo("aborted", err=True)
             sys.exit(1)
 
 

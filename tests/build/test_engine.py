@@ -139,19 +139,23 @@ def test_every_crop_flow_job_makes_the_gpu_request(job):
     assert job.task_options(SerialExecutor()) == {"num_cpus": 1}
 
 
-def test_resume_builds_a_damaged_finished_shard_again(tmp_path):
-    """A truncated file of a finished shard was kept as finished: the resumed build said done
-    and the store failed to read."""
+@pytest.mark.parametrize("damage,problem", [("truncate", "shard index checksum mismatch"),
+                                            ("delete", "shard file missing")])
+def test_resume_builds_a_damaged_finished_shard_again(tmp_path, damage, problem):
+    """A truncated or deleted file of a finished shard was kept as finished: the resumed build
+    said done and the store failed to read."""
     url, stream = str(tmp_path / "toy.zarr"), io.StringIO()
     build_store(ToyJob(), url, executor=SerialExecutor(), stream=io.StringIO())
     [shard_file] = [p for p in (tmp_path / "toy.zarr" / "frame_index" / "c" / "1").rglob("*")
                     if p.is_file()]
     intact = shard_file.read_bytes()
-    shard_file.write_bytes(intact[: len(intact) // 2])
+    if damage == "truncate":
+        shard_file.write_bytes(intact[: len(intact) // 2])
+    else:
+        shard_file.unlink()
     job = ToyJob()
     run = build_store(job, url, executor=SerialExecutor(), resume=True, stream=stream)
     assert job.built == [1] and (run.shards_built, run.shards_reused) == (1, 2)
-    assert "shard 1 is damaged (array frame_index: shard index checksum mismatch" in \
-        stream.getvalue()
+    assert f"shard 1 is damaged (array frame_index: {problem}" in stream.getvalue()
     assert shard_file.read_bytes() == intact
     assert store.damaged_shards(url, store.open_group(url)) == {}

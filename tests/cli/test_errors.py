@@ -316,3 +316,24 @@ def test_inspect_reads_a_video_store_without_3d_joints(tmp_path):
     result = CliRunner().invoke(synthgen_cli, ["inspect", url, "--quiet"])
     assert result.exit_code == 0, result.output
     assert "integrity: 1 of 1 finished shards readable: OK" in result.output
+
+
+def test_an_end_of_file_deep_in_a_reader_is_not_reported_as_aborted():
+    """click turns any EOFError (an empty file read by a third-party reader) into 'aborted', as
+    if the user had pressed Ctrl-C."""
+    import click
+
+    from synthgen.core.cli import OneLineGroup
+
+    @click.group(cls=OneLineGroup)
+    def group():
+        pass
+
+    @group.command()
+    def read():
+        raise EOFError("No data left in file")
+
+    result = CliRunner().invoke(group, ["read"])
+    assert result.exit_code == 1
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        "error: a file ended early (EOFError: No data left in file): an empty or truncated input"]

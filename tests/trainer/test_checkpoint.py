@@ -179,3 +179,21 @@ def test_an_unwritable_out_is_one_line_in_train_and_eval(tmp_path, smpl_dir, tra
         assert result.exit_code == 1 and "Traceback" not in result.output, (name, result.output)
         assert result.output.strip().splitlines()[-1].startswith("error: [Errno 20] Not a "
                                                                   "directory"), result.output
+
+
+def test_resuming_a_damaged_trainer_state_is_one_line(tmp_path, smpl_dir, training_store):
+    """A checkpoint lacking part of its trainer state was a KeyError traceback on --resume."""
+    from trainer.train import train
+
+    run = tmp_path / "run"
+    train(tiny_config(smpl_dir, optim={"steps": 1}), [training_store], out_dir=run,
+          log=lambda line: None)
+    state = torch.load(run / CHECKPOINT, weights_only=True)
+    del state["trainer"]["optimizer"]
+    torch.save(state, run / CHECKPOINT)
+    result = CliRunner().invoke(main, ["train", "--store", training_store, "--out", str(run),
+                                       "--resume"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "error: the checkpoint's trainer state does not load (KeyError: 'optimizer'): a damaged "
+        "checkpoint, or one written by another trainer version; start again with --overwrite")
