@@ -76,6 +76,13 @@ class InconsistentDataError(SourceError):
     reason = "inconsistent"
 
 
+class OversizeError(SourceError):
+    """A file that declares (or inflates to) an array far larger than its format allows: refused
+    before the array is allocated (:mod:`synthgen.core.limits`)."""
+
+    reason = "too_large"
+
+
 class NonFiniteError(SourceError):
     """Values a step would use that are NaN or infinite (joints, pose, shape, depth...)."""
 

@@ -15,15 +15,22 @@ references into the ``#refs#`` group, empty arrays are a dims vector flagged ``M
 Both readers load only the variables asked for. v5: a walk over the variables' tags finds where
 each one lies (decompressing only the first bytes of each, for its name) and scipy parses just the
 bytes of the variables asked for. v7.3: h5py opens only the datasets named.
+
+Neither reader allocates what a file merely declares: each variable's declared size (v5 array
+headers, nested cells included; HDF5 dataset shapes) is checked against a bound
+(:mod:`synthgen.core.limits`) before its data is read, and a compressed v5 variable is inflated
+block by block up to that bound.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import struct
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import h5py
 import numpy as np
@@ -31,6 +38,7 @@ import scipy.io
 
 from synthgen.core.errors import (CorruptFileError, EmptyInputError, MissingFileError,
                                   MissingKeyError)
+from synthgen.core.limits import Budget
 
 MAT_FORMATS = ("v5", "v7.3")
 
@@ -113,20 +121,81 @@ def _v5_element(buf: bytes, offset: int, endian: str) -> tuple[int, bytes, int]:
     return mdtype, buf[offset + 8:offset + 8 + size], offset + 8 + size + (-size) % 8
 
 
-def _v5_name(head: bytes, endian: str) -> str:
-    """Variable name from the first bytes of an miMATRIX element (tag, flags, dims, name)."""
-    mdtype, _, _ = _v5_element(head, 0, endian)
+#: v5 array class codes 1..17 (mxCELL_CLASS ...) -> MATLAB class names.
+_V5_CLASSES = ("cell", "struct", "object", "char", "sparse", "double", "single", "int8", "uint8",
+               "int16", "uint16", "int32", "uint32", "int64", "uint64", "function", "opaque")
+_V5_COMPLEX = 0x0800
+#: Bytes of a v5 variable's element besides its data (tags, flags, dims, name, padding): what
+#: its stored size may exceed the declared array's bytes by.
+_V5_HEADER_SLACK = 4096
+_V5_READ_BLOCK = 1 << 16
+
+
+class _V5Header(NamedTuple):
+    """What a v5 miMATRIX element declares before its data."""
+
+    name: str
+    cls: str
+    complex: bool
+    dims: tuple[int, ...]
+    data_offset: int  #: offset in the element (tag included) of what follows the name
+
+    def itemsize(self) -> int:
+        """Bytes per element as loaded (object references 8, chars 4, sparse bounded by its data)."""
+        if self.cls in _NUMPY_DTYPE:
+            return _NUMPY_DTYPE[self.cls].itemsize * (2 if self.complex else 1)
+        return {"char": 4, "sparse": 0}.get(self.cls, 8)
+
+
+def _v5_header(head: bytes, endian: str, offset: int = 0) -> _V5Header:
+    """Class, dims and name of the miMATRIX element at ``offset`` of ``head`` (tag included)."""
+    mdtype, _, _ = _v5_element(head, offset, endian)
     if mdtype != _MI_MATRIX:
         raise ValueError(f"data element of type {mdtype}, expected a matrix (14)")
-    offset = 8
-    for _ in range(2):  # array flags, dimensions
-        _, _, offset = _v5_element(head, offset, endian)
-    _, name, _ = _v5_element(head, offset, endian)
-    return name.decode("latin-1")
+    _, flags, pos = _v5_element(head, offset + 8, endian)
+    _, dims, pos = _v5_element(head, pos, endian)
+    _, name, pos = _v5_element(head, pos, endian)
+    (word,) = struct.unpack(endian + "I", flags[:4])
+    code = word & 0xFF
+    if not 1 <= code <= len(_V5_CLASSES):
+        raise ValueError(f"unknown array class {code}")
+    dims = struct.unpack(endian + "i" * (len(dims) // 4), dims[:len(dims) // 4 * 4])
+    if any(d < 0 for d in dims):
+        raise ValueError(f"negative dimensions {dims}")
+    return _V5Header(name.decode("latin-1"), _V5_CLASSES[code - 1], bool(word & _V5_COMPLEX), dims,
+                     pos - offset)
 
 
-def _v5_index(path: Path) -> dict[str, tuple[int, int]]:
-    """Name -> (offset, size in bytes) of each top-level variable of a v5 file, tag included.
+def _v5_check(buf: bytes, offset: int, endian: str, budget: Budget) -> None:
+    """Count in ``budget`` what the miMATRIX element at ``offset`` (and every element nested in
+    a cell, struct or object) declares, before scipy allocates any of it."""
+    mdtype, body, _ = _v5_element(buf, offset, endian)
+    if not body:  # an empty element: scipy's empty array
+        return
+    header = _v5_header(buf, endian, offset)
+    budget.take(header.dims, header.itemsize(), header.cls)
+    if header.cls not in ("cell", "struct", "object"):
+        return
+    end = offset + 8 + len(body)
+    pos = offset + header.data_offset
+    count = math.prod(header.dims)
+    if header.cls != "cell":
+        if header.cls == "object":
+            _, _, pos = _v5_element(buf, pos, endian)  # class name
+        _, length, pos = _v5_element(buf, pos, endian)
+        _, names, pos = _v5_element(buf, pos, endian)
+        (length,) = struct.unpack(endian + "i", length[:4])
+        count *= len(names) // length if length > 0 else 0
+    if count * 8 > end - pos:  # each element is a tagged miMATRIX, at least 8 bytes
+        raise ValueError(f"{header.cls} of {count} elements in {end - pos} bytes")
+    for _ in range(count):
+        _v5_check(buf, pos, endian, budget)
+        pos = _v5_element(buf, pos, endian)[2]
+
+
+def _v5_index(path: Path) -> dict[str, tuple[int, int, _V5Header]]:
+    """Name -> (offset, size in bytes, header) of each top-level variable of a v5 file, tag
+    included.
 
     Reads only tags and the first few hundred bytes of each variable (decompressing just enough of
     a compressed one to see its name), so listing and picking variables never decompresses data
@@ -157,7 +226,8 @@ def _v5_index(path: Path) -> dict[str, tuple[int, int]]:
                     head = zlib.decompressobj().decompress(f.read(min(nbytes, 1024)), 1024)
                 else:
                     head = tag + f.read(min(nbytes, 1024))
-                index[_v5_name(head, endian)] = (pos, end - pos)
+                header = _v5_header(head, endian)
+                index[header.name] = (pos, end - pos, header)
             except (zlib.error, struct.error, ValueError) as exc:
                 raise CorruptFileError(path, f"variable {len(index) + 1} has an unreadable header: {exc}") from exc
             pos = end
@@ -190,7 +260,8 @@ def mat_variables(path) -> list[str]:
     return list(_v5_index(path))
 
 
-def load_mat(path, variable_names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+def load_mat(path, variable_names: Iterable[str] | None = None, *,
+             max_shapes: Mapping[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
     """Load variables of a v5 or v7.3 MAT-file as ``scipy.io.loadmat`` loads a v5 file.
 
     Parameters
@@ -198,6 +269,11 @@ def load_mat(path, variable_names: Iterable[str] | None = None) -> dict[str, np.
     path : str or Path
     variable_names : iterable of str, optional
         Load only these (the other variables' data is not read). ``None``: every variable.
+    max_shapes : mapping of str to tuple of int, optional
+        The largest shape the caller's format allows for a variable (``{"segm_1": (240, 320)}``);
+        one declared larger (at :data:`synthgen.core.limits.MAX_ITEM_BYTES` per element) is
+        refused before its data is read. Other variables: at most
+        :data:`synthgen.core.limits.MAX_ARRAY_BYTES` each, elements of cells included.
 
     Returns
     -------
@@ -211,13 +287,16 @@ def load_mat(path, variable_names: Iterable[str] | None = None) -> dict[str, np.
         Missing, empty, truncated or unparsable file (or a MATLAB struct/object in v7.3).
     MissingKeyError
         A requested variable is not in the file.
+    OversizeError
+        A variable declares, holds or inflates to more than its bound (above).
     """
     path = Path(path)
     names = None if variable_names is None else list(variable_names)
+    max_shapes = dict(max_shapes or {})
     if mat_format(path) == "v7.3":
-        out = _load_h5(path, names)
+        out = _load_h5(path, names, max_shapes)
     else:
-        out = _load_v5(path, names)
+        out = _load_v5(path, names, max_shapes)
     if names is not None:
         missing = [n for n in names if n not in out]
         if missing:
@@ -225,22 +304,57 @@ def load_mat(path, variable_names: Iterable[str] | None = None) -> dict[str, np.
     return out
 
 
-def _load_v5(path: Path, names: list[str] | None) -> dict[str, np.ndarray]:
-    """scipy's loadmat, fed only the asked-for variables' bytes (located by :func:`_v5_index`)."""
-    source = str(path)
+def _load_v5(path: Path, names: list[str] | None, max_shapes: Mapping) -> dict[str, np.ndarray]:
+    """scipy's loadmat, fed only the asked-for variables' bytes (located by :func:`_v5_index`),
+    each checked against its :class:`~synthgen.core.limits.Budget` before it is read and inflated
+    here (so scipy never sees a compressed element)."""
     index = _v5_index(path)  # also catches a truncated file, which scipy may half-read silently
-    if names is not None:
-        with open(path, "rb") as f:
-            parts = [f.read(_HEADER_BYTES)]
-            for name in dict.fromkeys(n for n in names if n in index):
-                f.seek(index[name][0])
-                parts.append(f.read(index[name][1]))
-        source = io.BytesIO(b"".join(parts))
+    wanted = list(index) if names is None else list(dict.fromkeys(n for n in names if n in index))
+    with open(path, "rb") as f:
+        parts = [f.read(_HEADER_BYTES)]
+        endian = "<" if parts[0][126:128] == b"IM" else ">"
+        for name in wanted:
+            offset, size, header = index[name]
+            Budget(path, name, max_shapes.get(name)).take(header.dims, header.itemsize(), header.cls)
+            budget = Budget(path, name, max_shapes.get(name))
+            element = _v5_read(f, offset, size, endian, budget)
+            try:
+                _v5_check(element, 0, endian, budget)
+            except (struct.error, ValueError, IndexError) as exc:
+                raise CorruptFileError(path, f"cannot parse MAT-file v5 variable {name!r}: {exc}") from exc
+            parts.append(element)
     try:
-        raw = scipy.io.loadmat(source)
+        raw = scipy.io.loadmat(io.BytesIO(b"".join(parts)))
     except Exception as exc:  # scipy raises many types (ValueError, OSError, zlib.error...)
         raise CorruptFileError(path, f"cannot parse MAT-file v5: {exc}") from exc
     return {k: v for k, v in raw.items() if not k.startswith("__")}
+
+
+def _v5_read(f, offset: int, size: int, endian: str, budget: Budget) -> bytes:
+    """The miMATRIX element (tag included, padded to 8 bytes) of the variable at ``offset`` of
+    ``f``, inflated block by block if compressed, at most ``budget.limit`` plus
+    :data:`_V5_HEADER_SLACK` bytes (else :class:`OversizeError`)."""
+    cap = budget.limit + _V5_HEADER_SLACK
+    f.seek(offset)
+    mdtype, nbytes = struct.unpack(endian + "II", f.read(8))
+    if mdtype == _MI_MATRIX:
+        if nbytes > cap:
+            budget.refuse_stream(cap)
+        f.seek(offset)
+        return f.read(size)
+    inflate, out, left = zlib.decompressobj(), bytearray(), nbytes
+    try:
+        while left and not inflate.eof:
+            block = f.read(min(left, _V5_READ_BLOCK))
+            left -= len(block)
+            out += inflate.decompress(block, cap + 1 - len(out))
+            if len(out) > cap:
+                budget.refuse_stream(cap)
+        end = _v5_element(out, 0, endian)[2]
+    except (zlib.error, struct.error) as exc:
+        raise CorruptFileError(f.name, f"cannot parse MAT-file v5 variable {budget.name!r}: "
+                                       f"it does not inflate ({exc})") from exc
+    return bytes(out[:end]).ljust(end, b"\0")
 
 
 def _open_h5(path: Path) -> h5py.File:
@@ -250,7 +364,7 @@ def _open_h5(path: Path) -> h5py.File:
         raise CorruptFileError(path, f"cannot open MAT-file v7.3 (HDF5): {exc}") from exc
 
 
-def _load_h5(path: Path, names: list[str] | None) -> dict[str, np.ndarray]:
+def _load_h5(path: Path, names: list[str] | None, max_shapes: Mapping) -> dict[str, np.ndarray]:
     with _open_h5(path) as f:
         if names is None:
             names = [n for n in f.keys() if not n.startswith("#")]
@@ -258,7 +372,7 @@ def _load_h5(path: Path, names: list[str] | None) -> dict[str, np.ndarray]:
         for name in names:
             if name in f:
                 try:
-                    out[name] = _h5_value(f, f[name], path, name)
+                    out[name] = _h5_value(f, f[name], path, Budget(path, name, max_shapes.get(name)))
                 except (OSError, KeyError, ValueError) as exc:
                     raise CorruptFileError(path, f"cannot read variable {name!r}: {exc}") from exc
     return out
@@ -277,14 +391,22 @@ def _chars_to_strings(codes: np.ndarray) -> np.ndarray:
     return np.array(rows, dtype=f"<U{max(codes.shape[-1], 1)}")
 
 
-def _h5_value(f: h5py.File, obj, path: Path, name: str):
+def _h5_value(f: h5py.File, obj, path: Path, budget: Budget):
+    """One MATLAB value of a v7.3 file, each dataset's declared shape (and chunk shape) counted in
+    ``budget`` before it is read."""
+    name = budget.name
     cls = _attr_str(obj, "MATLAB_class")
     if isinstance(obj, h5py.Group) or cls not in (*_NUMPY_DTYPE, "char", "cell"):
         raise CorruptFileError(path, f"variable {name!r} is a MATLAB {cls or 'HDF5 group'}, not supported")
+    itemsize = max(obj.dtype.itemsize, {"char": 4, "cell": 8}.get(cls) or _NUMPY_DTYPE[cls].itemsize)
+    budget.take(max(obj.shape, obj.chunks or (), key=math.prod), itemsize, cls)
     data = obj[()]
     if obj.attrs.get("MATLAB_empty", 0):
         dims = tuple(int(d) for d in np.atleast_1d(data))
-        if cls == "char":
+        if math.prod(dims):
+            raise CorruptFileError(path, f"variable {name!r} is flagged empty but has dimensions {dims}")
+        if cls == "char":  # scipy's rows of empty strings
+            budget.take(dims[:1], 4, cls)
             return np.zeros(dims[:1], dtype="<U1")
         return np.zeros(dims, dtype=object if cls == "cell" else _NUMPY_DTYPE[cls])
     data = data.T  # HDF5 holds MATLAB's column-major array with reversed dimensions
@@ -293,7 +415,7 @@ def _h5_value(f: h5py.File, obj, path: Path, name: str):
     if cls == "cell":
         out = np.empty(data.shape, dtype=object)
         for index in np.ndindex(data.shape):
-            out[index] = _h5_value(f, f[data[index]], path, name)
+            out[index] = _h5_value(f, f[data[index]], path, budget)
         return out
     return np.asarray(data, dtype=_NUMPY_DTYPE[cls])
 

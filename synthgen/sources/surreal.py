@@ -169,8 +169,8 @@ def read_gtflow(mp4_path, *, start: int, length: int, num_frames: int) -> np.nda
     if count != num_frames:
         raise FrameCountMismatchError(path, f"{count} gtflow frames, the clip has {num_frames}")
     names = [f"gtflow_{i + 1}" for i in range(start, start + length)]
-    values = load_mat(path, names)
     expected = (SURREAL_HEIGHT, SURREAL_WIDTH, 2)
+    values = load_mat(path, names, max_shapes=dict.fromkeys(names, expected))
     for name in names:
         if np.shape(values[name]) != expected:
             raise CorruptFileError(path, f"{name} has shape {np.shape(values[name])}, expected {expected}")
@@ -395,9 +395,9 @@ def _read_video_window(info: VideoInfo, start: int, length: int, frame_shape: tu
 
 def _load_frames(path: Path, prefix: str, start: int, length: int, dtype) -> np.ndarray:
     names = [f"{prefix}_{i + 1}" for i in range(start, start + length)]  # 1-based: segm_1 is frame 0
-    values = load_mat(path, names)
-    frames = [np.asarray(values[n]) for n in names]
     expected = (SURREAL_HEIGHT, SURREAL_WIDTH)
+    values = load_mat(path, names, max_shapes=dict.fromkeys(names, expected))
+    frames = [np.asarray(values[n]) for n in names]
     for name, frame in zip(names, frames):
         if frame.shape != expected:
             raise CorruptFileError(path, f"{name} has shape {frame.shape}, expected {expected}")

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -20,6 +21,7 @@ from synthgen import store
 from synthgen.build.synthetic import PersonSource, Sources, VideoSource, build, plan_example, rebuild_example
 from synthgen.core.camera import project
 from synthgen.config import Config
+from synthgen.sources.mat import mat_variables
 from tests.core.smpl_check import rigid_fit, smplx_joints
 
 #: Small clips and shards so a build takes seconds.
@@ -137,6 +139,15 @@ def test_existing_store_needs_resume_or_overwrite_and_resume_checks_the_seed(ref
     assert summary.shards_built == 0 and summary.shards_reused == 3
 
 
+def _declare_huge_frames(segm: Path) -> None:
+    """Rewrite a ``_segm.mat`` as a tiny file whose every frame declares 100000x100000 uint8."""
+    count = len(mat_variables(segm))
+    with h5py.File(segm, "w") as f:
+        for k in range(1, count + 1):
+            frame = f.create_dataset(f"segm_{k}", shape=(100000, 100000), dtype=np.uint8, chunks=(100, 100))
+            frame.attrs["MATLAB_class"] = np.bytes_("uint8")
+
+
 def test_bad_inputs_are_skipped_with_reasons_and_the_build_goes_on(small_demo, tmp_path):
     kinetics, surreal = tmp_path / "kinetics", tmp_path / "surreal"
     shutil.copytree(small_demo.kinetics_dir, kinetics)
@@ -145,8 +156,9 @@ def test_bad_inputs_are_skipped_with_reasons_and_the_build_goes_on(small_demo, t
     (kinetics / "broken" / "garbage.mp4").write_bytes(b"not a video at all" * 100)
     (kinetics / "broken" / "empty.webm").write_bytes(b"")
     (kinetics / "empty_folder").mkdir()
-    info = sorted(surreal.rglob("*_info.mat"))[0]
+    info, segm = sorted(surreal.rglob("*_info.mat"))[0], sorted(surreal.rglob("*_segm.mat"))[1]
     info.write_bytes(info.read_bytes()[:200])  # truncated
+    _declare_huge_frames(segm)
     summary = build(kinetics, surreal, str(tmp_path / "out.zarr"), num_examples=2, seed=0, cfg=CFG,
                     cache_dir=tmp_path / "cache", splits=None, smpl_dir=small_demo.smpl_dir,
                     serial=True, stream=io.StringIO())
@@ -154,6 +166,7 @@ def test_bad_inputs_are_skipped_with_reasons_and_the_build_goes_on(small_demo, t
     assert reasons["garbage.mp4"] == "corrupt"
     assert reasons["empty.webm"] == "empty"
     assert reasons[info.name] == "corrupt"
+    assert reasons[segm.name] == "too_large"
     assert summary.examples == 2
     group = store.open_group(str(tmp_path / "out.zarr"))
     assert {Path(s["path"]).name for s in group.attrs["skipped"]} >= {"garbage.mp4", info.name}

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import struct
 import time
+import tracemalloc
+import zlib
 
 import h5py
 import numpy as np
 import pytest
 import scipy.io
 
+from synthgen.core import limits
 from synthgen.core.errors import (CorruptFileError, EmptyInputError, MissingFileError,
-                                  MissingKeyError)
+                                  MissingKeyError, OversizeError)
 from synthgen.sources.mat import MAT_FORMATS, load_mat, mat_format, mat_variables, save_mat, to_str, to_str_list
 
 
@@ -208,3 +212,107 @@ def test_same_variables_give_the_same_bytes_at_any_time(tmp_path, monkeypatch, f
     np.testing.assert_array_equal(load_mat(paths[0])["joints"], _variables()["joints"])
     if fmt == "v5":
         assert "joints" in scipy.io.loadmat(paths[0])
+
+
+# ---- memory bombs: tiny files that declare (or inflate to) huge arrays are refused unread --------
+
+_MI_INT8, _MI_INT32, _MI_UINT32, _MI_DOUBLE, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 9, 14, 15
+_CELL, _DOUBLE = 1, 6
+
+
+def _element(mdtype: int, data: bytes) -> bytes:
+    return struct.pack("<II", mdtype, len(data)) + data + bytes(-len(data) % 8)
+
+
+def _matrix(name: str, cls: int, dims, body: bytes = b"", data_bytes: int | None = None) -> bytes:
+    """A little-endian v5 miMATRIX element; ``data_bytes``: a real-part tag declaring that many
+    bytes (the data itself is then appended by the caller)."""
+    head = (_element(_MI_UINT32, struct.pack("<II", cls, 0))
+            + _element(_MI_INT32, struct.pack(f"<{len(dims)}i", *dims)) + _element(_MI_INT8, name.encode()))
+    if data_bytes is not None:
+        return struct.pack("<II", _MI_MATRIX, len(head) + 8 + data_bytes) + head + struct.pack(
+            "<II", _MI_DOUBLE, data_bytes)
+    return _element(_MI_MATRIX, head + body)
+
+
+def _v5_file(path, *elements: bytes, compress: bool = True):
+    header = b"MATLAB 5.0 MAT-file, made".ljust(116, b" ") + bytes(8) + struct.pack("<H", 0x0100) + b"IM"
+    parts = [header]
+    for element in elements:
+        if compress:
+            data = zlib.compress(element)
+            element = struct.pack("<II", _MI_COMPRESSED, len(data)) + data
+        parts.append(element)
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+_OK = _matrix("ok", _DOUBLE, (1, 2), _element(_MI_DOUBLE, np.array([1.0, 2.0]).tobytes()))
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_v5_variable_declaring_a_huge_array_is_refused_before_reading(tmp_path, compress):
+    path = _v5_file(tmp_path / "segm.mat", _OK, _matrix("segm_1", _DOUBLE, (100000, 100000),
+                                                         _element(_MI_DOUBLE, bytes(8))), compress=compress)
+    assert path.stat().st_size < 300
+    np.testing.assert_array_equal(load_mat(path, ["ok"])["ok"], [[1.0, 2.0]])  # the others still read
+    with pytest.raises(OversizeError, match=r"segm\.mat: too_large: declares 80 GB for segm_1 "
+                                            r"\(100000x100000 double\); expected \(240, 320\)$"):
+        load_mat(path, ["segm_1"], max_shapes={"segm_1": (240, 320)})
+    with pytest.raises(OversizeError, match=r"declares 80 GB for segm_1 .*; at most 67.1 MB for one array"):
+        load_mat(path)
+
+
+def test_v5_cell_element_declaring_a_huge_array_is_refused(tmp_path):
+    inner = _matrix("", _CELL, (100000, 100000))
+    path = _v5_file(tmp_path / "cell.mat", _matrix("c", _CELL, (1, 1), inner))
+    with pytest.raises(OversizeError, match=r"declares 80 GB for c \(100000x100000 cell\)"):
+        load_mat(path)
+    many = _matrix("c", _CELL, (1, 10**9), inner)  # more elements than the bytes could hold
+    with pytest.raises(CorruptFileError, match=r"cannot parse .* 'c': cell of 1000000000 elements"):
+        load_mat(_v5_file(tmp_path / "many.mat", many), max_shapes={"c": (1, 10**9)})
+
+
+def _zlib_bomb(name: str, dims, inflated: int) -> bytes:
+    """A compressed element declaring ``dims`` doubles whose data inflates to ``inflated`` bytes."""
+    deflate = zlib.compressobj(9)
+    parts = [deflate.compress(_matrix(name, _DOUBLE, dims, data_bytes=inflated))]
+    block = bytes(1 << 20)
+    parts += [deflate.compress(block) for _ in range(inflated >> 20)]
+    data = b"".join(parts) + deflate.flush()
+    return struct.pack("<II", _MI_COMPRESSED, len(data)) + data
+
+
+def test_v5_zlib_bomb_is_inflated_only_up_to_the_bound(tmp_path, monkeypatch):
+    path = _v5_file(tmp_path / "bomb.mat", _zlib_bomb("segm_1", (240, 320), 64 << 20), compress=False)
+    assert path.stat().st_size < 100_000  # 64 MB of zeros
+    tracemalloc.start()
+    try:
+        with pytest.raises(OversizeError, match=r"bomb\.mat: too_large: segm_1 holds more than 618 kB "
+                                                r"of data; expected \(240, 320\)"):
+            load_mat(path, ["segm_1"], max_shapes={"segm_1": (240, 320)})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+    monkeypatch.setattr(limits, "MAX_ARRAY_BYTES", 1 << 20)  # the bound of a variable of any shape
+    with pytest.raises(OversizeError, match=r"segm_1 holds more than 1.05 MB of data; at most 1.05 MB"):
+        load_mat(path)
+
+
+def test_v73_dataset_declaring_a_huge_array_is_refused_before_reading(tmp_path):
+    path = tmp_path / "joints.mat"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("ok", data=np.ones((2, 1))).attrs["MATLAB_class"] = np.bytes_("double")
+        huge = f.create_dataset("joints2D", shape=(10**9, 24, 2), dtype=np.float64, chunks=(1000, 24, 2))
+        huge.attrs["MATLAB_class"] = np.bytes_("double")
+        empty = f.create_dataset("nothing", data=np.array([10**6, 10**6], dtype=np.uint64))
+        empty.attrs["MATLAB_class"] = np.bytes_("double")
+        empty.attrs["MATLAB_empty"] = np.uint8(1)
+    assert path.stat().st_size < 20_000
+    assert load_mat(path, ["ok"])["ok"].shape == (1, 2)
+    with pytest.raises(OversizeError, match=r"joints\.mat: too_large: declares 384 GB for joints2D "
+                                            r"\(1000000000x24x2 double\); at most 67.1 MB"):
+        load_mat(path, ["joints2D"])
+    with pytest.raises(CorruptFileError, match=r"'nothing' is flagged empty but has dimensions"):
+        load_mat(path, ["nothing"])

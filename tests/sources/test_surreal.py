@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import cv2
+import h5py
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -18,6 +19,7 @@ from synthgen.core.errors import (
     InconsistentDataError,
     MissingFileError,
     MissingKeyError,
+    OversizeError,
     ShortClipError,
 )
 from synthgen.core.joints import JOINT_PART_LABEL, LEFT_RIGHT_SWAP, SMPL_INDEX, SMPL_PARENTS
@@ -365,6 +367,14 @@ def _garbage_mp4(mp4):
     mp4.write_bytes(np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes())
 
 
+def _huge_segm(mp4):
+    """A tiny ``_segm.mat`` (HDF5) whose every frame declares 100000x100000 (10 GB of uint8)."""
+    with h5py.File(mp4.with_name(mp4.stem + "_segm.mat"), "w") as f:
+        for k in range(1, T + 1):
+            frame = f.create_dataset(f"segm_{k}", shape=(100000, 100000), dtype=np.uint8, chunks=(100, 100))
+            frame.attrs["MATLAB_class"] = np.bytes_("uint8")
+
+
 def _small_video(mp4):
     writer = cv2.VideoWriter(str(mp4), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120))
     for t in range(T):
@@ -389,6 +399,8 @@ BAD_CASES = {
                             r"frame_count_mismatch: .*_info\.mat 8, .*_segm\.mat 7, .*_depth\.mat 8"),
     "info variables": (lambda m: _rewrite_info(m, _short_pose), FrameCountMismatchError,
                        r"_info\.mat: frame_count_mismatch: .*joints2D 8, .*pose 7"),
+    "huge segm": (_huge_segm, OversizeError, r"_segm\.mat: too_large: declares 10 GB for segm_1 "
+                                             r"\(100000x100000 uint8\); expected \(240, 320\)"),
     "video size": (_small_video, InconsistentDataError, r"c0001\.mp4: inconsistent: video frames are 160x120"),
     "joints2D off": (lambda m: _rewrite_info(m, _shift_joints2d), InconsistentDataError,
                      r"_info\.mat: inconsistent: joints2D is [34]\.\d+ px from the projection"),

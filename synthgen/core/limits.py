@@ -1,0 +1,117 @@
+"""How much memory one array of an input file may take, checked against what the file declares
+before the array is read.
+
+A hostile or broken file can declare a huge array in a few bytes (a ``.mat`` header claiming
+100000x100000, a zlib stream inflating to gigabytes, an ``.npz`` entry whose header states a giant
+shape). Readers check the declared size against a :class:`Budget` first and raise
+:class:`~synthgen.core.errors.OversizeError` (a skip, like other bad inputs) instead of allocating.
+
+Where a format fixes an array's shape (a SURREAL frame is 240x320), the bound is that shape at
+:data:`MAX_ITEM_BYTES` per element; otherwise it is :data:`MAX_ARRAY_BYTES`.
+"""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from synthgen.core.errors import CorruptFileError, OversizeError
+
+#: Bytes one array of an input file may take when its format does not fix the array's shape
+#: (SURREAL ``_info.mat`` variables, motion caches): per-frame values of a clip of an hour or more.
+MAX_ARRAY_BYTES = 64 * 2**20
+#: Bytes per element of an array whose shape the format fixes: the widest real numeric type
+#: (float64, int64), so a frame stored in any real type passes.
+MAX_ITEM_BYTES = 8
+
+
+def format_bytes(nbytes: int) -> str:
+    """``74.5 GB``-style size (decimal units)."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes} bytes"
+
+
+class Budget:
+    """The bytes one array of a file may still take while its parts are declared.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (named in the error).
+    name : str
+        The array (a variable, an entry).
+    max_shape : tuple of int, optional
+        The largest shape the format allows; ``None``: :data:`MAX_ARRAY_BYTES`.
+    """
+
+    def __init__(self, path, name: str, max_shape: tuple[int, ...] | None = None):
+        self.path, self.name = path, name
+        if max_shape is None:
+            self.limit = MAX_ARRAY_BYTES
+            self.expected = f"at most {format_bytes(MAX_ARRAY_BYTES)} for one array"
+        else:
+            self.limit = math.prod(max_shape) * MAX_ITEM_BYTES
+            self.expected = f"expected {tuple(int(d) for d in max_shape)}"
+        self.used = 0
+
+    def take(self, shape, itemsize: int, kind: str) -> None:
+        """Count an array part of ``shape`` (may be any size) and ``itemsize`` bytes per element.
+
+        Raises
+        ------
+        OversizeError
+            The parts counted so far exceed the limit.
+        """
+        self.used += math.prod(int(d) for d in shape) * int(itemsize)
+        if self.used > self.limit:
+            dims = "x".join(str(int(d)) for d in shape) or "scalar"
+            raise OversizeError(self.path, f"declares {format_bytes(self.used)} for {self.name} "
+                                           f"({dims} {kind}); {self.expected}")
+
+    def refuse_stream(self, stored: int) -> None:
+        """Raise :class:`OversizeError`: the array's stored bytes (``stored``, inflated or not)
+        exceed what its declared size can need."""
+        raise OversizeError(self.path, f"{self.name} holds more than {format_bytes(stored)} of "
+                                       f"data; {self.expected}")
+
+
+def read_npz(path, max_shapes: Mapping[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, each checked against its declared size before it is read.
+
+    Parameters
+    ----------
+    path : str or Path
+    max_shapes : mapping of str to tuple of int, optional
+        Largest shape of an entry (others: :data:`MAX_ARRAY_BYTES`).
+
+    Raises
+    ------
+    OversizeError
+        An entry's ``.npy`` header declares more than its bound.
+    CorruptFileError
+        Not a zip of ``.npy`` entries, truncated, an object (pickled) entry.
+    """
+    path = Path(path)
+    max_shapes = max_shapes or {}
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                with archive.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = header(f)
+                    Budget(path, name, max_shapes.get(name)).take(shape, dtype.itemsize, str(dtype))
+                with archive.open(info) as f:
+                    out[name] = np.lib.format.read_array(f, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise CorruptFileError(path, f"not a readable .npz ({exc or 'empty file'})") from exc
+    return out
