@@ -32,7 +32,6 @@ Coordinates are frame pixels, x then y, of the video the keypoints were made on.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import numpy as np
 
 from synthgen.core.errors import (CorruptFileError, EmptyInputError, MissingFileError,
                                   MissingKeyError, check_finite)
+from synthgen.core.limits import read_npz
 from synthgen.sources.video import natural_key
 from synthgen.core.joints import CONFIDENCE_THRESHOLD, OPENPOSE_INDEX, OPENPOSE_NAMES
 
@@ -346,11 +346,8 @@ def read_blazepose_npz(path: str | Path) -> VideoKeypoints:
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(path, "no such detector output")
-    try:
-        with open(path, "rb") as f, np.load(f) as data:  # numpy leaks its own handle on a bad zip
-            arrays = {name: np.asarray(data[name]) for name in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise CorruptFileError(path, f"not a readable .npz ({exc or 'empty file'})") from exc
+    arrays = read_npz(path, {"landmarks": (MAX_FRAMES, 33, 2), "visibility": (MAX_FRAMES, 33),
+                             "detected": (MAX_FRAMES,)})
     for name in ("landmarks", "visibility", "detected"):
         if name not in arrays:
             raise MissingKeyError(path, f"detector output lacks {name!r}")

@@ -29,14 +29,14 @@ import hashlib
 import json
 import os
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from synthgen.config import CameraMotionConfig, ClipConfig
-from synthgen.core.errors import MissingFileError
+from synthgen.core.errors import MissingFileError, SourceError
+from synthgen.core.limits import read_npz
 
 #: Bump when what is stored or how it is computed changes: every old file then misses.
 #: 2: phase-correlation start, DIS fallback, per-pair estimate and reliability.
@@ -158,15 +158,15 @@ def load(file: str | Path) -> VideoMotion | None:
     version or holds infinite medians or a non-finite reliability (NaN medians are tiles without
     a match, as computed)."""
     try:
-        with open(file, "rb") as f, np.load(f) as data:  # numpy leaks its handle on a bad zip
-            if int(data["version"]) != CACHE_VERSION:
-                return None
-            motion = VideoMotion(medians=data["medians"].astype(np.float32),
-                                 frame_shape=tuple(int(v) for v in data["frame_shape"]),
-                                 tile=int(data["tile"]), path=str(data["path"]),
-                                 estimate=data["estimate"].astype(np.uint8),
-                                 reliability=data["reliability"].astype(np.float32))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        data = read_npz(file)  # each entry at most MAX_ARRAY_BYTES, checked before it is read
+        if int(data["version"]) != CACHE_VERSION:
+            return None
+        motion = VideoMotion(medians=data["medians"].astype(np.float32),
+                             frame_shape=tuple(int(v) for v in data["frame_shape"]),
+                             tile=int(data["tile"]), path=str(data["path"]),
+                             estimate=data["estimate"].astype(np.uint8),
+                             reliability=data["reliability"].astype(np.float32))
+    except (OSError, ValueError, KeyError, TypeError, SourceError):
         return None
     sound = not np.isinf(motion.medians).any() and np.isfinite(motion.reliability).all()
     return motion if sound else None
