@@ -163,6 +163,12 @@ def test_mean_params_read_from_hmr_h5(tmp_path):
         f["shape"] = shape
     with pytest.raises(ModelFileError, match="dataset 'pose' holds NaN or infinite values"):
         mean_params(path)
+    with h5py.File(path, "w") as f:  # declared, never written: refused before it is read
+        f.create_dataset("pose", shape=(10**9, 24, 2), dtype=np.float64, chunks=(1000, 24, 2))
+        f["shape"] = shape
+    assert path.stat().st_size < 20_000
+    with pytest.raises(ModelFileError, match="dataset 'pose' has 48000000000 values, expected 72"):
+        mean_params(path)
 
 
 def test_regressor_starts_from_mean_and_iterates_three_times():

@@ -63,18 +63,19 @@ def mean_params(path: str | Path | None = None) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such mean-parameter file")
+    fields = {}
     try:
         with h5py.File(path, "r") as f:
-            fields = {name: np.asarray(f[name], dtype=np.float32).reshape(-1)
-                      for name in ("pose", "shape") if name in f}
+            for name, size in (("pose", NUM_POSE), ("shape", NUM_BETAS)):
+                if not isinstance(f.get(name), h5py.Dataset):
+                    raise ModelFileError(path, f"mean-parameter file lacks dataset {name!r}")
+                if f[name].size != size:  # checked before reading: the file may declare 10**12
+                    raise ModelFileError(path, f"dataset {name!r} has {f[name].size} values, "
+                                               f"expected {size}")
+                fields[name] = np.asarray(f[name], dtype=np.float32).reshape(-1)
     except OSError as exc:
         raise ModelFileError(path, f"not an HDF5 mean-parameter file ({exc})") from exc
-    for name, size in (("pose", NUM_POSE), ("shape", NUM_BETAS)):
-        if name not in fields:
-            raise ModelFileError(path, f"mean-parameter file lacks dataset {name!r}")
-        if fields[name].size != size:
-            raise ModelFileError(path, f"dataset {name!r} has {fields[name].size} values, "
-                                       f"expected {size}")
+    for name in fields:
         if not np.isfinite(fields[name]).all():
             raise ModelFileError(path, f"dataset {name!r} holds NaN or infinite values")
     theta[POSE] = fields["pose"]
