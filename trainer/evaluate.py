@@ -121,8 +121,9 @@ def training_data(checkpoint: dict, *, training_store: str | None = None) -> Tra
     Raises
     ------
     ValueError
-        The training store is unreachable and the checkpoint records nothing, or it disagrees
-        with the checkpoint's record. The message says to pass ``--training-store``.
+        ``training_store`` cannot be read; the checkpoint's training store is unreachable and the
+        checkpoint records nothing; or the store disagrees with the checkpoint's record. The
+        message says what to pass.
     """
     recorded_flow, recorded_size = checkpoint.get("crop_flow"), checkpoint.get("crop_size")
     url = training_store or next(iter(checkpoint.get("stores", [])), None)
@@ -131,6 +132,10 @@ def training_data(checkpoint: dict, *, training_store: str | None = None) -> Tra
         try:
             found = _store_training_data(str(url))
         except (FileNotFoundError, ValueError, KeyError) as exc:
+            if training_store is not None:  # asked for: never replaced by the checkpoint's record
+                raise ValueError(f"--training-store {training_store} cannot be read ({exc}): give "
+                                 f"the network's training store, or leave --training-store out to "
+                                 f"use what the checkpoint records") from exc
             problem = f"its training store {url} cannot be read ({exc})"
     if recorded_size is None:
         if found is None:

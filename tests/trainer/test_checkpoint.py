@@ -197,3 +197,26 @@ def test_resuming_a_damaged_trainer_state_is_one_line(tmp_path, smpl_dir, traini
     assert result.output.strip().splitlines()[-1] == (
         "error: the checkpoint's trainer state does not load (KeyError: 'optimizer'): a damaged "
         "checkpoint, or one written by another trainer version; start again with --overwrite")
+
+
+def test_a_training_store_that_cannot_be_read_is_one_line_not_the_checkpoints_record(
+        tmp_path, smpl_dir, training_store):
+    """A mistyped --training-store silently fell back to what the checkpoint records."""
+    from trainer.evaluate import _store_training_data, training_data
+
+    found = _store_training_data(training_store)
+    recorded = {"stores": [str(tmp_path / "moved.zarr")], "crop_flow": found.crop_flow,
+                "crop_size": found.crop_size}
+    assert training_data(recorded).source == "checkpoint"  # the recorded store moved: the record
+    missing = str(tmp_path / "typo.zarr")
+    with pytest.raises(ValueError, match=rf"^--training-store {missing} cannot be read .*: give the "
+                                         r"network's training store, or leave --training-store out"):
+        training_data(recorded, training_store=missing)
+    checkpoint = tmp_path / "c.pt"
+    write_checkpoint(checkpoint, tiny_config(smpl_dir), [training_store], crop_flow=found.crop_flow,
+                     crop_size=found.crop_size)
+    result = CliRunner().invoke(main, ["eval", "--checkpoint", str(checkpoint), "--store",
+                                       training_store, "--training-store", missing, "--device", "cpu"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: --training-store {missing} cannot be read")
