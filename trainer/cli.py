@@ -15,8 +15,9 @@ def main():
 
 
 @main.command()
-@click.option("--store", "stores", multiple=True, required=True,
-              help="A synthgen store (path or URL); repeat to train on several.")
+@click.option("--store", "stores", multiple=True,
+              help="A synthgen store (path or URL); repeat to train on several. Required unless "
+                   "--resume (then the run's recorded stores; if given, they must be those).")
 @click.option("--pipeline", default="train_full", show_default=True,
               help="Trainer config: a name (train_*, synthgen/pipelines/) or a TOML path.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
@@ -49,6 +50,8 @@ def train(stores, pipeline, out_dir, resume, overwrite, allow_mixed_flow, smpl, 
 
     if resume and overwrite:
         raise click.UsageError("give --resume or --overwrite, not both")
+    if not stores and not resume:
+        raise click.UsageError("missing option '--store' (it may be left out only with --resume)")
     overrides = {"data": {}, "model": {}, "optim": {}, "run": {}, "dann": {}}
     if allow_mixed_flow:
         overrides["data"]["allow_mixed_flow"] = True

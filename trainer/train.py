@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from trainer.checkpoint import CHECKPOINT, checkpoint_config, load_checkpoint
+from trainer.checkpoint import CHECKPOINT, checkpoint_config, load_checkpoint, portable_location
 from trainer.config import TrainConfig
 from trainer.data import StoreInfo, read_array
 from trainer.model.regressor import BETAS, NUM_POSE
@@ -83,20 +83,21 @@ def procrustes_mean(joints: torch.Tensor, *, iterations: int = 5) -> torch.Tenso
     return mean
 
 
-def train(config: TrainConfig, stores: list[str], *, out_dir: str | Path, resume: bool = False,
-          log=print) -> TrainResult:
+def train(config: TrainConfig, stores: list[str] | None, *, out_dir: str | Path,
+          resume: bool = False, log=print) -> TrainResult:
     """Train Motion HMR on ``stores`` for ``config.optim.steps`` optimiser steps.
 
     Parameters
     ----------
     config : TrainConfig
-    stores : list of str
+    stores : list of str or None
         Store paths/URLs (finished shards only are read; mixed crop-flow backends refused unless
-        ``config.data.allow_mixed_flow``).
+        ``config.data.allow_mixed_flow``). With ``resume``: None or empty for the checkpoint's
+        recorded stores; else they must be those.
     out_dir : str or Path
         The run folder (created if missing).
     resume : bool
-        Continue from ``out_dir/last.pt`` (its config and stores win over the arguments).
+        Continue from ``out_dir/last.pt`` (its config wins over ``config``).
     log : callable
         Receives one human-readable line per event.
 
@@ -110,8 +111,9 @@ def train(config: TrainConfig, stores: list[str], *, out_dir: str | Path, resume
         ``resume`` without a checkpoint; a missing store or model file.
     ValueError
         A checkpoint refused by :func:`trainer.checkpoint.load_checkpoint` or holding no trainer
-        state; unusable stores (see :func:`trainer.data.open_stores`), too few examples for one
-        batch, DANN without real stores.
+        state; no ``stores`` without ``resume``, or others than the resumed run's; unusable
+        stores (see :func:`trainer.data.open_stores`), too few examples for one batch, DANN
+        without real stores.
     """
     from trainer.trainer import Trainer  # trainer.trainer imports this module's helpers
 
@@ -123,8 +125,14 @@ def train(config: TrainConfig, stores: list[str], *, out_dir: str | Path, resume
         checkpoint = load_checkpoint(path)
         if "trainer" not in checkpoint:
             raise ValueError(f"{path}: holds no trainer state to resume from")
-        config, stores, state = (checkpoint_config(checkpoint), checkpoint["stores"],
-                                 checkpoint["trainer"])
+        recorded = list(checkpoint["stores"])
+        if stores and [portable_location(s) for s in stores] != recorded:
+            raise ValueError(f"--store {' '.join(stores)} is not what the run in {out_dir} trains "
+                             f"on ({' '.join(recorded)}): leave --store out to resume on its "
+                             f"recorded stores, or start again with --overwrite")
+        config, stores, state = checkpoint_config(checkpoint), recorded, checkpoint["trainer"]
+    elif not stores:
+        raise ValueError("no training store: give --store (it may be left out only with --resume)")
     run = Trainer(config, list(stores), out_dir=out_dir, log=log, initial_state=state)
     try:
         return run.fit()

@@ -220,3 +220,27 @@ def test_a_training_store_that_cannot_be_read_is_one_line_not_the_checkpoints_re
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: --training-store {missing} cannot be read")
+
+
+def test_resume_trains_on_the_recorded_stores_and_refuses_others(tmp_path, smpl_dir, training_store,
+                                                                  monkeypatch):
+    """--resume needed --store although the checkpoint records its stores (and then ignored it)."""
+    from trainer.train import train
+
+    run = tmp_path / "run"
+    train(tiny_config(smpl_dir, optim={"steps": 1}), [training_store], out_dir=run,
+          log=lambda line: None)
+    runner = CliRunner()
+    other = str(tmp_path / "other.zarr")
+    result = runner.invoke(main, ["train", "--store", other, "--out", str(run), "--resume"])
+    assert result.exit_code == 1 and result.output.strip().splitlines() == [
+        f"error: --store {other} is not what the run in {run} trains on ({training_store}): leave "
+        f"--store out to resume on its recorded stores, or start again with --overwrite"]
+    monkeypatch.chdir(os.path.dirname(training_store))  # the same store by a relative path
+    for args in ([], ["--store", os.path.basename(training_store)]):
+        result = runner.invoke(main, ["train", *args, "--out", str(run), "--resume"])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["train", "--out", str(tmp_path / "new")])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
+        "error: missing option '--store' (it may be left out only with --resume) (see main train -h)"]
+    assert "Required unless --resume" in " ".join(runner.invoke(main, ["train", "--help"]).output.split())
