@@ -122,11 +122,14 @@ class VideoSummary:
     clip_length: int
     total_occlusions: int
     crop_flow: str | None
+    asked_length: int  #: the clip length asked for (``clip_length`` is less for a shorter video)
 
     def lines(self) -> list[str]:
+        shorter = (f" (the video is shorter than the clip length {self.asked_length}: one clip "
+                   f"of all its frames)" if self.clip_length < self.asked_length else "")
         return [f"store {self.url}: {self.frames} frames in {self.clips} clips of "
-                f"{self.clip_length}, {self.total_occlusions} frames with too few keypoints, "
-                f"crop flow: {self.crop_flow or 'left out'}"]
+                f"{self.clip_length}{shorter}, {self.total_occlusions} frames with too few "
+                f"keypoints, crop flow: {self.crop_flow or 'left out'}"]
 
 
 @dataclass(frozen=True)
@@ -235,7 +238,8 @@ def build_video(video, out: str, *, match_store: str, keypoints=None, detector: 
     keypoints, detector
         Exactly one: a keypoint file or folder, or ``"mediapipe"``.
     clip_length : int, optional
-        Frames per clip (default: the training store's ``num_frames``).
+        Frames per clip (default: the training store's ``num_frames``). A shorter video is one
+        clip of all its frames (:mod:`synthgen.clips`), which the summary says.
     person_height : float, optional
         Person height in the crops, pixels: needed when the training store records none; must
         agree with it otherwise.
@@ -290,7 +294,7 @@ def build_video(video, out: str, *, match_store: str, keypoints=None, detector: 
     plan = job.plan
     return VideoSummary(out, plan.video.num_frames, len(plan.starts), plan.clip_length,
                         run.summary["total_occlusions"],
-                        None if crop_flow is None else crop_flow["name"])
+                        None if crop_flow is None else crop_flow["name"], job.clip_length)
 
 
 def _video_attrs(info) -> dict:

@@ -23,7 +23,8 @@ from synthgen.cli.options import store_options
                    "its.")
 @click.option("--out", required=True, help="Output store: a local path or an fsspec URL.")
 @click.option("--clip-length", type=click.IntRange(min=2),
-              help="Frames per clip (default: the training store's).")
+              help="Frames per clip (default: the training store's). A video shorter than "
+                   "that is one clip of all its frames.")
 @click.option("--person-height", type=click.FloatRange(min=1.0),
               help="Person height in the crops, pixels (when the training store records none).")
 @click.option("--no-flow", is_flag=True,

@@ -21,7 +21,7 @@ from synthgen import store as synthstore
 from synthgen.cli import main as synthgen_main
 from synthgen.core.errors import (CorruptFileError, EmptyInputError, FrameCountMismatchError,
                              MissingKeyError, NonFiniteError)
-from synthgen.sources.video import probe
+from synthgen.sources.video import probe, write_video
 from synthgen.steps.crops import frame_to_crop
 from synthgen.core.joints import OPENPOSE_INDEX, OPENPOSE_NAMES
 from synthgen.build.video import flow_backend
@@ -238,6 +238,20 @@ def build_video_store(video, training_store, out, *, found=None, folder=None, ex
     return CliRunner().invoke(synthgen_main, [
         "build-video", str(video), "--keypoints", str(folder), "--match-store",
         str(training_store), "--person-height", str(HEIGHT), "--out", str(out), *extra])
+
+
+def test_a_video_shorter_than_the_clip_length_is_one_clip_and_the_summary_says_so(training_store,
+                                                                                  tmp_path):
+    """The documented decision (synthgen.clips) was silent: --clip-length 31 gave a clip of 6."""
+    frames = np.random.default_rng(0).integers(0, 255, (6, 160, 160, 3), dtype=np.uint8)
+    video = write_video(tmp_path / "short.mp4", frames, fps=30.0)
+    found = _standing_person(probe(video), np.random.default_rng(4))
+    built = build_video_store(video, training_store, tmp_path / "short.zarr", found=found,
+                              extra=["--clip-length", "31", "--no-flow"])
+    assert built.exit_code == 0, built.output
+    assert ("6 frames in 1 clips of 6 (the video is shorter than the clip length 31: one clip of "
+            "all its frames)") in built.output
+    assert synthstore.open_group(str(tmp_path / "short.zarr")).attrs["num_frames"] == 6
 
 
 @pytest.mark.parametrize("name", ["handheld_pool_32frames.mp4",
