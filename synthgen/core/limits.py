@@ -3,7 +3,7 @@ before the array is read.
 
 A hostile or broken file can declare a huge array in a few bytes (a ``.mat`` header claiming
 100000x100000, a zlib stream inflating to gigabytes, an ``.npz`` entry whose header states a giant
-shape). Readers check the declared size against a :class:`Budget` first and raise
+shape, a pickle naming a memo index of 10**9). Readers check the declared size against a :class:`Budget` first and raise
 :class:`~synthgen.core.errors.OversizeError` (a skip, like other bad inputs) instead of allocating.
 
 Where a format fixes an array's shape (a SURREAL frame is 240x320), the bound is that shape at
@@ -13,6 +13,7 @@ Where a format fixes an array's shape (a SURREAL frame is 240x320), the bound is
 from __future__ import annotations
 
 import math
+import pickle
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,8 +23,10 @@ import numpy as np
 from synthgen.core.errors import CorruptFileError, OversizeError
 
 #: Bytes one array of an input file may take when its format does not fix the array's shape
-#: (SURREAL ``_info.mat`` variables, motion caches): per-frame values of a clip of an hour or more.
-MAX_ARRAY_BYTES = 64 * 2**20
+#: (SURREAL ``_info.mat`` variables, motion caches, pickled arrays of 3DPW and SMPL files): the
+#: per-frame values of a clip of hours, the largest array of a body model (SMPL-X ``shapedirs``,
+#: 100 MB) fit.
+MAX_ARRAY_BYTES = 128 * 2**20
 #: Bytes per element of an array whose shape the format fixes: the widest real numeric type
 #: (float64, int64), so a frame stored in any real type passes.
 MAX_ITEM_BYTES = 8
@@ -115,3 +118,74 @@ def read_npz(path, max_shapes: Mapping[str, tuple[int, ...]] | None = None) -> d
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise CorruptFileError(path, f"not a readable .npz ({exc or 'empty file'})") from exc
     return out
+
+
+class PickleSizeError(pickle.UnpicklingError):
+    """A pickle that declares an array beyond :data:`MAX_ARRAY_BYTES`, or asks for a size."""
+
+
+class BoundedUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler, checking what a pickle makes numpy and Python allocate.
+
+    The C unpickler grows its memo list to whatever index the pickle names (a 12-byte pickle
+    makes it zero gigabytes); this one's memo is a dict. Each numpy array's pickled state is
+    checked before numpy reads it (its size against :data:`MAX_ARRAY_BYTES`, its data against its
+    shape: numpy crashes on an object array pickled with fewer elements than its shape), and a
+    call that allocates a size (``numpy.ndarray(shape)``, ``bytearray(n)``; pickles of data
+    never make one) is refused. Subclasses define ``find_class`` (the allowed globals).
+
+    Raises
+    ------
+    PickleSizeError
+        Those cases; other malformed array states raise :class:`pickle.UnpicklingError`.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def load_build(self):
+        if isinstance(self.stack[-2], np.ndarray):
+            _check_array_state(self.stack[-1])
+        pickle._Unpickler.load_build(self)
+
+    def load_reduce(self):
+        _refuse_sized_call(self.stack[-2], self.stack[-1])
+        pickle._Unpickler.load_reduce(self)
+
+    def load_newobj(self):
+        _refuse_sized_call(self.stack[-2], self.stack[-1])
+        pickle._Unpickler.load_newobj(self)
+
+    def load_newobj_ex(self):
+        _refuse_sized_call(self.stack[-3], self.stack[-2])
+        pickle._Unpickler.load_newobj_ex(self)
+
+    dispatch[pickle.BUILD[0]] = load_build
+    dispatch[pickle.REDUCE[0]] = load_reduce
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+    dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
+
+
+def _refuse_sized_call(func, args) -> None:
+    if func is np.ndarray or (func is bytearray and args and not isinstance(args[0], (str, bytes))):
+        raise PickleSizeError(f"refused {func.__name__}{tuple(args)!r:.80}: a pickle of data "
+                              f"holds its arrays' values, it never asks for a size")
+
+
+def _check_array_state(state) -> None:
+    """numpy's ``ndarray.__setstate__`` argument ``([version,] shape, dtype, fortran, data)``."""
+    if not isinstance(state, tuple) or len(state) not in (4, 5):
+        raise pickle.UnpicklingError("malformed numpy array state")
+    shape, dtype, _, data = state[-4:]
+    if (not isinstance(dtype, np.dtype) or not isinstance(shape, tuple)
+            or not all(isinstance(d, int) and d >= 0 for d in shape)):
+        raise pickle.UnpicklingError("malformed numpy array state (shape or dtype)")
+    count = math.prod(shape)
+    nbytes = count * dtype.itemsize
+    if nbytes > MAX_ARRAY_BYTES:
+        raise PickleSizeError(f"an array declares {format_bytes(nbytes)} "
+                              f"({'x'.join(map(str, shape)) or 'scalar'} {dtype}); at most "
+                              f"{format_bytes(MAX_ARRAY_BYTES)} for one array")
+    held = len(data) if isinstance(data, (list, bytes, str, bytearray)) else None
+    if held != (count if dtype.hasobject else nbytes):
+        raise pickle.UnpicklingError(f"a numpy array of shape {shape} {dtype} pickled with "
+                                     f"{held} {'elements' if dtype.hasobject else 'bytes'}")

@@ -32,6 +32,7 @@ from smplx.lbs import batch_rigid_transform, batch_rodrigues
 from torch import nn
 
 from synthgen.core.joints import LEFT_RIGHT_SWAP, NUM_SMPL_JOINTS
+from synthgen.core.limits import BoundedUnpickler
 
 #: SMPL pose parameters: 24 axis-angle rotations (radians), global orientation first.
 NUM_POSE = 3 * NUM_SMPL_JOINTS
@@ -140,8 +141,9 @@ _ALLOWED: dict[tuple[str, str], Any] = {
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only whitelisted globals (numpy arrays, scipy CSC/CSR, chumpy Ch).
+class RestrictedUnpickler(BoundedUnpickler):
+    """Unpickler that resolves only whitelisted globals (numpy arrays, scipy CSC/CSR, chumpy Ch),
+    with the bounds of :class:`synthgen.core.limits.BoundedUnpickler`.
 
     Any other global raises :class:`RefusedPickleError` (a :class:`pickle.UnpicklingError`).
 

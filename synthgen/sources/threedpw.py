@@ -41,10 +41,12 @@ from synthgen.core.errors import (
     InconsistentDataError,
     MissingFileError,
     MissingKeyError,
+    OversizeError,
     Skip,
     SourceError,
     check_finite,
 )
+from synthgen.core.limits import BoundedUnpickler, PickleSizeError
 
 SPLITS = ("train", "validation", "test")
 REQUIRED_KEYS = ("sequence", "genders", "betas", "poses", "trans", "jointPositions", "poses2d",
@@ -84,7 +86,7 @@ class UnsafePickleError(SourceError):
     reason = "unsafe_pickle"
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(BoundedUnpickler):
     def __init__(self, file, path: Path):
         super().__init__(file, encoding="latin1")
         self._path = path
@@ -107,6 +109,9 @@ def load_pickle(path) -> object:
         No file, or an empty one.
     UnsafePickleError
         The pickle names any other global (nothing of it is executed).
+    OversizeError
+        It declares an array beyond its bound or asks for a size
+        (:class:`synthgen.core.limits.BoundedUnpickler`); nothing of it is allocated.
     CorruptFileError
         Truncated or not a pickle.
     """
@@ -117,6 +122,8 @@ def load_pickle(path) -> object:
         return _RestrictedUnpickler(io.BytesIO(data), path).load()
     except SourceError:
         raise
+    except PickleSizeError as exc:
+        raise OversizeError(path, str(exc)) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
             KeyError, struct.error, UnicodeDecodeError, MemoryError) as exc:
         raise CorruptFileError(path, f"not a readable pickle (truncated or damaged): "
