@@ -316,3 +316,30 @@ def test_v73_dataset_declaring_a_huge_array_is_refused_before_reading(tmp_path):
         load_mat(path, ["joints2D"])
     with pytest.raises(CorruptFileError, match=r"'nothing' is flagged empty but has dimensions"):
         load_mat(path, ["nothing"])
+
+
+def test_v73_gzip_chunk_bomb_is_refused_before_hdf5_inflates_it(tmp_path):
+    """HDF5's deflate filter inflates a chunk whatever its size: 64 MB for a 614 kB frame."""
+    path = tmp_path / "bomb.mat"
+    with h5py.File(path, "w") as f:
+        frame = f.create_dataset("segm_1", shape=(320, 240), dtype=np.float64, chunks=(320, 240),
+                                 compression="gzip")
+        frame.attrs["MATLAB_class"] = np.bytes_("double")
+        frame[...] = 1.0
+        deflate = zlib.compressobj(9)
+        stored = b"".join(deflate.compress(bytes(1 << 20)) for _ in range(64)) + deflate.flush()
+        frame.id.write_direct_chunk((0, 0), stored)
+        lzf = f.create_dataset("lzf", data=np.ones((2, 2)), compression="lzf")
+        lzf.attrs["MATLAB_class"] = np.bytes_("double")
+    assert path.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(OversizeError, match=r"bomb\.mat: too_large: segm_1 holds more than 614 kB "
+                                                r"of data; expected \(240, 320\)"):
+            load_mat(path, ["segm_1"], max_shapes={"segm_1": (240, 320)})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+    with pytest.raises(CorruptFileError, match=r"'lzf' uses HDF5 filter\(s\) \[32000\]"):
+        load_mat(path, ["lzf"])
