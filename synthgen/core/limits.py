@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import pickle
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,6 +31,10 @@ MAX_ARRAY_BYTES = 128 * 2**20
 #: Bytes per element of an array whose shape the format fixes: the widest real numeric type
 #: (float64, int64), so a frame stored in any real type passes.
 MAX_ITEM_BYTES = 8
+#: HDF5 filter ids of the datasets we read (MATLAB v7.3 writes these): deflate (gzip), shuffle,
+#: fletcher32.
+_H5_DEFLATE = 1
+_H5_FILTERS = (_H5_DEFLATE, 2, 3)
 
 
 def format_bytes(nbytes: int) -> str:
@@ -82,6 +87,44 @@ class Budget:
         exceed what its declared size can need."""
         raise OversizeError(self.path, f"{self.name} holds more than {format_bytes(stored)} of "
                                        f"data; {self.expected}")
+
+
+def check_h5_chunks(obj, budget: Budget) -> None:
+    """Inflate each gzip chunk of an h5py dataset ``obj``, up to its declared size, before HDF5
+    reads it:
+    HDF5's deflate filter grows its buffer to whatever a chunk inflates to (a 400 kB file made it
+    allocate 400 MB for a 240x320 frame). Filters other than those (MATLAB's) are refused.
+
+    Raises
+    ------
+    OversizeError
+        A chunk inflates to more than its declared size.
+    CorruptFileError
+        A chunk that does not inflate, or another filter.
+    """
+    path = budget.path
+    plist = obj.id.get_create_plist()
+    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    unknown = sorted(set(filters) - set(_H5_FILTERS))
+    if unknown:
+        raise CorruptFileError(path, f"variable {budget.name!r} uses HDF5 filter(s) {unknown}; "
+                                     f"expected only gzip, shuffle and fletcher32")
+    if _H5_DEFLATE not in filters:
+        return
+    skipped = 1 << filters.index(_H5_DEFLATE)  # a chunk's filter mask bit: stored uncompressed
+    chunk_bytes = math.prod(obj.chunks) * obj.dtype.itemsize
+    offsets = []
+    obj.id.chunk_iter(lambda info: offsets.append(info.chunk_offset))
+    for offset in offsets:
+        mask, stored = obj.id.read_direct_chunk(offset)
+        try:
+            size = len(stored if mask & skipped else
+                       zlib.decompressobj().decompress(stored, chunk_bytes + 1))
+        except zlib.error as exc:
+            raise CorruptFileError(path, f"variable {budget.name!r}: a chunk does not inflate "
+                                         f"({exc})") from exc
+        if size > chunk_bytes:
+            budget.refuse_stream(chunk_bytes)
 
 
 def read_npz(path, max_shapes: Mapping[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:

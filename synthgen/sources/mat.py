@@ -38,7 +38,7 @@ import scipy.io
 
 from synthgen.core.errors import (CorruptFileError, EmptyInputError, MissingFileError,
                                   MissingKeyError)
-from synthgen.core.limits import Budget
+from synthgen.core.limits import Budget, check_h5_chunks
 
 MAT_FORMATS = ("v5", "v7.3")
 
@@ -129,9 +129,6 @@ _V5_COMPLEX = 0x0800
 #: its stored size may exceed the declared array's bytes by.
 _V5_HEADER_SLACK = 4096
 _V5_READ_BLOCK = 1 << 16
-#: HDF5 filter ids MATLAB's v7.3 files use: deflate (gzip), shuffle, fletcher32.
-_H5_DEFLATE = 1
-_H5_MATLAB_FILTERS = (_H5_DEFLATE, 2, 3)
 
 
 class _V5Header(NamedTuple):
@@ -394,34 +391,6 @@ def _chars_to_strings(codes: np.ndarray) -> np.ndarray:
     return np.array(rows, dtype=f"<U{max(codes.shape[-1], 1)}")
 
 
-def _h5_check_chunks(obj, path: Path, budget: Budget) -> None:
-    """Inflate each gzip chunk of a dataset, up to its declared size, before HDF5 reads it:
-    HDF5's deflate filter grows its buffer to whatever a chunk inflates to (a 400 kB file made it
-    allocate 400 MB for a 240x320 frame). Filters other than MATLAB's are refused."""
-    plist = obj.id.get_create_plist()
-    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-    unknown = sorted(set(filters) - set(_H5_MATLAB_FILTERS))
-    if unknown:
-        raise CorruptFileError(path, f"variable {budget.name!r} uses HDF5 filter(s) {unknown}; "
-                                     f"MATLAB writes only gzip, shuffle and fletcher32")
-    if _H5_DEFLATE not in filters:
-        return
-    skipped = 1 << filters.index(_H5_DEFLATE)  # a chunk's filter mask bit: stored uncompressed
-    chunk_bytes = math.prod(obj.chunks) * obj.dtype.itemsize
-    offsets = []
-    obj.id.chunk_iter(lambda info: offsets.append(info.chunk_offset))
-    for offset in offsets:
-        mask, stored = obj.id.read_direct_chunk(offset)
-        try:
-            size = len(stored if mask & skipped else
-                       zlib.decompressobj().decompress(stored, chunk_bytes + 1))
-        except zlib.error as exc:
-            raise CorruptFileError(path, f"variable {budget.name!r}: a chunk does not inflate "
-                                         f"({exc})") from exc
-        if size > chunk_bytes:
-            budget.refuse_stream(chunk_bytes)
-
-
 def _h5_value(f: h5py.File, obj, path: Path, budget: Budget):
     """One MATLAB value of a v7.3 file, each dataset's declared shape (and chunk shape) counted in
     ``budget`` before it is read."""
@@ -431,7 +400,7 @@ def _h5_value(f: h5py.File, obj, path: Path, budget: Budget):
         raise CorruptFileError(path, f"variable {name!r} is a MATLAB {cls or 'HDF5 group'}, not supported")
     itemsize = max(obj.dtype.itemsize, {"char": 4, "cell": 8}.get(cls) or _NUMPY_DTYPE[cls].itemsize)
     budget.take(max(obj.shape, obj.chunks or (), key=math.prod), itemsize, cls)
-    _h5_check_chunks(obj, path, budget)
+    check_h5_chunks(obj, budget)
     data = obj[()]
     if obj.attrs.get("MATLAB_empty", 0):
         dims = tuple(int(d) for d in np.atleast_1d(data))

@@ -4,6 +4,7 @@ mean params."""
 from __future__ import annotations
 
 import math
+import zlib
 
 import h5py
 import numpy as np
@@ -168,6 +169,14 @@ def test_mean_params_read_from_hmr_h5(tmp_path):
         f["shape"] = shape
     assert path.stat().st_size < 20_000
     with pytest.raises(ModelFileError, match="dataset 'pose' has 48000000000 values, expected 72"):
+        mean_params(path)
+    with h5py.File(path, "w") as f:  # 72 values whose gzip chunk inflates to 64 MB
+        pose_data = f.create_dataset("pose", data=pose, chunks=(72,), compression="gzip")
+        deflate = zlib.compressobj(9)
+        pose_data.id.write_direct_chunk(
+            (0,), b"".join(deflate.compress(bytes(1 << 20)) for _ in range(64)) + deflate.flush())
+        f["shape"] = shape
+    with pytest.raises(ModelFileError, match="pose holds more than 576 bytes of data; expected"):
         mean_params(path)
 
 

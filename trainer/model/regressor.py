@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthgen.core.errors import SourceError
+from synthgen.core.limits import Budget, check_h5_chunks
 from synthgen.core.smpl import NUM_BETAS, NUM_POSE, ModelFileError
 
 NUM_CAMERA = 3
@@ -72,9 +74,12 @@ def mean_params(path: str | Path | None = None) -> np.ndarray:
                 if f[name].size != size:  # checked before reading: the file may declare 10**12
                     raise ModelFileError(path, f"dataset {name!r} has {f[name].size} values, "
                                                f"expected {size}")
+                check_h5_chunks(f[name], Budget(path, name, (size,)))
                 fields[name] = np.asarray(f[name], dtype=np.float32).reshape(-1)
     except OSError as exc:
         raise ModelFileError(path, f"not an HDF5 mean-parameter file ({exc})") from exc
+    except SourceError as exc:  # a gzip chunk inflating beyond its size, an unknown filter
+        raise ModelFileError(path, exc.detail) from exc
     for name in fields:
         if not np.isfinite(fields[name]).all():
             raise ModelFileError(path, f"dataset {name!r} holds NaN or infinite values")
