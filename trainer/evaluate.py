@@ -50,6 +50,7 @@ from smplx.lbs import lbs
 from synthgen import store as synthstore
 from synthgen.core.flow import DEFAULT_FLOW_QUANTUM
 from synthgen.core.joints import COCO14, MIN_VISIBLE
+from synthgen.core.limits import Budget, check_npy
 from trainer.checkpoint import checkpoint_smpl, load_checkpoint, load_model
 from trainer.config import TrainConfig
 from trainer.data import (ClipBatchSampler, ClipDataset, StoreInfo, arrays_for, make_loader,
@@ -350,6 +351,8 @@ def load_h36m_regressor(path: str | Path, *, num_vertices: int) -> torch.Tensor:
         No such file.
     ValueError
         Not a plain numeric ``.npy`` array of shape (17, V) with finite values.
+    synthgen.core.errors.OversizeError
+        Its header declares more than (17, V) values of 8 bytes (nothing is read).
     """
     path = Path(path)
     if not path.is_file():
@@ -360,6 +363,8 @@ def load_h36m_regressor(path: str | Path, *, num_vertices: int) -> torch.Tensor:
         start = "empty" if not magic else f"starts {magic!r}"
         raise ValueError(f"{path}: not a .npy file ({start})")
     try:
+        with open(path, "rb") as f:  # a header declaring more than (17, V) is refused unread
+            check_npy(f, Budget(path, "the regressor", (H36M_JOINTS, num_vertices)))
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         if "allow_pickle" in str(exc):  # numpy's advice (allow_pickle=True) could run code

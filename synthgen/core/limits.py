@@ -127,6 +127,23 @@ def check_h5_chunks(obj, budget: Budget) -> None:
             budget.refuse_stream(chunk_bytes)
 
 
+def check_npy(f, budget: Budget) -> None:
+    """Count in ``budget`` the array a ``.npy`` stream (at its start) declares in its header.
+
+    Raises
+    ------
+    OversizeError
+        More than the budget.
+    ValueError
+        Not a ``.npy`` header.
+    """
+    version = np.lib.format.read_magic(f)
+    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+              else np.lib.format.read_array_header_2_0)
+    shape, _, dtype = header(f)
+    budget.take(shape, dtype.itemsize, str(dtype))
+
+
 def read_npz(path, max_shapes: Mapping[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file, each checked against its declared size before it is read.
 
@@ -151,11 +168,7 @@ def read_npz(path, max_shapes: Mapping[str, tuple[int, ...]] | None = None) -> d
             for info in archive.infolist():
                 name = info.filename.removesuffix(".npy")
                 with archive.open(info) as f:
-                    version = np.lib.format.read_magic(f)
-                    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                              else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = header(f)
-                    Budget(path, name, max_shapes.get(name)).take(shape, dtype.itemsize, str(dtype))
+                    check_npy(f, Budget(path, name, max_shapes.get(name)))
                 with archive.open(info) as f:
                     out[name] = np.lib.format.read_array(f, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:

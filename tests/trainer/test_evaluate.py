@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from synthgen import store as synthstore
 from synthgen.build.threedpw import build_3dpw
 from synthgen.core.joints import COCO14, SMPL_INDEX
+from synthgen.core.errors import OversizeError
 from synthgen.testing.threedpw import write_sequence
 from synthgen.core.joints import OPENPOSE_INDEX, SMPL_FROM_OPENPOSE
 from tests.trainer.support import (CFG, CLIP, FOCAL, HEIGHT, WIDTH, mean_pose_joints, tiny_config,
@@ -221,6 +222,14 @@ def test_bad_h36m_regressor_files_are_refused_saying_why(tmp_path):
         text = str(caught.value)
         assert text.startswith(f"{tmp_path / name}: ") and message in text, text
         assert "allow_pickle" not in text
+    huge = tmp_path / "huge.npy"  # a header declaring 10**12 values, 16 bytes of data
+    with open(huge, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False,
+                                                 "shape": (H36M_JOINTS, 10**12)})
+        f.write(bytes(16))
+    with pytest.raises(OversizeError, match=r"huge\.npy: too_large: declares 136 TB for the "
+                                            r"regressor \(17x1000000000000 float64\); expected \(17, 10\)"):
+        load_h36m_regressor(huge, num_vertices=10)
 
 
 def test_a_video_store_is_refused_for_evaluation(tmp_path):
