@@ -11,7 +11,10 @@ from __future__ import annotations
 import pickle
 import re
 import warnings
+import zipfile
 from pathlib import Path
+
+from synthgen.core.limits import format_bytes
 
 #: torch's names for a refused global, by torch version ("Unsupported global: GLOBAL
 #: builtins.exec ...", "Trying to load unsupported GLOBAL posix.system whose module ...").
@@ -37,12 +40,14 @@ def load_weights_only(path: str | Path):
     Raises
     ------
     TorchFileError
-        An empty, truncated or non-PyTorch file, or (``unsafe``) one holding other objects, which
-        is refused unread.
+        An empty, truncated or non-PyTorch file, one whose records declare more bytes than the
+        file holds (refused unread), or (``unsafe``) one holding other objects, which is refused
+        unread.
     """
     import torch
 
     path = Path(path)
+    _check_record_sizes(path)
     try:
         with warnings.catch_warnings():  # torch warns about the pickle protocol of odd files
             warnings.simplefilter("ignore")
@@ -63,6 +68,22 @@ def load_weights_only(path: str | Path):
             raise TorchFileError(path, "empty file (0 bytes), not a PyTorch file") from exc
         raise TorchFileError(path, f"not a readable PyTorch file (truncated or another format: "
                                    f"{type(exc).__name__}: {_first_line(str(exc))})") from exc
+
+
+def _check_record_sizes(path: Path) -> None:
+    """Refuse a zip-format torch file whose records declare more bytes than the file's size:
+    torch writes its records uncompressed, and reads one by allocating its declared size first
+    (a 400 kB file with a deflated record made it allocate 400 MB)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return  # not a zip (legacy format, damaged): torch.load says what it is
+    size = path.stat().st_size
+    if declared > size:
+        raise TorchFileError(path, f"its records declare {format_bytes(declared)}, more than the "
+                                   f"file's {format_bytes(size)} (torch stores them uncompressed): "
+                                   f"a damaged or crafted file, refused unread")
 
 
 def _first_line(text: str) -> str:

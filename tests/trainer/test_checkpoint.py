@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import zipfile
 
 import pytest
 import torch
@@ -244,3 +245,25 @@ def test_resume_trains_on_the_recorded_stores_and_refuses_others(tmp_path, smpl_
     assert result.exit_code == 2 and result.output.strip().splitlines() == [
         "error: missing option '--store' (it may be left out only with --resume) (see main train -h)"]
     assert "Required unless --resume" in " ".join(runner.invoke(main, ["train", "--help"]).output.split())
+
+
+def test_a_checkpoint_whose_records_inflate_beyond_the_file_is_refused_unread(tmp_path):
+    """torch allocates a record's declared size before reading it: a 400 kB file cost 400 MB."""
+    plain = tmp_path / "plain.pt"
+    torch.save({"model": {"w": torch.zeros(1000)}, "config": {}}, plain)
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(bomb, "w") as out:
+        for info in src.infolist():
+            if not info.filename.endswith("data/0"):
+                out.writestr(info, src.read(info))
+                continue
+            record = zipfile.ZipInfo(info.filename)
+            record.compress_type = zipfile.ZIP_DEFLATED
+            with out.open(record, "w", force_zip64=True) as f:
+                for _ in range(64):
+                    f.write(bytes(1 << 20))
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(ValueError, match=r"bomb\.pt: its records declare 67.1 MB, more than the "
+                                         r"file's .* kB .*refused unread"):
+        load_checkpoint(bomb)
+    assert load_checkpoint(plain)["model"]["w"].shape == (1000,)
