@@ -1,7 +1,9 @@
 """Made inputs with known motion for tests and benchmarks (pans over photos, a shifted pair, a
-stick-figure SURREAL clip)."""
+stick-figure SURREAL clip), and a decompression bomb."""
 
 from __future__ import annotations
+
+import zlib
 
 import cv2
 import numpy as np
@@ -103,3 +105,12 @@ def _paint_box(rgb, segm, depth, box, label, surface):
 def _paint(rgb, segm, depth, centre, half, label, surface):
     x, y = np.floor(centre + 0.5)
     _paint_box(rgb, segm, depth, (x - half, y - half, x + half, y + half), label, surface)
+
+
+def deflated_zeros(mebibytes: int, *, head: bytes = b"") -> bytes:
+    """A zlib stream of ``head`` then ``mebibytes`` MiB of zeros (about 1 kB per MiB): a
+    decompression bomb for the tests of bounded readers."""
+    deflate = zlib.compressobj(9)
+    block = bytes(1 << 20)
+    return b"".join([deflate.compress(head)] + [deflate.compress(block) for _ in range(mebibytes)]
+                    + [deflate.flush()])

@@ -15,6 +15,7 @@ import scipy.io
 from synthgen.core import limits
 from synthgen.core.errors import (CorruptFileError, EmptyInputError, MissingFileError,
                                   MissingKeyError, OversizeError)
+from synthgen.testing.made_inputs import deflated_zeros
 from synthgen.sources.mat import MAT_FORMATS, load_mat, mat_format, mat_variables, save_mat, to_str, to_str_list
 
 
@@ -273,28 +274,29 @@ def test_v5_cell_element_declaring_a_huge_array_is_refused(tmp_path):
         load_mat(_v5_file(tmp_path / "many.mat", many), max_shapes={"c": (1, 10**9)})
 
 
-def _zlib_bomb(name: str, dims, inflated: int) -> bytes:
-    """A compressed element declaring ``dims`` doubles whose data inflates to ``inflated`` bytes."""
-    deflate = zlib.compressobj(9)
-    parts = [deflate.compress(_matrix(name, _DOUBLE, dims, data_bytes=inflated))]
-    block = bytes(1 << 20)
-    parts += [deflate.compress(block) for _ in range(inflated >> 20)]
-    data = b"".join(parts) + deflate.flush()
+def _zlib_bomb(name: str, dims, mebibytes: int) -> bytes:
+    """A compressed element declaring ``dims`` doubles whose data inflates to ``mebibytes`` MiB."""
+    data = deflated_zeros(mebibytes, head=_matrix(name, _DOUBLE, dims, data_bytes=mebibytes << 20))
     return struct.pack("<II", _MI_COMPRESSED, len(data)) + data
 
 
-def test_v5_zlib_bomb_is_inflated_only_up_to_the_bound(tmp_path, monkeypatch):
-    path = _v5_file(tmp_path / "bomb.mat", _zlib_bomb("segm_1", (240, 320), 64 << 20), compress=False)
-    assert path.stat().st_size < 100_000  # 64 MB of zeros
+def _refused_allocating_little(path, message: str, max_shape) -> None:
+    """``load_mat`` of ``segm_1`` bounded by ``max_shape`` raises ``message``, allocating < 4 MB."""
     tracemalloc.start()
     try:
-        with pytest.raises(OversizeError, match=r"bomb\.mat: too_large: segm_1 holds more than 618 kB "
-                                                r"of data; expected \(240, 320\)"):
-            load_mat(path, ["segm_1"], max_shapes={"segm_1": (240, 320)})
+        with pytest.raises(OversizeError, match=message):
+            load_mat(path, ["segm_1"], max_shapes={"segm_1": max_shape})
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < 4 << 20
+
+
+def test_v5_zlib_bomb_is_inflated_only_up_to_the_bound(tmp_path, monkeypatch):
+    path = _v5_file(tmp_path / "bomb.mat", _zlib_bomb("segm_1", (240, 320), 64), compress=False)
+    assert path.stat().st_size < 100_000  # 64 MB of zeros
+    _refused_allocating_little(path, r"bomb\.mat: too_large: segm_1 holds more than 618 kB of data; "
+                                     r"expected \(240, 320\)", (240, 320))
     monkeypatch.setattr(limits, "MAX_ARRAY_BYTES", 1 << 20)  # the bound of a variable of any shape
     with pytest.raises(OversizeError, match=r"segm_1 holds more than 1.05 MB of data; at most 1.05 MB"):
         load_mat(path)
@@ -326,20 +328,11 @@ def test_v73_gzip_chunk_bomb_is_refused_before_hdf5_inflates_it(tmp_path):
                                  compression="gzip")
         frame.attrs["MATLAB_class"] = np.bytes_("double")
         frame[...] = 1.0
-        deflate = zlib.compressobj(9)
-        stored = b"".join(deflate.compress(bytes(1 << 20)) for _ in range(64)) + deflate.flush()
-        frame.id.write_direct_chunk((0, 0), stored)
+        frame.id.write_direct_chunk((0, 0), deflated_zeros(64))
         lzf = f.create_dataset("lzf", data=np.ones((2, 2)), compression="lzf")
         lzf.attrs["MATLAB_class"] = np.bytes_("double")
     assert path.stat().st_size < 100_000
-    tracemalloc.start()
-    try:
-        with pytest.raises(OversizeError, match=r"bomb\.mat: too_large: segm_1 holds more than 614 kB "
-                                                r"of data; expected \(240, 320\)"):
-            load_mat(path, ["segm_1"], max_shapes={"segm_1": (240, 320)})
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 << 20
+    _refused_allocating_little(path, r"bomb\.mat: too_large: segm_1 holds more than 614 kB of data; "
+                                     r"expected \(240, 320\)", (240, 320))
     with pytest.raises(CorruptFileError, match=r"'lzf' uses HDF5 filter\(s\) \[32000\]; expected only gzip"):
         load_mat(path, ["lzf"])

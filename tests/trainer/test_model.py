@@ -4,7 +4,6 @@ mean params."""
 from __future__ import annotations
 
 import math
-import zlib
 
 import h5py
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 import torch
 
 from synthgen.core.smpl import ModelFileError
+from synthgen.testing.made_inputs import deflated_zeros
 from trainer.config import BACKBONE_NAMES
 from trainer.model import (BACKBONES, MotionHMR, ResNet50, SmallCNN, clip_predictions,
                            load_imagenet_weights, mean_params)
@@ -172,9 +172,7 @@ def test_mean_params_read_from_hmr_h5(tmp_path):
         mean_params(path)
     with h5py.File(path, "w") as f:  # 72 values whose gzip chunk inflates to 64 MB
         pose_data = f.create_dataset("pose", data=pose, chunks=(72,), compression="gzip")
-        deflate = zlib.compressobj(9)
-        pose_data.id.write_direct_chunk(
-            (0,), b"".join(deflate.compress(bytes(1 << 20)) for _ in range(64)) + deflate.flush())
+        pose_data.id.write_direct_chunk((0,), deflated_zeros(64))
         f["shape"] = shape
     with pytest.raises(ModelFileError, match="pose holds more than 576 bytes of data; expected"):
         mean_params(path)
