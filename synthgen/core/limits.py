@@ -3,8 +3,9 @@ before the array is read.
 
 A hostile or broken file can declare a huge array in a few bytes (a ``.mat`` header claiming
 100000x100000, a zlib stream inflating to gigabytes, an ``.npz`` entry whose header states a giant
-shape, a pickle naming a memo index of 10**9). Readers check the declared size against a :class:`Budget` first and raise
-:class:`~synthgen.core.errors.OversizeError` (a skip, like other bad inputs) instead of allocating.
+shape, a pickle naming a memo index of 10**9). Readers check the declared size against a
+:class:`Budget` first and raise :class:`~synthgen.core.errors.OversizeError` (a skip, like other
+bad inputs) instead of allocating.
 
 Where a format fixes an array's shape (a SURREAL frame is 240x320), the bound is that shape at
 :data:`MAX_ITEM_BYTES` per element; otherwise it is :data:`MAX_ARRAY_BYTES`.
