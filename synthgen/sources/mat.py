@@ -18,8 +18,8 @@ bytes of the variables asked for. v7.3: h5py opens only the datasets named.
 
 Neither reader allocates what a file merely declares: each variable's declared size (v5 array
 headers, nested cells included; HDF5 dataset shapes) is checked against a bound
-(:mod:`synthgen.core.limits`) before its data is read, and a compressed v5 variable is inflated
-block by block up to that bound.
+(:mod:`synthgen.core.limits`) before its data is read, and a compressed variable (v5 element,
+HDF5 gzip chunk) is inflated only up to that bound.
 """
 
 from __future__ import annotations
@@ -128,7 +128,6 @@ _V5_COMPLEX = 0x0800
 #: Bytes of a v5 variable's element besides its data (tags, flags, dims, name, padding): what
 #: its stored size may exceed the declared array's bytes by.
 _V5_HEADER_SLACK = 4096
-_V5_READ_BLOCK = 1 << 16
 
 
 class _V5Header(NamedTuple):
@@ -162,8 +161,8 @@ def _v5_header(head: bytes, endian: str, offset: int = 0) -> _V5Header:
     dims = struct.unpack(endian + "i" * (len(dims) // 4), dims[:len(dims) // 4 * 4])
     if any(d < 0 for d in dims):
         raise ValueError(f"negative dimensions {dims}")
-    return _V5Header(name.decode("latin-1"), _V5_CLASSES[code - 1], bool(word & _V5_COMPLEX), dims,
-                     pos - offset)
+    return _V5Header(bytes(name).decode("latin-1"), _V5_CLASSES[code - 1],
+                     bool(word & _V5_COMPLEX), dims, pos - offset)
 
 
 def _v5_check(buf: bytes, offset: int, endian: str, budget: Budget) -> None:
@@ -319,7 +318,7 @@ def _load_v5(path: Path, names: list[str] | None, max_shapes: Mapping) -> dict[s
             budget = Budget(path, name, max_shapes.get(name))
             element = _v5_read(f, offset, size, endian, budget)
             try:
-                _v5_check(element, 0, endian, budget)
+                _v5_check(memoryview(element), 0, endian, budget)  # a view: slices copy nothing
             except (struct.error, ValueError, IndexError) as exc:
                 raise CorruptFileError(path, f"cannot parse MAT-file v5 variable {name!r}: {exc}") from exc
             parts.append(element)
@@ -332,29 +331,27 @@ def _load_v5(path: Path, names: list[str] | None, max_shapes: Mapping) -> dict[s
 
 def _v5_read(f, offset: int, size: int, endian: str, budget: Budget) -> bytes:
     """The miMATRIX element (tag included, padded to 8 bytes) of the variable at ``offset`` of
-    ``f``, inflated block by block if compressed, at most ``budget.limit`` plus
-    :data:`_V5_HEADER_SLACK` bytes (else :class:`OversizeError`)."""
+    ``f``, inflated if compressed, at most ``budget.limit`` plus :data:`_V5_HEADER_SLACK` bytes
+    (else :class:`OversizeError`, before more than that is read or inflated; zlib never makes
+    data smaller than that bound larger than it by more than the slack)."""
     cap = budget.limit + _V5_HEADER_SLACK
     f.seek(offset)
     mdtype, nbytes = struct.unpack(endian + "II", f.read(8))
+    if nbytes > cap:
+        budget.refuse_stream(cap)
     if mdtype == _MI_MATRIX:
-        if nbytes > cap:
-            budget.refuse_stream(cap)
         f.seek(offset)
         return f.read(size)
-    inflate, out, left = zlib.decompressobj(), bytearray(), nbytes
+    inflate = zlib.decompressobj()
     try:
-        while left and not inflate.eof:
-            block = f.read(min(left, _V5_READ_BLOCK))
-            left -= len(block)
-            out += inflate.decompress(block, cap + 1 - len(out))
-            if len(out) > cap:
-                budget.refuse_stream(cap)
+        out = inflate.decompress(f.read(nbytes), cap + 1)
+        if len(out) > cap:
+            budget.refuse_stream(cap)
         end = _v5_element(out, 0, endian)[2]
     except (zlib.error, struct.error) as exc:
         raise CorruptFileError(f.name, f"cannot parse MAT-file v5 variable {budget.name!r}: "
                                        f"it does not inflate ({exc})") from exc
-    return bytes(out[:end]).ljust(end, b"\0")
+    return out if end == len(out) else out[:end].ljust(end, b"\0")
 
 
 def _open_h5(path: Path) -> h5py.File:
